@@ -1,14 +1,8 @@
 #include "shim.h"
-#include <torch/torch.h>
-#include <string>
+#include "guard.h"
 
 static thread_local std::string last_error;
-
-// Runs body; turns any C++ exception into status -1 and a message for ts_last_error.
-#define GUARD(body)                                       \
-  try { body; return 0; }                                 \
-  catch (const std::exception& e) { last_error = e.what(); return -1; } \
-  catch (...) { last_error = "unknown C++ exception"; return -1; }
+void ts_set_error(const std::string& message) { last_error = message; }
 
 extern "C" {
 const char* ts_last_error(void) { return last_error.c_str(); }
