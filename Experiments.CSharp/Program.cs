@@ -1,1 +1,13 @@
-Console.WriteLine("research");
+using System.CommandLine;
+using Research.Experiments;
+using Research.Experiments.Commands;
+
+// research: the command-line runner. Every command's F# work lives in Core.FSharp / Analysis;
+// this file only wires the commands together and turns failures into clear messages.
+var root = new RootCommand("Deep generative models on libtorch: train, evaluate, report, verify.")
+{
+    VaeCommand.Build(),
+    ReportCommand.Build(),
+    VerifyCommand.Build(),
+};
+return CommandLine.Run(root, args);

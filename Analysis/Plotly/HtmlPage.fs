@@ -1,0 +1,80 @@
+namespace Research.Analysis.Plotly
+
+open System.IO
+open System.Net
+open System.Text
+open Research.Core.IO
+
+/// A block of a page, top to bottom.
+type Section =
+    | Heading of level: int * text: string
+    | Paragraph of text: string
+    /// Inserted as is (tables, images, links the caller built and escaped).
+    | Html of html: string
+    | Table of headers: string[] * rows: string[][]
+    | Plot of Figure
+
+/// Self-contained report pages: plotly.js is loaded from plotly.min.js beside the HTML file.
+[<AbstractClass; Sealed>]
+type HtmlPage =
+    static let encode (text: string) = WebUtility.HtmlEncode text
+
+    static let style =
+        """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fail td{background:#fde2e2}
+.plot{margin:1em 0}
+img.raster{image-rendering:pixelated}"""
+
+    /// A table's HTML (cells are text, escaped here).
+    static member TableHtml(headers: string[], rows: string[][]) =
+        let sb = StringBuilder("<table><thead><tr>")
+        for h in headers do
+            sb.Append("<th>").Append(encode h).Append("</th>") |> ignore
+        sb.Append("</tr></thead><tbody>") |> ignore
+        for row in rows do
+            sb.Append("<tr>") |> ignore
+            for cell in row do
+                sb.Append("<td>").Append(encode cell).Append("</td>") |> ignore
+            sb.Append("</tr>") |> ignore
+        sb.Append("</tbody></table>").ToString()
+
+    static member Render(title: string, sections: Section seq) =
+        let sb = StringBuilder()
+        let line (s: string) = sb.Append(s).Append('\n') |> ignore
+        line "<!DOCTYPE html>"
+        line "<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        line $"<title>{encode title}</title>"
+        // An empty icon: otherwise the browser asks for /favicon.ico and logs a failed load.
+        line "<link rel=\"icon\" href=\"data:,\">"
+        line $"<style>{style}</style>"
+        line $"<script src=\"{PlotlyJs.fileName}\"></script>"
+        line "</head><body>"
+        line $"<h1>{encode title}</h1>"
+        let mutable plots = 0
+        for section in sections do
+            match section with
+            | Heading(level, text) ->
+                let level = max 1 (min 6 level)
+                line $"<h{level}>{encode text}</h{level}>"
+            | Paragraph text -> line $"<p>{encode text}</p>"
+            | Html html -> line html
+            | Table(headers, rows) -> line (HtmlPage.TableHtml(headers, rows))
+            | Plot figure ->
+                plots <- plots + 1
+                let id = $"plot-{plots}"
+                let json = FigureJson.escapeForScript (FigureJson.serialize figure)
+                line $"<div class=\"plot\" id=\"{id}\"></div>"
+                line $"<script>Plotly.newPlot(\"{id}\", {json});</script>"
+        line "</body></html>"
+        sb.ToString()
+
+    /// Writes the page (atomically) and puts plotly.min.js beside it; returns the full path.
+    static member Save(path: string, title: string, sections: Section seq) =
+        let full = Path.GetFullPath path
+        let html = HtmlPage.Render(title, sections)
+        PlotlyJs.copyBeside (Path.GetDirectoryName full)
+        AtomicFile.writeText full html
+        full

@@ -1,0 +1,134 @@
+namespace Research.Core.Data
+
+open System
+open Research.Core
+
+/// A minibatch: images [B, 1, 28, 28] float32 and labels [B] int64.
+type Batch =
+    { x: Tensor
+      y: Tensor }
+
+    interface IDisposable with
+        member b.Dispose() =
+            b.x.Dispose()
+            b.y.Dispose()
+
+/// Some rows (indices, int64) of a labelled image set that is held once in memory (images
+/// [N, 1, 28, 28] float32 in [0, 1], labels [N] int64): train and validation share one tensor.
+[<Sealed>]
+type ImageSubset internal (images: Tensor, labels: Tensor, indices: Tensor) =
+
+    /// Creates tensors in a private scope and hands the ones `make` returns to the caller.
+    static let owned (make: unit -> Batch) =
+        use scope = new TensorScope()
+        let b = make ()
+        { x = scope.Detach b.x; y = scope.Detach b.y }
+
+    member _.count = indices.numel
+    /// The rows of the shared image and label tensors that form this subset.
+    member _.indices = indices
+
+    /// Every image and label of the subset as one batch (copies that the caller disposes).
+    member _.all() =
+        owned (fun () -> { x = images.index_select (0, indices); y = labels.index_select (0, indices) })
+
+    /// One epoch of minibatches, gathered with index_select along a permutation drawn from the
+    /// generator (in order when shuffle is false). With binarize, each batch is a fresh Bernoulli
+    /// draw with the pixel intensities as probabilities (dynamic binarization). A batch lives until
+    /// the next one is drawn (or the enumeration ends): clone what must outlive it.
+    member _.batches(batchSize: int, ?generator: Generator, ?shuffle: bool, ?binarize: bool, ?dropLast: bool) : Batch seq =
+        if batchSize <= 0 then invalidArg "batchSize" $"batch size must be positive, got {batchSize}"
+        let n = indices.numel
+        let size = int64 batchSize
+        seq {
+            let order =
+                if defaultArg shuffle true then
+                    (owned (fun () -> { x = indices.index_select (0, torch.randperm (n, ?generator = generator)); y = null })).x
+                else
+                    null
+            try
+                for start in 0L .. size .. n - 1L do
+                    let length = min size (n - start)
+                    if length = size || not (defaultArg dropLast false) then
+                        let batch =
+                            owned (fun () ->
+                                let rows = (if isNull order then indices else order).narrow (0, start, length)
+                                let x = images.index_select (0, rows)
+                                { x = (if defaultArg binarize false then torch.bernoulli (x, ?generator = generator) else x)
+                                  y = labels.index_select (0, rows) })
+                        use _ = batch
+                        yield batch
+            finally
+                if not (isNull order) then order.Dispose()
+        }
+
+/// MNIST (LeCun et al. 1998) from the IDX files in <data folder>/mnist: the 60000 training images
+/// split at random (seeded) into train and validation, and the 10000 test images. Each image set
+/// is one float32 tensor [N, 1, 28, 28] in [0, 1] (bytes / 255), labels int64 [N].
+[<Sealed>]
+type Mnist private (trainImages: Tensor, trainLabels: Tensor, testImages: Tensor, testLabels: Tensor, trainRows: Tensor,
+                    validationRows: Tensor, testRows: Tensor) =
+
+    static let readImages (path: string) =
+        let idx = Idx.read path
+        match idx.ElementType, idx.Shape with
+        | IdxElementType.UInt8, [| n; 28; 28 |] ->
+            use scope = new TensorScope()
+            let bytes = torch.tensor (idx.Data :?> byte[], [| int64 n; 1L; 28L; 28L |])
+            scope.Detach((bytes.``to`` Float32).div_ 255.0)
+        | t, shape -> raise (IO.InvalidDataException $"IDX file '{path}': expected uint8 images [N, 28, 28], found {t} {shape}")
+
+    static let readLabels (path: string) (count: int64) =
+        let idx = Idx.read path
+        match idx.ElementType, idx.Shape with
+        | IdxElementType.UInt8, [| n |] when int64 n = count ->
+            let labels = idx.Data :?> byte[]
+            match Array.tryFindIndex (fun l -> l > 9uy) labels with
+            | Some i -> raise (IO.InvalidDataException $"IDX file '{path}': label {i} is {labels.[i]}, not a digit")
+            | None -> torch.tensor (Array.map int64 labels)
+        | t, shape -> raise (IO.InvalidDataException $"IDX file '{path}': expected {count} uint8 labels, found {t} {shape}")
+
+    member val train = ImageSubset(trainImages, trainLabels, trainRows)
+    member val validation = ImageSubset(trainImages, trainLabels, validationRows)
+    member val test = ImageSubset(testImages, testLabels, testRows)
+
+    /// Reads MNIST from the folder holding its four IDX files (default: mnist/ in DataFolder.find())
+    /// and sets aside
+    /// validationSize (default 10000) of the training images, chosen by a permutation drawn
+    /// from Generator(seed) (default seed 0).
+    static member load(?folder: string, ?validationSize: int, ?seed: int64) =
+        let file name =
+            match folder with
+            | Some f -> DataFolder.file (name, Some f)
+            | None -> DataFolder.file (IO.Path.Combine("mnist", name), None)
+        let trainImages = readImages (file "train-images-idx3-ubyte")
+        let testImages = readImages (file "t10k-images-idx3-ubyte")
+        let n = trainImages.size 0
+        let validation = int64 (defaultArg validationSize 10000)
+        if validation < 0L || validation > n then
+            invalidArg "validationSize" $"validation size must be between 0 and {n}, got {validation}"
+        let trainLabels = readLabels (file "train-labels-idx1-ubyte") n
+        let testLabels = readLabels (file "t10k-labels-idx1-ubyte") (testImages.size 0)
+        use scope = new TensorScope()
+        use generator = new Generator(defaultArg seed 0L)
+        let permutation = torch.randperm (n, generator = generator)
+        new Mnist(trainImages, trainLabels, testImages, testLabels, scope.Detach(permutation.narrow (0, 0L, n - validation)),
+                  scope.Detach(permutation.narrow (0, n - validation, validation)),
+                  scope.Detach(torch.arange (float (testImages.size 0), dtype = Dtype.Int64)))
+
+    /// Static binarization: every pixel drawn once from Bernoulli(intensity) with Generator(seed),
+    /// with the same split. The result holds its own images; dispose both.
+    member _.binarized(seed: int64) =
+        use generator = new Generator(seed)
+        use scope = new TensorScope()
+        let keep (t: Tensor) = scope.Detach t
+        new Mnist(keep (torch.bernoulli (trainImages, generator)), keep (trainLabels.clone ()),
+                  keep (torch.bernoulli (testImages, generator)), keep (testLabels.clone ()), keep (trainRows.clone ()),
+                  keep (validationRows.clone ()), keep (testRows.clone ()))
+
+    member _.Dispose() =
+        for t in [ trainImages; trainLabels; testImages; testLabels; trainRows; validationRows; testRows ] do
+            t.Dispose()
+
+    interface IDisposable with
+        member m.Dispose() = m.Dispose()

@@ -1,0 +1,35 @@
+namespace Research.Core.Probability
+
+open System
+open Research.Core
+
+/// The decoder's observation model p(x|z): independent pixels along the last dimension
+/// (images are flat, [...; 784]), batched over the leading dimensions.
+type PixelDistribution =
+    /// Bernoulli(sigmoid(logits)) per pixel, for binarized images.
+    | BernoulliLogits of logits: Tensor
+    /// N(mean, exp(logvar)) per pixel, for grey-level images; logvar broadcasts
+    /// (a constant for a fixed variance, a learned parameter otherwise).
+    | Gaussian of mean: Tensor * logvar: Tensor
+
+    /// log p(x|z) summed over pixels. Bernoulli: sum x log s(l) + (1-x) log(1-s(l)) = -BCE_with_logits(l, x);
+    /// Gaussian: -1/2 sum [log 2pi + logvar + (x - mean)^2 / exp(logvar)].
+    member d.log_prob(x: Tensor) =
+        match d with
+        | BernoulliLogits logits ->
+            -F.binary_cross_entropy_with_logits(logits, x.expand_as logits, reduction = "none").sum(dim = -1)
+        | Gaussian(mean, logvar) ->
+            let perPixel = (x - mean).square() * (-logvar).exp() + logvar + Math.Log(2.0 * Math.PI)
+            (perPixel.expand_as mean).sum(dim = -1) * -0.5
+
+    /// E[x|z], the image a decoder "means".
+    member d.mean =
+        match d with
+        | BernoulliLogits logits -> logits.sigmoid()
+        | Gaussian(mean, _) -> mean
+
+    /// A draw x ~ p(x|z).
+    member d.sample(?generator: Generator) =
+        match d with
+        | BernoulliLogits logits -> torch.bernoulli(logits.sigmoid(), ?generator = generator)
+        | Gaussian(mean, logvar) -> mean + (logvar * 0.5).exp() * torch.randn(mean.shape, mean.dtype, mean.device, ?generator = generator)

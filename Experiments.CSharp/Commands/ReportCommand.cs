@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Research.Analysis.Report;
+using Research.Analysis.Verify;
+
+namespace Research.Experiments.Commands;
+
+/// `report RUN [RUN ...]`: one offline HTML page with every figure of the runs (compared side by side
+/// when there are several) and the table of numerical checks.
+public static class ReportCommand
+{
+    public static Command Build()
+    {
+        var runs = new Argument<string[]>("runs") { Description = "run folders written by `vae train`", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string?>("--out")
+        {
+            Description = "folder for report.html (default: the run folder for one run, runs/compare for several)",
+        };
+        var noVerify = new Option<bool>("--no-verify") { Description = "leave out the numerical checks (they take a few seconds)" };
+        var data = new Option<string?>("--data") { Description = "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)" };
+        var command = new Command("report", "Write report.html: ELBO curves, samples, reconstructions, manifold, latent space, interpolations, config, checks.")
+        {
+            runs, output, noVerify, data,
+        };
+        command.SetAction(r =>
+        {
+            var folders = r.GetValue(runs)!.Select(Path.GetFullPath).ToArray();
+            var outFolder = r.GetValue(output) ?? (folders.Length == 1 ? folders[0] : Path.GetFullPath(Path.Combine("runs", "compare")));
+            var reports = folders.Select(f => VaeRunReport.build(f, r.GetValue(data))).ToArray();
+            var checks = r.GetValue(noVerify) ? [] : Verification.Run(0).Rows;
+            var failed = checks.Count(c => !c.Passed);
+            var page = Report.Write(outFolder, reports, checks);
+            Console.WriteLine($"report: {page}");
+            if (failed > 0) Console.Error.WriteLine($"{failed} numerical check(s) failed; see the table in the report");
+            return failed == 0 ? 0 : 1;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,51 @@
+using Research.Core.Training;
+using Progress = Research.Core.Training.Progress;
+using Spectre.Console;
+
+namespace Research.Experiments;
+
+/// Shows a long job's Progress reports: a live bar per stage on a terminal (epoch, step,
+/// items/s, running loss), or a plain line every few seconds and at each stage's end otherwise.
+public static class ProgressDisplay
+{
+    static bool Interactive =>
+        !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+
+    public static T Run<T>(Func<Action<Progress>, T> work) =>
+        Interactive ? RunWithBars(work) : RunWithLines(work);
+
+    static T RunWithBars<T>(Func<Action<Progress>, T> work)
+    {
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                     new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                result = work(p =>
+                {
+                    if (!tasks.TryGetValue(p.Stage, out var task))
+                        tasks[p.Stage] = task = ctx.AddTask(p.Stage, maxValue: p.Total);
+                    task.Value = p.Done;
+                    task.Description = $"{p.Stage} [grey]step {p.Done}/{p.Total} · {p.ItemsPerSecond:F0} items/s · {Running(p)}[/]";
+                });
+            });
+        return result;
+    }
+
+    static T RunWithLines<T>(Func<Action<Progress>, T> work)
+    {
+        var lastLine = DateTime.MinValue;
+        return work(p =>
+        {
+            var now = DateTime.UtcNow;
+            if (p.Done < p.Total && now - lastLine < TimeSpan.FromSeconds(5)) return;
+            lastLine = now;
+            Console.WriteLine($"{p.Stage}: {p.Done}/{p.Total}, {p.ItemsPerSecond:F0} items/s, {Running(p)}");
+        });
+    }
+
+    static string Running(Progress p) => double.IsNaN(p.Running) ? "" : $"running {p.Running:F2}";
+}

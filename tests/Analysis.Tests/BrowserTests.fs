@@ -1,0 +1,279 @@
+/// The generated pages in a real browser: Debian's Chromium driven by Playwright (never a
+/// downloaded browser). Pages must render every figure and log no console errors.
+module Research.Analysis.Tests.BrowserTests
+
+open System
+open System.Collections.Concurrent
+open System.IO
+open System.Threading.Tasks
+open Microsoft.Playwright
+open Xunit
+open Research.Core.IO
+open Research.Analysis.Plotly
+open Research.Analysis.Report
+open Research.Analysis.Verify
+open Research.Analysis.Tests.TestSupport
+
+let private chromium = "/usr/bin/chromium"
+
+/// One browser for the whole class.
+type BrowserFixture() =
+    let mutable playwright: IPlaywright = null
+    let mutable browser: IBrowser = null
+    member _.Browser = browser
+
+    interface IAsyncLifetime with
+        member _.InitializeAsync() =
+            task {
+                if not (File.Exists chromium) then
+                    failwith $"Chromium not found at {chromium}: install the Debian 'chromium' package (scripts/setup.sh does)"
+                let! pw = Playwright.CreateAsync()
+                playwright <- pw
+                let options =
+                    BrowserTypeLaunchOptions(
+                        ExecutablePath = chromium,
+                        Headless = true,
+                        Args =
+                            [ "--no-sandbox"; "--disable-gpu"; "--disable-background-networking"; "--disable-component-update"
+                              "--disable-sync"; "--no-first-run"; "--disable-quic" ]
+                    )
+                let! b = pw.Chromium.LaunchAsync options
+                browser <- b
+            }
+            :> Task
+
+        member _.DisposeAsync() =
+            task {
+                if not (isNull browser) then do! browser.CloseAsync()
+                if not (isNull playwright) then playwright.Dispose()
+            }
+            :> Task
+
+/// A page that records console errors and uncaught exceptions.
+let private openPage (browser: IBrowser) =
+    task {
+        let! page = browser.NewPageAsync(BrowserNewPageOptions(ViewportSize = ViewportSize(Width = 1280, Height = 900)))
+        let errors = ConcurrentQueue<string>()
+        page.Console.Add(fun msg -> if msg.Type = "error" then errors.Enqueue $"console: {msg.Text}")
+        page.PageError.Add(fun error -> errors.Enqueue $"page error: {error}")
+        return page, errors
+    }
+
+/// Loads a page from disk and waits until plotly has drawn `expectedPlots` figures.
+let private loadPlots (browser: IBrowser) (path: string) (expectedPlots: int) =
+    task {
+        let! page, errors = openPage browser
+        let! _ = page.GotoAsync(Uri(path).AbsoluteUri)
+        let! _ =
+            page.WaitForFunctionAsync(
+                "n => document.querySelectorAll('.js-plotly-plot').length >= n",
+                expectedPlots,
+                PageWaitForFunctionOptions(Timeout = 30000.0f)
+            )
+        // Image traces decode their PNG asynchronously; give the event loop a moment to finish.
+        let! _ = page.EvaluateAsync("() => new Promise(r => setTimeout(r, 300))")
+        return page, errors
+    }
+
+let private assertNoErrors (errors: ConcurrentQueue<string>) =
+    Assert.True(errors.IsEmpty, "browser errors:\n" + String.Join("\n", errors))
+
+let private countOf (page: IPage) (selector: string) =
+    page.EvaluateAsync<int>("s => document.querySelectorAll(s).length", selector)
+
+/// Plot containers, and how many of them have plotly's rendered SVG inside.
+let private assertPlotsRendered (page: IPage) (expected: int) =
+    task {
+        let! containers = countOf page "div.plot"
+        let! plotly = countOf page ".js-plotly-plot"
+        let! rendered = page.EvaluateAsync<int>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg')).length")
+        Assert.Equal(expected, containers)
+        Assert.Equal(expected, plotly)
+        Assert.Equal(expected, rendered)
+    }
+
+let private randomImages (rng: Random) (count: int) = Array.init (count * 28 * 28) (fun _ -> float32 (rng.NextDouble()))
+
+let private gridPng rng count rows cols = Png.Grid(randomImages rng count, 28, 28, rows, cols)
+
+let private metrics (offset: float) =
+    let rows =
+        Array.init 5 (fun i ->
+            let e = float (i + 1)
+            [| e; -200.0 / e - offset; -205.0 / e - offset; 20.0 + e; 180.0 / e; 3.0 * e |])
+    { Columns = [| "epoch"; "train_elbo"; "val_elbo"; "kl"; "recon"; "seconds" |]
+      Rows = rows }
+
+let private latents (rng: Random) method (n: int) =
+    { X = Array.init n (fun _ -> rng.NextDouble() * 4.0 - 2.0)
+      Y = Array.init n (fun _ -> rng.NextDouble() * 4.0 - 2.0)
+      Labels = Array.init n (fun i -> i % 10)
+      Method = method }
+
+/// Two runs: one with every section, one with 20-d latents (PCA) and no manifold.
+let private syntheticRuns () =
+    let rng = Random 5
+    let full =
+        { Name = "vae-z2"
+          Config = [| "latent", "2"; "epochs", "5"; "note", "</script><b>not bold</b>" |]
+          Metrics = metrics 0.0
+          Samples = [| for epoch in [ 1; 5 ] -> { Epoch = epoch; Png = gridPng rng 128 8 16; Caption = "left: means, right: draws" } |]
+          Reconstructions = Some(gridPng rng 16 2 8)
+          Manifold = Some(gridPng rng 100 10 10)
+          Latents = Some(latents rng "latent (2-d)" 1000)
+          Interpolations = Some(gridPng rng 30 3 10) }
+    let pca = Pca.project2D (Array.init (300 * 20) (fun _ -> float32 (rng.NextDouble()))) 300 20
+    let partial =
+        { full with
+            Name = "vae-z20"
+            Config = [| "latent", "20"; "epochs", "5" |]
+            Metrics = metrics 5.0
+            Samples = [| { Epoch = 5; Png = gridPng rng 128 8 16; Caption = "left: means, right: draws" } |]
+            Manifold = None
+            Latents = Some { X = pca.X; Y = pca.Y; Labels = Array.init 300 (fun i -> i % 10); Method = "PCA of 20-d means" }
+            Interpolations = None }
+    [ full; partial ]
+
+let private verifyResult = lazy (Verification.Run 0)
+
+type BrowserTests(fixture: BrowserFixture) =
+    interface IClassFixture<BrowserFixture>
+
+    [<Fact>]
+    member _.``report renders every figure, image and legend without console errors``() =
+        task {
+            let runs = syntheticRuns ()
+            let verify = verifyResult.Force()
+            let path = Report.Write(tempFolder "report", runs, verify.Rows)
+            // comparison 1; full run: curves + 2 sample epochs + reconstructions + manifold + latents
+            // + interpolations = 7; partial run: curves + 1 sample epoch + reconstructions + latents = 4
+            let expected = 12
+            let sections = Report.Sections(runs, verify.Rows)
+            Assert.Equal(expected, sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length)
+            let! page, errors = loadPlots fixture.Browser path expected
+            do! assertPlotsRendered page expected
+            // Image traces: one per sample epoch (3 epochs), reconstructions x2, manifold, interpolations.
+            let! images = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')].map(i => i.getAttribute('href') || '')")
+            let embedded =
+                runs
+                |> List.collect (fun r ->
+                    [ yield! r.Samples |> Array.map _.Png
+                      yield! Option.toList r.Reconstructions
+                      yield! Option.toList r.Manifold
+                      yield! Option.toList r.Interpolations ])
+                |> List.map (fun png -> "data:image/png;base64," + Convert.ToBase64String png)
+            Assert.Equal(7, embedded.Length)
+            Assert.Equal<string list>(List.sort embedded, images |> List.ofArray |> List.sort)
+            // The latent scatters have one legend entry per digit.
+            let! legends = page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.gtitle')?.textContent.startsWith('Latent codes')).map(p => p.querySelectorAll('.legend .traces').length)")
+            Assert.Equal<int[]>([| 10; 10 |], legends)
+            // Tables are escaped text, and the verify table has a row per check.
+            let! bold = countOf page "td b"
+            Assert.Equal(0, bold)
+            let! verifyRows = countOf page "table.verify tbody tr"
+            Assert.Equal(verify.Rows.Length, verifyRows)
+            assertNoErrors errors
+        }
+
+    [<Fact>]
+    member _.``verify page renders its figures and table without console errors``() =
+        task {
+            let verify = verifyResult.Force()
+            let path = VerifyPage.Write(tempFolder "verify", verify)
+            let! page, errors = loadPlots fixture.Browser path verify.Figures.Length
+            do! assertPlotsRendered page verify.Figures.Length
+            let! rows = countOf page "table.verify tbody tr"
+            Assert.Equal(verify.Rows.Length, rows)
+            let! failed = countOf page "tr.fail"
+            Assert.Equal(0, failed)
+            assertNoErrors errors
+        }
+
+    [<Fact>]
+    member _.``every trace type renders``() =
+        task {
+            let rng = Random 3
+            let xs = Array.init 50 float
+            let figures =
+                [ Chart.Line(xs, xs |> Array.map sqrt, Name = "sqrt", Color = "#d62728") |> Chart.withYAxisLog
+                  Chart.Scatter(xs, xs |> Array.map sin, Markers, MarkerColor = xs, Text = (xs |> Array.map (sprintf "point %g")))
+                  Chart.Heatmap(Array.init 10 (fun i -> Array.init 12 (fun j -> float (i * j))), ColorScale = "Viridis")
+                  Chart.Histogram(Array.init 1000 (fun _ -> rng.NextDouble()), NBins = 20)
+                  Chart.Image(gridPng rng 4 2 2) ]
+            let path = Path.Combine(tempFolder "traces", "traces.html")
+            HtmlPage.Save(path, "traces", [ for f in figures -> Plot f ]) |> ignore
+            let! page, errors = loadPlots fixture.Browser path figures.Length
+            do! assertPlotsRendered page figures.Length
+            for selector, count in [ ".scatterlayer .trace", 2; ".heatmaplayer image", 1; ".barlayer .point", 20; ".imagelayer image", 1 ] do
+                let! found = countOf page $".js-plotly-plot {selector}"
+                Assert.True(found >= count, $"{selector}: {found} elements, expected at least {count}")
+            assertNoErrors errors
+        }
+
+    [<Fact>]
+    member _.``a title that tries to close the script element renders as text``() =
+        task {
+            let title = "</script><script>window.injected = 1</script> \u2028 <!-- end"
+            let path = Path.Combine(tempFolder "escape", "page.html")
+            HtmlPage.Save(path, "escape", [ Plot(Chart.Line([ 1.0; 2.0 ], [ 1.0; 4.0 ]) |> Chart.withTitle title) ]) |> ignore
+            let! page, errors = loadPlots fixture.Browser path 1
+            do! assertPlotsRendered page 1
+            let! injected = page.EvaluateAsync<bool>("() => window.injected === 1")
+            Assert.False injected
+            let! shown = page.EvaluateAsync<string>("() => document.querySelector('.gtitle').textContent")
+            // Plotly renders the line separator as a space-like character; the visible text must match.
+            Assert.StartsWith("</script><script>window.injected = 1</script>", shown)
+            Assert.EndsWith("<!-- end", shown)
+            assertNoErrors errors
+        }
+
+    [<Fact>]
+    member _.``Chromium decodes our grid PNG to the same gray levels``() =
+        task {
+            let rng = Random 9
+            let png = Png.Grid(randomImages rng 6, 28, 28, 2, 3, padding = 2, padValue = 0.5f)
+            let ours = Png.Decode png
+            let! page, errors = openPage fixture.Browser
+            let script =
+                """src => new Promise((resolve, reject) => {
+                     const img = new Image();
+                     img.onload = () => {
+                       const c = document.createElement('canvas');
+                       c.width = img.width; c.height = img.height;
+                       const ctx = c.getContext('2d');
+                       ctx.drawImage(img, 0, 0);
+                       const d = ctx.getImageData(0, 0, img.width, img.height).data;
+                       const gray = [];
+                       for (let i = 0; i < d.length; i += 4) {
+                         if (d[i] !== d[i + 1] || d[i] !== d[i + 2] || d[i + 3] !== 255) { reject('pixel ' + i / 4 + ' is not opaque gray'); return; }
+                         gray.push(d[i]);
+                       }
+                       resolve([img.width, img.height, ...gray]);
+                     };
+                     img.onerror = () => reject('Chromium could not decode the PNG');
+                     img.src = src;
+                   })"""
+            let! decoded = page.EvaluateAsync<int[]>(script, "data:image/png;base64," + Convert.ToBase64String png)
+            Assert.Equal((ours.Width, ours.Height), (decoded[0], decoded[1]))
+            Assert.Equal<int[]>(ours.Pixels |> Array.map int, decoded[2..])
+            assertNoErrors errors
+        }
+
+    [<Fact>]
+    member _.``our decoder reads Chromium's screenshot PNGs``() =
+        task {
+            let! page, errors = openPage fixture.Browser
+            let colors = [ 12, 34, 56; 200, 100, 0; 255, 255, 255; 0, 0, 0 ]
+            let stripes = colors |> List.map (fun (r, g, b) -> $"<div style=\"height:10px;background:rgb({r},{g},{b})\"></div>") |> String.concat ""
+            do! page.SetContentAsync($"<html><body style=\"margin:0\">{stripes}</body></html>")
+            let! shot = page.ScreenshotAsync(PageScreenshotOptions(Type = ScreenshotType.Png, Clip = Clip(X = 0.0f, Y = 0.0f, Width = 50.0f, Height = 40.0f)))
+            let image = Png.Decode shot
+            Assert.Equal((50, 40), (image.Width, image.Height))
+            colors
+            |> List.iteri (fun stripe (r, g, b) ->
+                for row in stripe * 10 .. stripe * 10 + 9 do
+                    for col in 0 .. 49 do
+                        let at = (row * image.Width + col) * image.Channels
+                        Assert.Equal((r, g, b), (int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])))
+            assertNoErrors errors
+        }

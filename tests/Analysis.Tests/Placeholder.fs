@@ -1,1 +1,0 @@
-module Research.Analysis.Tests.Placeholder

@@ -1,1 +1,0 @@
-module Research.Core.Tests.Placeholder

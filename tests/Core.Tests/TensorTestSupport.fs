@@ -1,0 +1,79 @@
+/// Shared helpers for the core tests: float64 tensors from arrays, central finite differences
+/// and reference numbers from PyTorch itself (/usr/bin/python3).
+module Research.Core.Tests.TensorTestSupport
+
+open System
+open System.Diagnostics
+open System.Text.Json
+open Xunit
+open Research.Core
+
+/// Tests that read or change process-wide state (Tensor.LiveCount, RSS, the default generator)
+/// run in this collection, after and never beside the parallel ones.
+[<Literal>]
+let ProcessWideState = "process-wide state"
+
+[<CollectionDefinition(ProcessWideState, DisableParallelization = true)>]
+type ProcessWideStateCollection() = class end
+
+/// A float64 tensor with the given values and shape.
+let f64 (shape: int64 list) (values: float[]) = torch.tensor (values, List.toArray shape)
+
+/// Deterministic float64 values from a seeded generator (normal, shifted and scaled).
+let randn64 (seed: int64) (shape: int64 list) =
+    use g = new Generator(seed)
+    torch.randn (List.toArray shape, Float64, generator = g)
+
+/// Central differences (f(x + h e_i) - f(x - h e_i)) / 2h of a scalar-valued f, one coordinate at a time.
+let numericGrad (f: Tensor -> Tensor) (x: Tensor) (h: float) : float[] =
+    let x0 = x.toFloat64Array ()
+    let shape = x.shape
+    Array.init x0.Length (fun i ->
+        use scope = new TensorScope()
+        let at d =
+            let xs = Array.copy x0
+            xs.[i] <- xs.[i] + d
+            (f (torch.tensor (xs, shape))).item ()
+        (at h - at -h) / (2.0 * h))
+
+/// Asserts |actual - expected| <= atol + rtol |expected| element-wise, naming the first mismatch.
+let assertClose (what: string) (rtol: float) (atol: float) (expected: float[]) (actual: float[]) =
+    Assert.True(expected.Length = actual.Length, $"{what}: {actual.Length} values, expected {expected.Length}")
+    for i in 0 .. expected.Length - 1 do
+        let e, a = expected.[i], actual.[i]
+        if not (abs (a - e) <= atol + rtol * abs e) then
+            Assert.Fail $"{what}: element {i} is {a}, expected {e} (|diff| = {abs (a - e)})"
+
+/// Whether /usr/bin/python3 can import torch.
+let pythonTorchAvailable =
+    lazy
+        (try
+            use p = Process.Start(ProcessStartInfo("/usr/bin/python3", "-c \"import torch\"", RedirectStandardError = true))
+            p.WaitForExit()
+            p.ExitCode = 0
+         with _ -> false)
+
+/// Runs a Python script with torch imported and returns what it printed as JSON.
+let runPython (script: string) : JsonElement =
+    let psi =
+        ProcessStartInfo("/usr/bin/python3", "-", RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true)
+    use p = Process.Start psi
+    p.StandardInput.Write("import torch, json\ntorch.set_printoptions(profile='default')\n" + script)
+    p.StandardInput.Close()
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEnd()
+    p.WaitForExit()
+    if p.ExitCode <> 0 then failwith $"python3 failed ({p.ExitCode}): {err}"
+    JsonDocument.Parse(out.Result).RootElement
+
+/// Runs `check` with PyTorch's numbers, or says clearly why there are none (python3 torch missing).
+let withPyTorch (output: Xunit.Abstractions.ITestOutputHelper) (check: unit -> unit) =
+    if pythonTorchAvailable.Value then check ()
+    else output.WriteLine "SKIPPED: /usr/bin/python3 cannot import torch (run scripts/setup.sh); PyTorch cross-check not run"
+
+/// A JSON array of numbers as float[].
+let floats (e: JsonElement) = [| for v in e.EnumerateArray() -> v.GetDouble() |]
+
+/// Values as a Python list literal (round-trip precision).
+let pyList (xs: float[]) =
+    "[" + (xs |> Array.map (fun v -> v.ToString("R", Globalization.CultureInfo.InvariantCulture)) |> String.concat ", ") + "]"

@@ -1,0 +1,108 @@
+/// VaeConfig: config.json round trips, the differences a resume checks, and clear parse errors.
+module Research.Core.Tests.VaeConfigTests
+
+open System
+open System.IO
+open Xunit
+open FsCheck
+open FsCheck.FSharp
+open Research.Core.Models.Vae
+
+/// Any configuration, valid or not: the JSON form must carry every field exactly.
+let private configs =
+    gen {
+        let! latent = Gen.choose (1, 64)
+        let! hidden = Gen.choose (1, 3) >>= fun n -> Gen.listOfLength n (Gen.choose (1, 1024))
+        let! architecture = Gen.elements [ Mlp; Conv ]
+        // Doubles that need all 17 digits, tiny and huge ones.
+        let! sigma = Gen.elements [ 0.1; 1.0 / 3.0; 1e-7; 2.5e10; Math.PI ]
+        let! likelihood = Gen.elements [ Bernoulli; GaussianFixed sigma; GaussianLearned ]
+        let! binarization = Gen.elements [ Dynamic; Static; NoBinarization ]
+        let! epochs, batch, seed = Gen.zip3 (Gen.choose (1, 500)) (Gen.choose (1, 4096)) (Gen.choose (Int32.MinValue, Int32.MaxValue))
+        let! lr = Gen.elements [ 1e-3; 3e-4; 0.1 + 0.2; 1.0 / 7.0; 5e-324 ]
+        let! threads, validation, limit = Gen.zip3 (Gen.choose (1, 16)) (Gen.choose (0, 59999)) (Gen.choose (0, 60000))
+        let! images = Gen.choose (0, 4) >>= fun n -> Gen.listOfLength n (Gen.choose (0, 500))
+        return
+            { Latent = latent; Hidden = hidden; Architecture = architecture; Likelihood = likelihood; Binarization = binarization
+              Epochs = epochs; BatchSize = batch; LearningRate = lr; Seed = seed; Threads = threads; ValidationSize = validation
+              TrainLimit = limit; ImageEpochs = images }
+    }
+
+[<Fact>]
+let ``config.json round-trips every field`` () =
+    let roundTrips (c: VaeConfig) = VaeConfig.ofJson "config.json" (VaeConfig.toJson c) = c
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest(300), Prop.forAll (Arb.fromGen configs) roundTrips)
+
+[<Fact>]
+let ``differences name each fixed field that changed and ignore the rest`` () =
+    let saved = { VaeConfig.defaults with Latent = 8; Hidden = [ 64 ]; TrainLimit = 1000 }
+    // Epochs, threads and image epochs may change on resume.
+    Assert.Empty(VaeConfig.differences saved { saved with Epochs = 50; Threads = 1; ImageEpochs = [ 3 ] })
+    let changed =
+        { saved with Latent = 4; Hidden = [ 64; 32 ]; Likelihood = GaussianFixed 0.1; LearningRate = 1e-4; TrainLimit = 0 }
+    let lines = VaeConfig.differences saved changed
+    Assert.Equal(5, lines.Length)
+    let has (text: string) = Assert.Contains(lines, fun l -> l.StartsWith text)
+    has "latent: saved 8, requested 4"
+    has "hidden:"
+    has "likelihood:"
+    has "learning rate:"
+    has "train limit: saved 1000, requested 0"
+    for field, change in
+        [ "architecture", { saved with Architecture = Conv }
+          "binarization", { saved with Binarization = Static }
+          "batch size", { saved with BatchSize = 64 }
+          "seed", { saved with Seed = 2 }
+          "validation size", { saved with ValidationSize = 5000 } ] do
+        match VaeConfig.differences saved change with
+        | [ line ] -> Assert.StartsWith(field + ": saved ", line)
+        | other -> Assert.Fail $"changing {field}: {other}"
+
+/// The defaults' JSON with one property's text replaced (or removed with null).
+let private edited (property: string) (replacement: string option) =
+    let json = Text.Json.Nodes.JsonNode.Parse(VaeConfig.toJson VaeConfig.defaults).AsObject()
+    match replacement with
+    | Some text -> json.[property] <- Text.Json.Nodes.JsonNode.Parse text
+    | None -> json.Remove property |> ignore
+    json.ToJsonString()
+
+let private parseError (json: string) =
+    Assert.Throws<InvalidDataException>(fun () -> VaeConfig.ofJson "/runs/a/config.json" json |> ignore).Message
+
+[<Fact>]
+let ``parse errors name the file and the problem`` () =
+    let expect (fragment: string) (json: string) =
+        let message = parseError json
+        Assert.StartsWith("/runs/a/config.json: ", message)
+        Assert.Contains(fragment, message)
+    expect "not valid JSON" "{ \"latent\": 20, "
+    expect "not valid JSON" ""
+    expect "missing \"latent\"" (edited "latent" None)
+    expect "missing \"train_limit\"" (edited "train_limit" None)
+    expect "\"latent\" is not an integer" (edited "latent" (Some "\"twenty\""))
+    expect "\"latent\" is not an integer" (edited "latent" (Some "2.5"))
+    expect "\"hidden\" is not a list of integers" (edited "hidden" (Some "400"))
+    expect "\"hidden\" is not a list of integers" (edited "hidden" (Some "[400, \"x\"]"))
+    expect "\"architecture\" is not a string" (edited "architecture" (Some "3"))
+    expect "\"architecture\" is not a string" (edited "architecture" (Some "null"))
+    expect "unknown architecture 'transformer'" (edited "architecture" (Some "\"transformer\""))
+    expect "unknown likelihood 'poisson'" (edited "likelihood" (Some "\"poisson\""))
+    expect "unknown binarization 'sometimes'" (edited "binarization" (Some "\"sometimes\""))
+    expect "\"lr\" is not a number" (edited "lr" (Some "\"fast\""))
+    expect "missing \"gaussian_sigma\"" (edited "likelihood" (Some "\"gaussian\""))
+
+[<Fact>]
+let ``validate rejects configurations that cannot train`` () =
+    let rejects (what: string) (c: VaeConfig) =
+        let e = Assert.ThrowsAny<ArgumentException>(fun () -> VaeConfig.validate c |> ignore)
+        Assert.Contains(what, e.Message)
+    let d = VaeConfig.defaults
+    Assert.Equal(d, VaeConfig.validate d)
+    rejects "latent must be positive" { d with Latent = 0 }
+    rejects "epochs must be positive" { d with Epochs = -1 }
+    rejects "hidden sizes" { d with Hidden = [] }
+    rejects "hidden sizes" { d with Hidden = [ 400; 0 ] }
+    rejects "two channel counts" { d with Architecture = Conv; Hidden = [ 32 ] }
+    rejects "learning rate must be positive" { d with LearningRate = nan }
+    rejects "validation size" { d with ValidationSize = 60000 }
+    rejects "sigma" { d with Likelihood = GaussianFixed -0.1 }
