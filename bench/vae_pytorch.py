@@ -1,9 +1,11 @@
 """The PyTorch peer of the VAE benchmark: pytorch/examples' VAE (784-400-20-400-784, ReLU,
 Bernoulli likelihood as BCE with logits, Adam 1e-3, batch 128) trained on MNIST.
 
-Prints one JSON line per epoch: {"epoch": e, "seconds": s, "loss": mean negative ELBO per image}.
-Run with Debian's python3-torch (same libtorch 1.13 as the .NET side):
-    /usr/bin/python3 bench/vae_pytorch.py --data data/mnist --epochs 3 --threads 2
+Prints a JSON line with the versions and thread counts, then one per epoch:
+{"epoch": e, "seconds": s, "images": n, "loss": mean negative ELBO per image}.
+Run with Debian's python3-torch (same libtorch 1.13 as the .NET side); OpenBLAS reads its thread
+count from the environment when it loads, so set it there (`research bench vae` does):
+    OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=1 /usr/bin/python3 bench/vae_pytorch.py --data data/mnist --epochs 3 --threads 1
 """
 import argparse, json, os, struct, time
 import numpy as np
@@ -48,10 +50,15 @@ def main():
     p.add_argument("--batch-size", type=int, default=128, help="minibatch size (default: 128)")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: 2)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    p.add_argument("--limit", type=int, default=0, help="train on the first N images only (default: 0 = all 60000)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}), flush=True)
     x_all = torch.from_numpy(read_idx_images(os.path.join(a.data, "train-images-idx3-ubyte")).astype(np.float32) / 255.0)
+    if a.limit > 0:
+        x_all = x_all[:a.limit]
     model = VAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     n = x_all.shape[0]
@@ -67,7 +74,7 @@ def main():
             loss.backward()
             opt.step()
             total += loss.item()
-        print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start, "loss": total / n}), flush=True)
+        print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start, "images": n, "loss": total / n}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Set-up (idempotent), then the main job: a short VAE training on MNIST and its HTML report.
+# Set-up (idempotent), then the main job: two short VAE trainings on MNIST (latent 20, as in
+# pytorch/examples, and latent 2, which has a drawable manifold) and one HTML report comparing them.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 bash scripts/setup.sh
-research() { dotnet run --project Experiments.CSharp -c Release --no-build -- "$@"; }
-research mlp
+research() { dotnet Experiments.CSharp/bin/Release/net10.0/research.dll "$@"; }
+epochs="${EPOCHS:-5}"
+for latent in 20 2; do
+  out="runs/main-latent$latent"
+  rm -rf "$out"
+  research vae train --latent "$latent" --epochs "$epochs" --image-epochs "0,1,$epochs" --out "$out"
+done
+research report runs/main-latent20 runs/main-latent2 --out runs/main
+echo "open runs/main/report.html (offline; plotly.min.js is beside it)"

@@ -1,6 +1,7 @@
 /// The ELBO and the importance-weighted bound (Burda et al. 2016) on probabilistic PCA, where
 /// log p(x) and p(z|x) are exact:
-///   log p(x) - ELBO(q) = KL(q || p(z|x)) >= 0,   ELBO = IWAE_1 <= IWAE_k <= IWAE_{k'} <= log p(x) for k <= k'.
+///   log p(x) - ELBO(q) = KL(q || p(z|x)) >= 0,   ELBO = IWAE_1 <= IWAE_k <= IWAE_{k'} <= log p(x) for k <= k'
+/// (the IWAE bounds are expectations; their Monte-Carlo estimates are compared within standard errors).
 module Research.Analysis.Verify.ElboChecks
 
 open System

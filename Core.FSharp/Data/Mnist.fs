@@ -1,6 +1,7 @@
 namespace Research.Core.Data
 
 open System
+open System.Runtime.InteropServices
 open Research.Core
 
 /// A minibatch: images [B, 1, 28, 28] float32 and labels [B] int64.
@@ -18,44 +19,52 @@ type Batch =
 [<Sealed>]
 type ImageSubset internal (images: Tensor, labels: Tensor, indices: Tensor) =
 
-    /// Creates tensors in a private scope and hands the ones `make` returns to the caller.
-    static let owned (make: unit -> Batch) =
+    /// The images and labels at the rows `select` gives, made in a private scope so that only they
+    /// reach the caller; the images binarized by a Bernoulli draw when asked.
+    let gather (select: unit -> Tensor) (binarize: bool) (generator: Generator option) =
         use scope = new TensorScope()
-        let b = make ()
-        { x = scope.Detach b.x; y = scope.Detach b.y }
+        let rows = select ()
+        let x = images.index_select (0, rows)
+        let x = if binarize then torch.bernoulli (x, ?generator = generator) else x
+        { x = scope.Detach x; y = scope.Detach(labels.index_select (0, rows)) }
 
     member _.count = indices.numel
     /// The rows of the shared image and label tensors that form this subset.
     member _.indices = indices
 
     /// Every image and label of the subset as one batch (copies that the caller disposes).
-    member _.all() =
-        owned (fun () -> { x = images.index_select (0, indices); y = labels.index_select (0, indices) })
+    member _.all() = gather (fun () -> indices) false None
 
     /// One epoch of minibatches, gathered with index_select along a permutation drawn from the
-    /// generator (in order when shuffle is false). With binarize, each batch is a fresh Bernoulli
-    /// draw with the pixel intensities as probabilities (dynamic binarization). A batch lives until
-    /// the next one is drawn (or the enumeration ends): clone what must outlive it.
-    member _.batches(batchSize: int, ?generator: Generator, ?shuffle: bool, ?binarize: bool, ?dropLast: bool) : Batch seq =
+    /// generator (libtorch's default one when null; in order when shuffle is false). With binarize,
+    /// each batch is a fresh Bernoulli draw with the pixel intensities as probabilities (dynamic
+    /// binarization). A batch lives until the next one is drawn (or the enumeration ends): clone
+    /// what must outlive it.
+    member _.batches
+        (
+            batchSize: int,
+            [<Optional; DefaultParameterValue(null: Generator)>] generator: Generator,
+            [<Optional; DefaultParameterValue(true)>] shuffle: bool,
+            [<Optional; DefaultParameterValue(false)>] binarize: bool,
+            [<Optional; DefaultParameterValue(false)>] dropLast: bool
+        ) : Batch seq =
         if batchSize <= 0 then invalidArg "batchSize" $"batch size must be positive, got {batchSize}"
         let n = indices.numel
         let size = int64 batchSize
         seq {
             let order =
-                if defaultArg shuffle true then
-                    (owned (fun () -> { x = indices.index_select (0, torch.randperm (n, ?generator = generator)); y = null })).x
+                if shuffle then
+                    use scope = new TensorScope()
+                    scope.Detach(indices.index_select (0, torch.randperm (n, ?generator = Option.ofObj generator)))
                 else
                     null
             try
                 for start in 0L .. size .. n - 1L do
                     let length = min size (n - start)
-                    if length = size || not (defaultArg dropLast false) then
+                    if length = size || not dropLast then
                         let batch =
-                            owned (fun () ->
-                                let rows = (if isNull order then indices else order).narrow (0, start, length)
-                                let x = images.index_select (0, rows)
-                                { x = (if defaultArg binarize false then torch.bernoulli (x, ?generator = generator) else x)
-                                  y = labels.index_select (0, rows) })
+                            gather (fun () -> (if isNull order then indices else order).narrow (0, start, length))
+                                binarize (Option.ofObj generator)
                         use _ = batch
                         yield batch
             finally
@@ -68,15 +77,6 @@ type ImageSubset internal (images: Tensor, labels: Tensor, indices: Tensor) =
 [<Sealed>]
 type Mnist private (trainImages: Tensor, trainLabels: Tensor, testImages: Tensor, testLabels: Tensor, trainRows: Tensor,
                     validationRows: Tensor, testRows: Tensor) =
-
-    static let readImages (path: string) =
-        let idx = Idx.read path
-        match idx.ElementType, idx.Shape with
-        | IdxElementType.UInt8, [| n; 28; 28 |] ->
-            use scope = new TensorScope()
-            let bytes = torch.tensor (idx.Data :?> byte[], [| int64 n; 1L; 28L; 28L |])
-            scope.Detach((bytes.``to`` Float32).div_ 255.0)
-        | t, shape -> raise (IO.InvalidDataException $"IDX file '{path}': expected uint8 images [N, 28, 28], found {t} {shape}")
 
     static let readLabels (path: string) (count: int64) =
         let idx = Idx.read path
@@ -92,29 +92,42 @@ type Mnist private (trainImages: Tensor, trainLabels: Tensor, testImages: Tensor
     member val validation = ImageSubset(trainImages, trainLabels, validationRows)
     member val test = ImageSubset(testImages, testLabels, testRows)
 
-    /// Reads MNIST from the folder holding its four IDX files (default: mnist/ in DataFolder.find())
-    /// and sets aside
-    /// validationSize (default 10000) of the training images, chosen by a permutation drawn
-    /// from Generator(seed) (default seed 0).
-    static member load(?folder: string, ?validationSize: int, ?seed: int64) =
+    /// Reads MNIST from the folder holding its four IDX files (null: mnist/ in DataFolder.find())
+    /// and sets aside validationSize of the training images, chosen by a permutation drawn from
+    /// Generator(seed). trainLimit (0: all) keeps only that many of the remaining training images,
+    /// for quick runs; validation is unaffected.
+    static member load
+        (
+            [<Optional; DefaultParameterValue(null: string)>] folder: string,
+            [<Optional; DefaultParameterValue(10000)>] validationSize: int,
+            [<Optional; DefaultParameterValue(0L)>] seed: int64,
+            [<Optional; DefaultParameterValue(0)>] trainLimit: int
+        ) =
         let file name =
             match folder with
-            | Some f -> DataFolder.file (name, Some f)
-            | None -> DataFolder.file (IO.Path.Combine("mnist", name), None)
-        let trainImages = readImages (file "train-images-idx3-ubyte")
-        let testImages = readImages (file "t10k-images-idx3-ubyte")
+            | null -> DataFolder.file (IO.Path.Combine("mnist", name), None)
+            | f -> DataFolder.file (name, Some f)
+        // A private scope: the data set owns its tensors, whatever scope the caller is in.
+        use scope = new TensorScope()
+        let trainImages = ImageFile.read (file "train-images-idx3-ubyte")
+        let testImages = ImageFile.read (file "t10k-images-idx3-ubyte")
         let n = trainImages.size 0
-        let validation = int64 (defaultArg validationSize 10000)
+        let validation = int64 validationSize
         if validation < 0L || validation > n then
             invalidArg "validationSize" $"validation size must be between 0 and {n}, got {validation}"
         let trainLabels = readLabels (file "train-labels-idx1-ubyte") n
         let testLabels = readLabels (file "t10k-labels-idx1-ubyte") (testImages.size 0)
-        use scope = new TensorScope()
-        use generator = new Generator(defaultArg seed 0L)
+        use generator = new Generator(seed)
         let permutation = torch.randperm (n, generator = generator)
-        new Mnist(trainImages, trainLabels, testImages, testLabels, scope.Detach(permutation.narrow (0, 0L, n - validation)),
-                  scope.Detach(permutation.narrow (0, n - validation, validation)),
-                  scope.Detach(torch.arange (float (testImages.size 0), dtype = Dtype.Int64)))
+        let keep (t: Tensor) = scope.Detach t
+        let trainCount =
+            match trainLimit with
+            | 0 -> n - validation
+            | limit when limit > 0 -> min (int64 limit) (n - validation)
+            | limit -> invalidArg "trainLimit" $"the training limit must be positive (or 0 for all), got {limit}"
+        new Mnist(keep trainImages, keep trainLabels, keep testImages, keep testLabels, keep (permutation.narrow (0, 0L, trainCount)),
+                  keep (permutation.narrow (0, n - validation, validation)),
+                  keep (torch.arange (float (testImages.size 0), dtype = Dtype.Int64)))
 
     /// Static binarization: every pixel drawn once from Bernoulli(intensity) with Generator(seed),
     /// with the same split. The result holds its own images; dispose both.

@@ -1,6 +1,7 @@
 namespace Research.Core.Models
 
 open System
+open System.Runtime.InteropServices
 open Research.Core
 open Research.Core.Nn
 open Research.Core.Optim
@@ -37,14 +38,21 @@ type Mlp =
         optimizer.step ()
         loss.item ()
 
-    /// One epoch over the subset in shuffled minibatches; onStep (if given) hears each step's
+    /// One epoch over the subset in shuffled minibatches; onStep (unless null) hears each step's
     /// number and loss. Returns the mean loss.
-    member m.trainEpoch(optimizer: Optimizer, data: ImageSubset, batchSize: int, generator: Generator, ?onStep: Action<int, float>) =
+    member m.trainEpoch
+        (
+            optimizer: Optimizer,
+            data: ImageSubset,
+            batchSize: int,
+            generator: Generator,
+            [<Optional; DefaultParameterValue(null: Action<int, float>)>] onStep: Action<int, float>
+        ) =
         let losses =
             data.batches (batchSize, generator)
             |> Seq.mapi (fun i batch ->
                 let loss = m.trainStep (optimizer, batch)
-                onStep |> Option.iter (fun f -> f.Invoke(i, loss))
+                if not (isNull onStep) then onStep.Invoke(i, loss)
                 loss)
             |> Seq.toArray
         Array.average losses

@@ -18,6 +18,8 @@ module internal ParametersNative =
 /// the model; Dispose frees them.
 [<Sealed>]
 type Parameters private (parameters: (string * Tensor)[], buffers: (string * Tensor)[]) =
+    let all = Array.append parameters buffers
+    let index = dict all
 
     static let shapeText (t: Tensor) = "[" + (t.shape |> Array.map string |> String.concat ", ") + "]"
 
@@ -61,24 +63,21 @@ type Parameters private (parameters: (string * Tensor)[], buffers: (string * Ten
 
     member _.Item
         with get (name: string) =
-            match Array.tryFind (fun (n, _) -> n = name) (Array.append parameters buffers) with
-            | Some (_, t) -> t
-            | None -> raise (Collections.Generic.KeyNotFoundException $"no parameter or buffer named '{name}'")
+            match index.TryGetValue name with
+            | true, t -> t
+            | _ -> raise (Collections.Generic.KeyNotFoundException $"no parameter or buffer named '{name}'")
 
     /// Parameters and buffers as a StateDict of detached aliases (torch.nn.Module.state_dict):
     /// they share memory with the model; the caller disposes the StateDict.
     member _.state_dict() =
-        new StateDict([ for name, t in Array.append parameters buffers -> name, t.detach () ])
+        new StateDict([ for name, t in all -> name, t.detach () ])
 
     /// Copies a state dict's tensors into this model's, checking names and shapes as
     /// torch.nn.Module.load_state_dict does; strict (the default) also rejects missing and
     /// unexpected names. Converts dtype and device where they differ.
-    member _.load_state_dict(state: StateDict, ?strict: bool) =
-        let strict = defaultArg strict true
-        let own = Array.append parameters buffers
-        let ownNames = set (Array.map fst own)
+    member _.load_state_dict(state: StateDict, [<Optional; DefaultParameterValue(true)>] strict: bool) =
         let problems =
-            [ for name, t in own do
+            [ for name, t in all do
                   match state.TryFind name with
                   | Some s when s.shape <> t.shape ->
                       $"size mismatch for {name}: copying a tensor of shape {shapeText s} from the state dict, the shape in the model is {shapeText t}"
@@ -86,17 +85,17 @@ type Parameters private (parameters: (string * Tensor)[], buffers: (string * Ten
                   | None -> if strict then $"missing key {name}"
               if strict then
                   for name in state.names do
-                      if not (ownNames.Contains name) then $"unexpected key {name}" ]
+                      if not (index.ContainsKey name) then $"unexpected key {name}" ]
         if not problems.IsEmpty then
             invalidArg "state" ("error(s) in loading the state dict: " + String.concat "; " problems)
         use _ = torch.no_grad ()
-        for name, t in own do
+        for name, t in all do
             state.TryFind name |> Option.iter (fun s -> t.copy_ s |> ignore)
 
     /// Moves every parameter and buffer to a device in place: the same Tensor objects (and the
     /// optimizer state that refers to them) now live there (torch.nn.Module.to).
     member _.``to``(device: Device) =
-        for _, t in Array.append parameters buffers do
+        for _, t in all do
             if t.device <> device then
                 use moved = t.``to`` device
                 check (ParametersNative.ts_param_set_data (t.Handle, moved.Handle))
@@ -104,7 +103,7 @@ type Parameters private (parameters: (string * Tensor)[], buffers: (string * Ten
 
     /// Frees every tensor.
     member _.Dispose() =
-        for _, t in Array.append parameters buffers do
+        for _, t in all do
             t.Dispose()
 
     interface IDisposable with

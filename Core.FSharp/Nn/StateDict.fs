@@ -25,7 +25,6 @@ type StateDict(entries: (string * Tensor) seq, metadata: IReadOnlyDictionary<str
     member _.names = items |> Array.map fst
     member _.metadata = metadata
     member _.Count = items.Length
-    member _.ContainsKey(name: string) = index.ContainsKey name
     member _.TryFind(name: string) =
         match index.TryGetValue name with
         | true, t -> Some t
@@ -37,7 +36,8 @@ type StateDict(entries: (string * Tensor) seq, metadata: IReadOnlyDictionary<str
             | _ -> raise (KeyNotFoundException $"no tensor named '{name}' in the state dict")
 
     /// The entries of several state dicts under name prefixes, e.g. [ "model.", m; "optimizer.", o ]
-    /// to keep a model and its optimizer in one checkpoint. Takes ownership of their tensors.
+    /// to keep a model and its optimizer in one checkpoint (sub takes them apart again). Takes
+    /// ownership of their tensors.
     static member concat(parts: (string * StateDict) seq, ?metadata: IReadOnlyDictionary<string, string>) =
         let parts = Seq.toArray parts
         new StateDict(

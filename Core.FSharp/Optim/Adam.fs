@@ -1,6 +1,7 @@
 namespace Research.Core.Optim
 
 open System
+open System.Runtime.InteropServices
 open Research.Core
 open Research.Core.Native
 open Research.Core.Nn
@@ -14,34 +15,29 @@ open Research.Core.Nn
 ///   p <- p - lr / (1 - beta1^t) * m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps)
 /// One native call updates every parameter (native/optim.cpp).
 [<Sealed>]
-type Adam(parameters: Parameters, ?lr: float, ?beta1: float, ?beta2: float, ?eps: float, ?weight_decay: float, ?amsgrad: bool) =
-    inherit Optimizer(parameters, [ "exp_avg"; "exp_avg_sq"; if defaultArg amsgrad false then "max_exp_avg_sq" ])
-    let beta1 = defaultArg beta1 0.9
-    let beta2 = defaultArg beta2 0.999
-    let eps = defaultArg eps 1e-8
-    let weightDecay = defaultArg weight_decay 0.0
-    let amsgrad = defaultArg amsgrad false
+type Adam
+    (
+        parameters: Parameters,
+        [<Optional; DefaultParameterValue(1e-3)>] lr: float,
+        [<Optional; DefaultParameterValue(0.9)>] beta1: float,
+        [<Optional; DefaultParameterValue(0.999)>] beta2: float,
+        [<Optional; DefaultParameterValue(1e-8)>] eps: float,
+        [<Optional; DefaultParameterValue(0.0)>] weight_decay: float,
+        [<Optional; DefaultParameterValue(false)>] amsgrad: bool
+    ) =
+    inherit Optimizer(parameters, [ "exp_avg"; "exp_avg_sq"; if amsgrad then "max_exp_avg_sq" ], lr)
     do
         if not (0.0 <= beta1 && beta1 < 1.0) then invalidArg "beta1" $"invalid beta1: {beta1}"
         if not (0.0 <= beta2 && beta2 < 1.0) then invalidArg "beta2" $"invalid beta2: {beta2}"
         if not (0.0 <= eps) then invalidArg "eps" $"invalid epsilon: {eps}"
-        if not (0.0 <= weightDecay) then invalidArg "weight_decay" $"invalid weight_decay: {weightDecay}"
-    let mutable learningRate = defaultArg lr 1e-3
-    do if not (0.0 <= learningRate) then invalidArg "lr" $"invalid learning rate: {learningRate}"
+        if not (0.0 <= weight_decay) then invalidArg "weight_decay" $"invalid weight_decay: {weight_decay}"
     let n = parameters.tensors.Length
     let expAvg, expAvgSq, maxExpAvgSq = Array.zeroCreate<nativeint> n, Array.zeroCreate<nativeint> n, Array.zeroCreate<nativeint> n
-
-    /// The learning rate, settable between steps (for schedules).
-    member _.lr
-        with get () = learningRate
-        and set (value: float) =
-            if not (0.0 <= value) then invalidArg "lr" $"invalid learning rate: {value}"
-            learningRate <- value
 
     override o.step() =
         let maxHandles = if amsgrad then o.StateHandles("max_exp_avg_sq", maxExpAvgSq) else null
         check (
             OptimNative.ts_optim_adam_step (o.Handles(), o.StateHandles("exp_avg", expAvg), o.StateHandles("exp_avg_sq", expAvgSq),
-                                            maxHandles, o.Steps, n, learningRate, beta1, beta2, eps, weightDecay, (if amsgrad then 1 else 0))
+                                            maxHandles, o.Steps, n, o.lr, beta1, beta2, eps, weight_decay, (if amsgrad then 1 else 0))
         )
         GC.KeepAlive o

@@ -31,7 +31,9 @@ module internal OptimNative =
 /// state dict: "state.<parameter name>.<state name>" as in PyTorch's optimizer state_dict (which
 /// numbers parameters where we name them).
 [<AbstractClass>]
-type Optimizer(parameters: Parameters, stateNames: string list) =
+type Optimizer(parameters: Parameters, stateNames: string list, lr: float) =
+    do if not (0.0 <= lr) then invalidArg "lr" $"invalid learning rate: {lr}"
+    let mutable learningRate = lr
     let named = parameters.named
     let tensors = parameters.tensors
     let handles = Array.zeroCreate<nativeint> tensors.Length
@@ -49,20 +51,25 @@ type Optimizer(parameters: Parameters, stateNames: string list) =
                 if isNull z.Owner then z else z.Owner.Detach z))
         |> Map.ofList
 
-    /// The parameters being optimised and their native handles (refreshed on each call).
-    member internal _.Tensors = tensors
+    /// The native handles of the parameters and of one kind of state, read afresh on each call so
+    /// that a disposed tensor raises ObjectDisposedException instead of reaching native code.
     member internal _.Handles() = OptimNative.handles tensors handles
-    /// State tensors per parameter, by state name.
-    member internal _.State(name: string) = state.[name]
     member internal _.StateHandles(name: string, into: nativeint[]) = OptimNative.handles state.[name] into
     member internal _.Steps = steps
+
+    /// The learning rate, settable between steps (for schedules).
+    member _.lr
+        with get () = learningRate
+        and set (value: float) =
+            if not (0.0 <= value) then invalidArg "lr" $"invalid learning rate: {value}"
+            learningRate <- value
 
     /// Updates every parameter that has a gradient.
     abstract step: unit -> unit
 
     /// Drops the gradients (set_to_none, the default as in PyTorch 2) or zeroes them.
-    member o.zero_grad(?set_to_none: bool) =
-        check (OptimNative.ts_optim_zero_grad (o.Handles(), tensors.Length, (if defaultArg set_to_none true then 1 else 0)))
+    member o.zero_grad([<Optional; DefaultParameterValue(true)>] set_to_none: bool) =
+        check (OptimNative.ts_optim_zero_grad (o.Handles(), tensors.Length, (if set_to_none then 1 else 0)))
         GC.KeepAlive tensors
 
     /// The state of every parameter that has taken a step, as detached aliases (the caller disposes

@@ -1,6 +1,7 @@
 namespace Research.Core.Optim
 
 open System
+open System.Runtime.InteropServices
 open Research.Core.Native
 open Research.Core.Nn
 
@@ -11,33 +12,28 @@ open Research.Core.Nn
 ///   p <- p - lr g
 /// One native call updates every parameter (native/optim.cpp).
 [<Sealed>]
-type Sgd(parameters: Parameters, lr: float, ?momentum: float, ?dampening: float, ?weight_decay: float, ?nesterov: bool) =
-    inherit Optimizer(parameters, [ if defaultArg momentum 0.0 <> 0.0 then "momentum_buffer" ])
-    let momentum = defaultArg momentum 0.0
-    let dampening = defaultArg dampening 0.0
-    let weightDecay = defaultArg weight_decay 0.0
-    let nesterov = defaultArg nesterov false
+type Sgd
+    (
+        parameters: Parameters,
+        lr: float,
+        [<Optional; DefaultParameterValue(0.0)>] momentum: float,
+        [<Optional; DefaultParameterValue(0.0)>] dampening: float,
+        [<Optional; DefaultParameterValue(0.0)>] weight_decay: float,
+        [<Optional; DefaultParameterValue(false)>] nesterov: bool
+    ) =
+    inherit Optimizer(parameters, [ if momentum <> 0.0 then "momentum_buffer" ], lr)
     do
         if not (0.0 <= momentum) then invalidArg "momentum" $"invalid momentum value: {momentum}"
-        if not (0.0 <= weightDecay) then invalidArg "weight_decay" $"invalid weight_decay value: {weightDecay}"
+        if not (0.0 <= weight_decay) then invalidArg "weight_decay" $"invalid weight_decay value: {weight_decay}"
         if nesterov && (momentum <= 0.0 || dampening <> 0.0) then
             invalidArg "nesterov" "Nesterov momentum requires a momentum and zero dampening"
-    let mutable learningRate = lr
-    do if not (0.0 <= learningRate) then invalidArg "lr" $"invalid learning rate: {learningRate}"
     let n = parameters.tensors.Length
     let buffers = Array.zeroCreate<nativeint> n
-
-    /// The learning rate, settable between steps (for schedules).
-    member _.lr
-        with get () = learningRate
-        and set (value: float) =
-            if not (0.0 <= value) then invalidArg "lr" $"invalid learning rate: {value}"
-            learningRate <- value
 
     override o.step() =
         let bufferHandles = if momentum <> 0.0 then o.StateHandles("momentum_buffer", buffers) else null
         check (
-            OptimNative.ts_optim_sgd_step (o.Handles(), bufferHandles, o.Steps, n, learningRate, momentum, dampening, weightDecay,
+            OptimNative.ts_optim_sgd_step (o.Handles(), bufferHandles, o.Steps, n, o.lr, momentum, dampening, weight_decay,
                                            (if nesterov then 1 else 0))
         )
         GC.KeepAlive o

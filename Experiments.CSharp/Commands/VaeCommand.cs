@@ -35,7 +35,7 @@ public static class VaeCommand
         var seed = Opt("--seed", "random seed (initialisation, split, batches, noise)", d.Seed);
         var threads = Opt("--threads", "libtorch threads", d.Threads);
         var validation = Opt("--validation", "training images held out for validation", d.ValidationSize);
-        var limit = Opt("--limit", "train on the first N training images only (0 = all)", d.TrainLimit);
+        var limit = Opt("--limit", "train on N training images only, a seeded random subset (0 = all)", d.TrainLimit);
         var imageEpochs = Opt("--image-epochs", "epochs at which sample and reconstruction grids are saved (0 = before training)", string.Join(",", d.ImageEpochs));
         var output = Opt("--out", "run folder", "runs/vae");
         var resume = Opt("--resume", "continue the run in --out from its last checkpoint", false);

@@ -144,7 +144,8 @@ type BrowserTests(fixture: BrowserFixture) =
         task {
             let runs = syntheticRuns ()
             let verify = verifyResult.Force()
-            let path = Report.Write(tempFolder "report", runs, verify.Rows)
+            use folder = new TempFolder "report"
+            let path = Report.Write(folder.Path, runs, verify.Rows)
             // comparison 1; full run: curves + 2 sample epochs + reconstructions + manifold + latents
             // + interpolations = 7; partial run: curves + 1 sample epoch + reconstructions + latents = 4
             let expected = 12
@@ -179,7 +180,8 @@ type BrowserTests(fixture: BrowserFixture) =
     member _.``verify page renders its figures and table without console errors``() =
         task {
             let verify = verifyResult.Force()
-            let path = VerifyPage.Write(tempFolder "verify", verify)
+            use folder = new TempFolder "verify"
+            let path = VerifyPage.Write(folder.Path, verify)
             let! page, errors = loadPlots fixture.Browser path verify.Figures.Length
             do! assertPlotsRendered page verify.Figures.Length
             let! rows = countOf page "table.verify tbody tr"
@@ -200,7 +202,8 @@ type BrowserTests(fixture: BrowserFixture) =
                   Chart.Heatmap(Array.init 10 (fun i -> Array.init 12 (fun j -> float (i * j))), ColorScale = "Viridis")
                   Chart.Histogram(Array.init 1000 (fun _ -> rng.NextDouble()), NBins = 20)
                   Chart.Image(gridPng rng 4 2 2) ]
-            let path = Path.Combine(tempFolder "traces", "traces.html")
+            use folder = new TempFolder "traces"
+            let path = Path.Combine(folder.Path, "traces.html")
             HtmlPage.Save(path, "traces", [ for f in figures -> Plot f ]) |> ignore
             let! page, errors = loadPlots fixture.Browser path figures.Length
             do! assertPlotsRendered page figures.Length
@@ -214,7 +217,8 @@ type BrowserTests(fixture: BrowserFixture) =
     member _.``a title that tries to close the script element renders as text``() =
         task {
             let title = "</script><script>window.injected = 1</script> \u2028 <!-- end"
-            let path = Path.Combine(tempFolder "escape", "page.html")
+            use folder = new TempFolder "escape"
+            let path = Path.Combine(folder.Path, "page.html")
             HtmlPage.Save(path, "escape", [ Plot(Chart.Line([ 1.0; 2.0 ], [ 1.0; 4.0 ]) |> Chart.withTitle title) ]) |> ignore
             let! page, errors = loadPlots fixture.Browser path 1
             do! assertPlotsRendered page 1

@@ -82,11 +82,11 @@ let ``text that could end the script element is escaped in the page`` () =
 
 [<Fact>]
 let ``saved pages load plotly.min.js from their own folder`` () =
-    let folder = tempFolder "page"
-    let path = Path.Combine(folder, "nested", "fig.html")
+    use temp = new TempFolder "page"
+    let path = Path.Combine(temp.Path, "nested", "fig.html")
     Chart.Line([ 1.0; 2.0 ], [ 2.0; 1.0 ]) |> Chart.withTitle "t" |> Chart.saveHtml path
     let html = File.ReadAllText path
     Assert.Contains("<script src=\"plotly.min.js\"></script>", html)
-    let copied = Path.Combine(folder, "nested", "plotly.min.js")
+    let copied = Path.Combine(temp.Path, "nested", "plotly.min.js")
     Assert.Equal(FileInfo(PlotlyJs.locate ()).Length, FileInfo(copied).Length)
     Assert.Empty(Directory.GetFiles(Path.GetDirectoryName path, "*.tmp"))

@@ -56,7 +56,8 @@ print(json.dumps({'width': width, 'height': height, 'depth': depth, 'colorType':
 """
 
 let private decodeWithPython (png: byte[]) =
-    let path = Path.Combine(tempFolder "png", "image.png")
+    use folder = new TempFolder "png"
+    let path = Path.Combine(folder.Path, "image.png")
     File.WriteAllBytes(path, png)
     JsonDocument.Parse(python pythonDecoder [ path ]).RootElement
 
@@ -137,6 +138,7 @@ let ``corrupt PNGs are rejected with the problem named`` () =
     Assert.Contains("CRC", Assert.Throws<InvalidDataException>(fun () -> Png.Decode flipped |> ignore).Message)
     Assert.Contains("truncated", Assert.Throws<InvalidDataException>(fun () -> Png.Decode png[.. png.Length - 13] |> ignore).Message)
     Assert.Contains("signature", Assert.Throws<InvalidDataException>(fun () -> Png.Decode "not a png"B |> ignore).Message)
-    let path = Path.Combine(tempFolder "png", "bad.png")
+    use folder = new TempFolder "png"
+    let path = Path.Combine(folder.Path, "bad.png")
     File.WriteAllBytes(path, flipped)
     Assert.Contains(path, Assert.Throws<InvalidDataException>(fun () -> Png.Read path |> ignore).Message)

@@ -10,7 +10,8 @@ open Research.Analysis.Tests.TestSupport
 
 [<Fact>]
 let ``metrics.csv written by the runner reads back as a table`` () =
-    let path = Path.Combine(tempFolder "metrics", "metrics.csv")
+    use folder = new TempFolder "metrics"
+    let path = Path.Combine(folder.Path, "metrics.csv")
     let log = MetricsLog.Create(path, [ "epoch"; "train_elbo"; "val_elbo" ])
     log.Append [| 1.0; -120.5; -118.25 |]
     log.Append [| 2.0; -110.0; nan |]
@@ -48,7 +49,8 @@ proj = xc @ vt[:2].T
 var = s ** 2
 print(json.dumps({'proj': proj.T.tolist(), 'explained': (var[:2] / var.sum()).tolist()}))
 """
-    let path = Path.Combine(tempFolder "pca", "x.json")
+    use folder = new TempFolder "pca"
+    let path = Path.Combine(folder.Path, "x.json")
     File.WriteAllText(path, JsonSerializer.Serialize(values |> Array.map float))
     let reference = JsonDocument.Parse(python script [ path; string n; string d ]).RootElement
     let axis (k: int) = (reference.GetProperty "proj").[k].EnumerateArray() |> Seq.map _.GetDouble() |> Array.ofSeq

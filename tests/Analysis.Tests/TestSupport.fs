@@ -6,11 +6,15 @@ open System
 open System.Diagnostics
 open System.IO
 
-/// A fresh folder under the system temp folder (left in place for inspection after a failure).
-let tempFolder (name: string) =
+/// A fresh folder under the system temp folder, deleted with everything in it on Dispose.
+type TempFolder(name: string) =
     let path = Path.Combine(Path.GetTempPath(), "research-analysis-tests", $"{name}-{Guid.NewGuid():N}")
-    Directory.CreateDirectory path |> ignore
-    path
+    do Directory.CreateDirectory path |> ignore
+    member _.Path = path
+
+    interface IDisposable with
+        member _.Dispose() =
+            if Directory.Exists path then Directory.Delete(path, true)
 
 /// Runs `script` with /usr/bin/python3 in isolated mode (no user site, no current-folder imports)
 /// and returns its standard output; a non-zero exit fails with Python's stderr.

@@ -106,3 +106,4 @@ let ``validate rejects configurations that cannot train`` () =
     rejects "learning rate must be positive" { d with LearningRate = nan }
     rejects "validation size" { d with ValidationSize = 60000 }
     rejects "sigma" { d with Likelihood = GaussianFixed -0.1 }
+    rejects "training limit" { d with TrainLimit = -1 }

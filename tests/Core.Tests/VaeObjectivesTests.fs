@@ -107,13 +107,9 @@ type RandomMlpVae(output: ITestOutputHelper) =
     let config = { VaeConfig.defaults with Latent = 5; Hidden = [ 32 ] }
     let vae = (use g = new Generator(4L) in VaeModel.create g config)
     let x =
-        // Loaded outside any scope: Mnist.load leaves tensors in the caller's scope.
-        let mnist = NnTestSupport.mnist.Value
         use g = new Generator(6L)
-        use scope = new TensorScope()
-        mnist.test.batches (24, shuffle = false)
-        |> Seq.map (fun b -> scope.Detach(torch.bernoulli(b.x, g).flatten (1)))
-        |> Seq.head
+        use digits = mnistTestDigits 24
+        torch.bernoulli (digits, g)
 
     [<Fact>]
     member _.``IWAE with k = 1 has the ELBO's expectation`` () =

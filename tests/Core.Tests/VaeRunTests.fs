@@ -9,12 +9,10 @@ open System.IO
 open Xunit
 open Xunit.Abstractions
 open Research.Core
-open Research.Core.Nn
 open Research.Core.Checkpoints
 open Research.Core.Training
 open Research.Core.Models.Vae
 open Research.Core.Tests.TensorTestSupport
-open Research.Core.Tests.VaeTestSupport
 
 let config =
     { VaeConfig.defaults with
@@ -30,15 +28,24 @@ let config =
 
 /// Two runs of `config` shared by the tests below: "straight" trains 2 epochs in one call;
 /// "resumed" trains 1 epoch, then is resumed to 2. Progress reports of the straight run are kept.
+/// Training sets libtorch's (process-wide) thread count; it is restored at the end.
 type TrainedRuns() =
+    let threads = torch.get_num_threads ()
     let root = NnTestSupport.tempFolder "vae-runs"
     let straight = Path.Combine(root, "straight")
     let resumed = Path.Combine(root, "resumed")
     let reports = ResizeArray<Progress>()
+    let cleanUp () =
+        torch.set_num_threads threads
+        Directory.Delete(root, true)
     do
-        VaeRun.train (config, straight, false, None, reports.Add) |> ignore
-        VaeRun.train ({ config with Epochs = 1 }, resumed, false, None, ignore) |> ignore
-        VaeRun.train (config, resumed, true, None, ignore) |> ignore
+        try
+            VaeRun.train (config, straight, false, None, reports.Add) |> ignore
+            VaeRun.train ({ config with Epochs = 1 }, resumed, false, None, ignore) |> ignore
+            VaeRun.train (config, resumed, true, None, ignore) |> ignore
+        with _ ->
+            cleanUp ()
+            reraise ()
 
     member _.Root = root
     member _.Straight = straight
@@ -46,7 +53,7 @@ type TrainedRuns() =
     member _.Reports = reports.ToArray()
 
     interface IDisposable with
-        member _.Dispose() = Directory.Delete(root, true)
+        member _.Dispose() = cleanUp ()
 
 /// Every file of a run folder, copied to a new folder under the same root.
 let private copyRun (source: string) (target: string) =

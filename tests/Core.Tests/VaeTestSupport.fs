@@ -5,6 +5,7 @@ module Research.Core.Tests.VaeTestSupport
 open System
 open System.IO
 open Research.Core
+open Research.Core.Data
 open Research.Core.Nn
 open Research.Core.Probability
 open Research.Core.Models.Vae
@@ -26,6 +27,12 @@ let inTempFolder (name: string) (test: string -> unit) =
     let folder = NnTestSupport.tempFolder name
     try test folder
     finally Directory.Delete(folder, true)
+
+/// The first n MNIST test digits, [n; 784] float32 in [0, 1], read straight from the IDX file.
+let mnistTestDigits (n: int) =
+    let idx = Idx.read (DataFolder.file (Path.Combine("mnist", "t10k-images-idx3-ubyte"), None))
+    let pixels = (idx.Data :?> byte[]).[.. n * 784 - 1] |> Array.map (fun b -> float32 b / 255.0f)
+    torch.tensor (pixels, [| int64 n; 784L |])
 
 /// A small float64 MLP VAE, pixels -> hidden (ReLU) -> (mu, logvar) and latent -> hidden (ReLU) ->
 /// pixels, built by hand from Linear layers as MlpVae builds its float32 one. With a log-variance

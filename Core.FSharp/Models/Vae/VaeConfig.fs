@@ -45,7 +45,7 @@ type VaeConfig =
       Threads: int
       /// Images held out of the 60k MNIST training set for validation.
       ValidationSize: int
-      /// Use only the first N training images (0 = all); for quick runs and tests.
+      /// Train on N of the training images, a seeded random subset (0 = all); for quick runs and tests.
       TrainLimit: int
       /// Epochs at which sample and reconstruction grids are saved (0 = before training).
       ImageEpochs: int list }
@@ -112,6 +112,7 @@ module VaeConfig =
         | GaussianFixed sigma when not (sigma > 0.0) -> invalidArg "likelihood" $"the fixed Gaussian sigma must be positive (got {sigma})"
         | _ -> ()
         if not (c.LearningRate > 0.0) then invalidArg "lr" $"the learning rate must be positive (got {c.LearningRate})"
+        if c.TrainLimit < 0 then invalidArg "limit" $"the training limit must be positive, or 0 for all (got {c.TrainLimit})"
         if c.ValidationSize < 0 || c.ValidationSize >= 60000 then
             invalidArg "validation" $"the validation size must be in [0, 60000) (got {c.ValidationSize})"
         c

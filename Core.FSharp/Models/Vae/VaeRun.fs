@@ -44,7 +44,7 @@ let private prepare (config: VaeConfig) (generator: Generator) (x: Tensor) =
 /// the run's validation split, statically binarized once if asked.
 let loadData (config: VaeConfig) (dataFolder: string option) =
     let folder = dataFolder |> Option.map (fun f -> Path.Combine(f, "mnist"))
-    let mnist = Mnist.load (?folder = folder, validationSize = config.ValidationSize, seed = int64 config.Seed)
+    let mnist = Mnist.load (?folder = folder, validationSize = config.ValidationSize, seed = int64 config.Seed, trainLimit = config.TrainLimit)
     match config.Binarization with
     | Static ->
         let b = mnist.binarized (int64 config.Seed + 7L)
@@ -84,6 +84,38 @@ let private saveImages (folder: string) (vae: Vae) (config: VaeConfig) (data: Mn
     let decoded = (vae.Decode((vae.Encode(x.flatten (1))).mu)).mean
     AtomicFile.writeBytes (imagePath folder "recon" epoch) (grid (torch.cat ([ x.flatten (1); decoded ], 0)) 2 16)
 
+/// Sums over one training epoch: the loss (negative ELBO), KL and reconstruction terms, and the
+/// number of images they cover.
+type EpochSums = { Loss: float; Kl: float; Recon: float; Images: int64 }
+
+/// One epoch of Adam steps over the training images, in an order drawn from the generator: each
+/// minibatch's negative ELBO, summed over the batch as pytorch/examples does, is minimised. The
+/// training step of `train` (and of `research bench vae`, which times it).
+let trainEpoch (vae: Vae, adam: Adam, config: VaeConfig, images: ImageSubset, generator: Generator, epoch: int, report: Progress -> unit) =
+    let clock = Stopwatch.StartNew()
+    let steps = (images.count + int64 config.BatchSize - 1L) / int64 config.BatchSize
+    let mutable loss, kl, recon, seen, step = 0.0, 0.0, 0.0, 0L, 0
+    for batch in images.batches (config.BatchSize, generator = generator) do
+        use scope = new TensorScope()
+        step <- step + 1
+        let x = prepare config generator batch.x
+        adam.zero_grad ()
+        let terms = Objectives.elboTerms vae (Some generator) x
+        let batchKl, batchRecon = terms.Kl.sum (), terms.Recon.sum ()
+        // -ELBO summed over the batch = sum KL - sum E_q[log p(x|z)].
+        let total = batchKl - batchRecon
+        total.backward ()
+        let value = total.item ()
+        Divergence.check epoch step value
+        adam.step ()
+        loss <- loss + value
+        kl <- kl + batchKl.item ()
+        recon <- recon + batchRecon.item ()
+        seen <- seen + batch.x.size 0
+        report { Stage = $"epoch {epoch}/{config.Epochs}"; Done = int64 step; Total = steps
+                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = loss / float seen }
+    { Loss = loss; Kl = kl; Recon = recon; Images = seen }
+
 /// Trains the configured VAE in `folder`, or resumes it from its last checkpoint, reporting progress
 /// as it goes. Returns the metrics log. A NaN or exploding loss raises TrainingDivergedException
 /// after the last good checkpoint (the previous epoch's) is already on disk.
@@ -122,32 +154,13 @@ let train (config: VaeConfig, folder: string, resume: bool, dataFolder: string o
         | [||] -> Double.NegativeInfinity
         | v -> Array.max v
     if startEpoch = 1 && List.contains 0 config.ImageEpochs then saveImages folder vae config data 0
-    let steps = int ((data.train.count + int64 config.BatchSize - 1L) / int64 config.BatchSize)
     for epoch in startEpoch .. config.Epochs do
         let clock = Stopwatch.StartNew()
-        let mutable loss, kl, recon, seen, step = 0.0, 0.0, 0.0, 0L, 0
-        for batch in data.train.batches (config.BatchSize, generator = generator) do
-            use scope = new TensorScope()
-            step <- step + 1
-            let x = prepare config generator batch.x
-            adam.zero_grad ()
-            let terms = Objectives.elboTerms vae (Some generator) x
-            // Minimise the negative ELBO summed over the batch, as pytorch/examples does.
-            let total = -terms.Elbo.sum ()
-            total.backward ()
-            let value = total.item ()
-            Divergence.check epoch step value
-            adam.step ()
-            loss <- loss + value
-            kl <- kl + terms.Kl.sum().item ()
-            recon <- recon + terms.Recon.sum().item ()
-            seen <- seen + batch.x.size 0
-            report { Stage = $"epoch {epoch}/{config.Epochs}"; Done = int64 step; Total = int64 steps
-                     ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = loss / float seen }
+        let sums = trainEpoch (vae, adam, config, data.train, generator, epoch, report)
         let seconds = clock.Elapsed.TotalSeconds
         let valElbo, valKl, valRecon = evaluateElbo vae config data.validation (int64 config.Seed + 1L)
-        let n = float seen
-        metrics.Append [| float epoch; -loss / n; valElbo; kl / n; recon / n; valKl; valRecon; seconds |]
+        let n = float sums.Images
+        metrics.Append [| float epoch; -sums.Loss / n; valElbo; sums.Kl / n; sums.Recon / n; valKl; valRecon; seconds |]
         Checkpoint.save (checkpoints folder, "last", epoch, vae.Parameters, metadata, Some(adam :> Optimizer, generators))
         if valElbo > best then
             best <- valElbo
