@@ -9,5 +9,6 @@ var root = new RootCommand("Deep generative models on libtorch: train, evaluate,
     VaeCommand.Build(),
     ReportCommand.Build(),
     VerifyCommand.Build(),
+    BenchCommand.Build(),
 };
 return CommandLine.Run(root, args);

@@ -29,12 +29,16 @@ type Init =
         | "selu" -> 0.75
         | other -> invalidArg "nonlinearity" $"unsupported nonlinearity '{other}'"
 
-    static member private Fan(weight: Tensor, mode: string) =
+    /// He et al. 2015's standard deviation gain / sqrt(fan), PyTorch's defaults a = 0, mode
+    /// fan_in, leaky_relu.
+    static member private KaimingStd(weight: Tensor, a: float option, mode: string option, nonlinearity: string option) =
         let fanIn, fanOut = Init.fans weight
-        match mode with
-        | "fan_in" -> fanIn
-        | "fan_out" -> fanOut
-        | other -> invalidArg "mode" $"mode must be 'fan_in' or 'fan_out', got '{other}'"
+        let fan =
+            match defaultArg mode "fan_in" with
+            | "fan_in" -> fanIn
+            | "fan_out" -> fanOut
+            | other -> invalidArg "mode" $"mode must be 'fan_in' or 'fan_out', got '{other}'"
+        Init.gain (defaultArg nonlinearity "leaky_relu", defaultArg a 0.0) / sqrt (float fan)
 
     static member uniform_(t: Tensor, low: float, high: float, generator: Generator) =
         use _ = torch.no_grad ()
@@ -44,21 +48,14 @@ type Init =
         use _ = torch.no_grad ()
         t.normal_ (mean, std, generator)
 
-    static member constant_(t: Tensor, value: float) =
-        use _ = torch.no_grad ()
-        t.fill_ value
-
-    /// He et al. 2015: U(-b, b) with b = gain * sqrt(3 / fan); PyTorch's defaults a = 0,
-    /// mode fan_in, leaky_relu.
+    /// He et al. 2015: U(-b, b) with b = sqrt(3) gain / sqrt(fan).
     static member kaiming_uniform_(t: Tensor, generator: Generator, ?a: float, ?mode: string, ?nonlinearity: string) =
-        let std = Init.gain (defaultArg nonlinearity "leaky_relu", defaultArg a 0.0) / sqrt (float (Init.Fan(t, defaultArg mode "fan_in")))
-        let bound = sqrt 3.0 * std
+        let bound = sqrt 3.0 * Init.KaimingStd(t, a, mode, nonlinearity)
         Init.uniform_ (t, -bound, bound, generator)
 
     /// He et al. 2015: N(0, (gain / sqrt(fan))^2).
     static member kaiming_normal_(t: Tensor, generator: Generator, ?a: float, ?mode: string, ?nonlinearity: string) =
-        let std = Init.gain (defaultArg nonlinearity "leaky_relu", defaultArg a 0.0) / sqrt (float (Init.Fan(t, defaultArg mode "fan_in")))
-        Init.normal_ (t, 0.0, std, generator)
+        Init.normal_ (t, 0.0, Init.KaimingStd(t, a, mode, nonlinearity), generator)
 
     /// Glorot & Bengio 2010: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)).
     static member xavier_uniform_(t: Tensor, generator: Generator, ?gain: float) =

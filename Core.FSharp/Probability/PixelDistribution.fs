@@ -16,8 +16,7 @@ type PixelDistribution =
     /// Gaussian: -1/2 sum [log 2pi + logvar + (x - mean)^2 / exp(logvar)].
     member d.log_prob(x: Tensor) =
         match d with
-        | BernoulliLogits logits ->
-            -F.binary_cross_entropy_with_logits(logits, x.expand_as logits, reduction = "none").sum(dim = -1)
+        | BernoulliLogits logits -> Bernoulli.log_prob (logits, x)
         | Gaussian(mean, logvar) ->
             let perPixel = (x - mean).square() * (-logvar).exp() + logvar + Math.Log(2.0 * Math.PI)
             (perPixel.expand_as mean).sum(dim = -1) * -0.5

@@ -62,8 +62,8 @@ bool flat_cpu(std::initializer_list<const std::vector<at::Tensor>*> groups) {
 void check_state(const at::Tensor& p, const at::Tensor& state, const char* what) {
   TORCH_CHECK(state.defined() && state.sizes() == p.sizes() && state.scalar_type() == p.scalar_type() &&
                   state.device() == p.device(),
-              "optimizer state '", what, "' does not match its parameter (shape ", p.sizes(), ", ",
-              p.scalar_type(), ", ", p.device(), ")");
+              "optimizer state '", what, "' does not match its parameter (shape ", p.sizes(), ", ", p.scalar_type(),
+              ", ", p.device(), ")");
 }
 
 // The parameters that have a gradient (torch.optim skips the others), by index.
@@ -274,10 +274,10 @@ void sgd(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& g
   const auto p = pointers<S>(params), g = pointers<S>(grads), b = pointers<S>(buffers);
   using Range = void (*)(S*, const S*, S*, int64_t, const SgdOptions&, bool);
   // Indexed by [weight decay][momentum][nesterov]; Nesterov without momentum is rejected by the caller.
-  const Range ranges[2][2][2] = {{{sgd_range<S, false, false, false>, nullptr},
-                                  {sgd_range<S, false, true, false>, sgd_range<S, false, true, true>}},
-                                 {{sgd_range<S, true, false, false>, nullptr},
-                                  {sgd_range<S, true, true, false>, sgd_range<S, true, true, true>}}};
+  const Range ranges[2][2][2] = {
+      {{sgd_range<S, false, false, false>, nullptr},
+       {sgd_range<S, false, true, false>, sgd_range<S, false, true, true>}},
+      {{sgd_range<S, true, false, false>, nullptr}, {sgd_range<S, true, true, false>, sgd_range<S, true, true, true>}}};
   const bool momentum = o.momentum != 0.0;
   const Range range = ranges[o.weight_decay != 0.0][momentum][momentum && o.nesterov];
   for_each_range(params, [&](size_t k, int64_t from, int64_t to) {
@@ -359,8 +359,7 @@ OPTIM_API int ts_optim_adam_step(void** params, void** exp_avg, void** exp_avg_s
 // it is incremented for each parameter that has a gradient.
 OPTIM_API int ts_optim_sgd_step(void** params, void** momentum_buffer, int64_t* steps, int n, double lr,
                                 double momentum, double dampening, double weight_decay, int nesterov) {
-  GUARD(sgd_step(params, momentum_buffer, steps, n,
-                 SgdOptions{lr, momentum, dampening, weight_decay, nesterov != 0}))
+  GUARD(sgd_step(params, momentum_buffer, steps, n, SgdOptions{lr, momentum, dampening, weight_decay, nesterov != 0}))
 }
 
 OPTIM_API int ts_optim_zero_grad(void** params, int n, int set_to_none) {
@@ -369,4 +368,6 @@ OPTIM_API int ts_optim_zero_grad(void** params, int n, int set_to_none) {
 
 // Module.to(device) for a parameter that others hold: swaps the data under the same tensor (and the
 // same autograd identity), as torch.nn.Module._apply does with param.data = fn(param).
-OPTIM_API int ts_param_set_data(void* param, void* data) { GUARD(T(param).set_data(T(data))) }
+OPTIM_API int ts_param_set_data(void* param, void* data) {
+  GUARD(T(param).set_data(T(data)))
+}

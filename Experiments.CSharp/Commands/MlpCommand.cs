@@ -24,7 +24,7 @@ public static class MlpCommand
         var seed = Opt("--seed", "random seed (initialisation, validation split, batch order)", 0L);
         var threads = Opt("--threads", "libtorch threads (OpenBLAS is kept to 1)", 2);
         var output = Opt("--out", "checkpoint file (safetensors)", "runs/mlp/mlp.safetensors");
-        var data = Opt<string?>("--data", "folder holding the four MNIST IDX files (default: mnist/ under RESEARCH_DATA or the repository's data/)", null);
+        var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
         var command = new Command("mlp", "Train an MLP classifier on MNIST with Adam, save a safetensors checkpoint and check that it reloads exactly.")
         {
             hidden, epochs, batch, lr, seed, threads, output, data,
@@ -38,7 +38,7 @@ public static class MlpCommand
     {
         torch.set_num_threads(threads);
         torch.set_openblas_threads(1);
-        using var mnist = Mnist.load(data, seed: seed);
+        using var mnist = Mnist.load(data is null ? null : Path.Combine(data, "mnist"), seed: seed);
         using var generator = new Generator(seed);
         using var model = Mlp.create(generator, 784, hidden, 10);
         using var adam = new Adam(model.parameters, lr: lr);

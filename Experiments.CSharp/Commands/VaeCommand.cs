@@ -32,6 +32,7 @@ public static class VaeCommand
         var epochs = Opt("--epochs", "epochs to train (with --resume: the total to reach)", d.Epochs);
         var batch = Opt("--batch-size", "minibatch size", d.BatchSize);
         var lr = Opt("--lr", "Adam learning rate", d.LearningRate);
+        var samples = Opt("--importance-samples", "samples per image in the training objective: 1 = the ELBO, k > 1 = the IWAE bound L_k", d.ImportanceSamples);
         var seed = Opt("--seed", "random seed (initialisation, split, batches, noise)", d.Seed);
         var threads = Opt("--threads", "libtorch threads", d.Threads);
         var validation = Opt("--validation", "training images held out for validation", d.ValidationSize);
@@ -42,12 +43,12 @@ public static class VaeCommand
         var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
         var command = new Command("train", "Train a VAE; writes config.json, metrics.csv, checkpoints and image grids to the run folder.")
         {
-            latent, hidden, arch, likelihood, binarize, epochs, batch, lr, seed, threads, validation, limit, imageEpochs, output, resume, data,
+            latent, hidden, arch, likelihood, binarize, epochs, batch, lr, samples, seed, threads, validation, limit, imageEpochs, output, resume, data,
         };
         command.SetAction(r =>
         {
             var config = VaeConfig.Create(r.GetValue(latent), Ints(r.GetValue(hidden)!, "--hidden"), r.GetValue(arch)!, r.GetValue(likelihood)!,
-                r.GetValue(binarize)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(seed), r.GetValue(threads),
+                r.GetValue(binarize)!, r.GetValue(epochs), r.GetValue(batch), r.GetValue(lr), r.GetValue(samples), r.GetValue(seed), r.GetValue(threads),
                 r.GetValue(validation), r.GetValue(limit), Ints(r.GetValue(imageEpochs)!, "--image-epochs"));
             var folder = Path.GetFullPath(r.GetValue(output)!);
             Console.WriteLine($"run folder: {folder}");

@@ -22,9 +22,10 @@ let private configs =
         let! lr = Gen.elements [ 1e-3; 3e-4; 0.1 + 0.2; 1.0 / 7.0; 5e-324 ]
         let! threads, validation, limit = Gen.zip3 (Gen.choose (1, 16)) (Gen.choose (0, 59999)) (Gen.choose (0, 60000))
         let! images = Gen.choose (0, 4) >>= fun n -> Gen.listOfLength n (Gen.choose (0, 500))
+        let! samples = Gen.choose (1, 5000)
         return
             { Latent = latent; Hidden = hidden; Architecture = architecture; Likelihood = likelihood; Binarization = binarization
-              Epochs = epochs; BatchSize = batch; LearningRate = lr; Seed = seed; Threads = threads; ValidationSize = validation
+              Epochs = epochs; BatchSize = batch; LearningRate = lr; ImportanceSamples = samples; Seed = seed; Threads = threads; ValidationSize = validation
               TrainLimit = limit; ImageEpochs = images }
     }
 
@@ -39,15 +40,16 @@ let ``differences name each fixed field that changed and ignore the rest`` () =
     // Epochs, threads and image epochs may change on resume.
     Assert.Empty(VaeConfig.differences saved { saved with Epochs = 50; Threads = 1; ImageEpochs = [ 3 ] })
     let changed =
-        { saved with Latent = 4; Hidden = [ 64; 32 ]; Likelihood = GaussianFixed 0.1; LearningRate = 1e-4; TrainLimit = 0 }
+        { saved with Latent = 4; Hidden = [ 64; 32 ]; Likelihood = GaussianFixed 0.1; LearningRate = 1e-4; TrainLimit = 0; ImportanceSamples = 5 }
     let lines = VaeConfig.differences saved changed
-    Assert.Equal(5, lines.Length)
+    Assert.Equal(6, lines.Length)
     let has (text: string) = Assert.Contains(lines, fun l -> l.StartsWith text)
     has "latent: saved 8, requested 4"
     has "hidden:"
     has "likelihood:"
     has "learning rate:"
     has "train limit: saved 1000, requested 0"
+    has "importance samples: saved 1, requested 5"
     for field, change in
         [ "architecture", { saved with Architecture = Conv }
           "binarization", { saved with Binarization = Static }

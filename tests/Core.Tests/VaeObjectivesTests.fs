@@ -48,6 +48,18 @@ type LinearGaussianModel(output: ITestOutputHelper) =
             assertClose $"iwae k={k}" 1e-10 1e-10 exact (perImage 2L (fun g -> Objectives.iwae vae g k x))
 
     [<Fact>]
+    member _.``the training form of L_k gives the same bound as iwae and, for k = 1, the ELBO's terms`` () =
+        let vae = model.Vae(0.5, 1.4)
+        use _ = vae.Parameters
+        for k in [ 1; 5; 40 ] do
+            let bound = perImage 4L (fun g -> fst (Objectives.iwaeWithTerms vae g k x))
+            assertClose $"iwaeWithTerms k={k}" 1e-12 1e-12 (perImage 4L (fun g -> Objectives.iwae vae g k x)) bound
+        // One sample: the same draw as the ELBO's, so the same reconstruction term and closed-form KL.
+        let terms g = snd (Objectives.iwaeWithTerms vae g 1 x)
+        assertClose "recon, k=1" 1e-12 1e-12 (perImage 5L (fun g -> (Objectives.elboTerms vae g x).Recon)) (perImage 5L (fun g -> (terms g).Recon))
+        assertClose "kl, k=1" 1e-12 1e-12 (perImage 5L (fun g -> (Objectives.elboTerms vae g x).Kl)) (perImage 5L (fun g -> (terms g).Kl))
+
+    [<Fact>]
     member _.``with an approximate posterior the IWAE bound rises with k towards the exact log p(x)`` () =
         let vae = model.Vae(0.5, 1.4)
         use _ = vae.Parameters

@@ -15,10 +15,14 @@ let elboTerms (vae: Vae) (generator: Generator option) (x: Tensor) =
     let z = q.rsample(?generator = generator)
     { Recon = (vae.Decode z).log_prob x; Kl = q.kl_standard_normal() }
 
-/// log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples z_i ~ q(z|x): [k; batch].
-let private importanceLogWeights (vae: Vae) (q: DiagonalGaussian) (generator: Generator option) (k: int) (x: Tensor) =
+/// For k samples z_i ~ q(z|x): log p(x|z_i) and the log importance weights
+/// log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), both [k; batch].
+let private sampleLogWeights (vae: Vae) (q: DiagonalGaussian) (generator: Generator option) (k: int) (x: Tensor) =
     let z = q.rsample(k, ?generator = generator)
-    (vae.Decode z).log_prob x + StandardNormal.log_prob z - q.log_prob z
+    let logLikelihood = (vae.Decode z).log_prob x
+    logLikelihood, logLikelihood + StandardNormal.log_prob z - q.log_prob z
+
+let private importanceLogWeights vae q generator k x = snd (sampleLogWeights vae q generator k x)
 
 /// log (1/k) sum_i exp(logw_i) along dimension 0, stable.
 let private logMeanExp (logw: Tensor) (k: int) = logw.logsumexp(dim = 0) - Math.Log(float k)
@@ -28,6 +32,14 @@ let private logMeanExp (logw: Tensor) (k: int) = logw.logsumexp(dim = 0) - Math.
 let iwae (vae: Vae) (generator: Generator option) (k: int) (x: Tensor) =
     let x = flat x
     logMeanExp (importanceLogWeights vae (vae.Encode x) generator k x) k
+
+/// L_k together with the ELBO's terms estimated from the same k samples (Recon averages
+/// log p(x|z_i) over them; KL in closed form), for training on L_k while logging the ELBO.
+let iwaeWithTerms (vae: Vae) (generator: Generator option) (k: int) (x: Tensor) =
+    let x = flat x
+    let q = vae.Encode x
+    let logLikelihood, logw = sampleLogWeights vae q generator k x
+    logMeanExp logw k, { Recon = logLikelihood.mean (dim = 0); Kl = q.kl_standard_normal () }
 
 /// log (1/k) sum_i exp(logw_i) over k log-weights drawn `chunk` at a time (drawLogWeights c gives
 /// [c; batch]), so memory stays bounded: each chunk is reduced to its logsumexp before the next is

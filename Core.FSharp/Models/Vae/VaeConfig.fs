@@ -40,6 +40,9 @@ type VaeConfig =
       BatchSize: int
       /// Adam's step size (1e-3 as in pytorch/examples).
       LearningRate: float
+      /// Samples per image in the training objective: 1 trains on the ELBO (closed-form KL, as
+      /// pytorch/examples); k > 1 on the tighter importance-weighted bound L_k (Burda et al. 2016).
+      ImportanceSamples: int
       Seed: int
       /// libtorch intra-op threads (OpenBLAS itself is kept at one thread to avoid oversubscription).
       Threads: int
@@ -61,6 +64,7 @@ module VaeConfig =
           Epochs = 10
           BatchSize = 128
           LearningRate = 1e-3
+          ImportanceSamples = 1
           Seed = 1
           Threads = 2
           ValidationSize = 10000
@@ -104,6 +108,7 @@ module VaeConfig =
         positive "epochs" c.Epochs
         positive "batch-size" c.BatchSize
         positive "threads" c.Threads
+        positive "importance-samples" c.ImportanceSamples
         if c.Hidden.IsEmpty || c.Hidden |> List.exists (fun h -> h <= 0) then
             invalidArg "hidden" "hidden sizes must be a non-empty list of positive numbers"
         if c.Architecture = Conv && c.Hidden.Length <> 2 then
@@ -136,6 +141,7 @@ module VaeConfig =
          w.WriteNumber("epochs", c.Epochs)
          w.WriteNumber("batch_size", c.BatchSize)
          w.WriteNumber("lr", c.LearningRate)
+         w.WriteNumber("importance_samples", c.ImportanceSamples)
          w.WriteNumber("seed", c.Seed)
          w.WriteNumber("threads", c.Threads)
          w.WriteNumber("validation_size", c.ValidationSize)
@@ -159,6 +165,8 @@ module VaeConfig =
             | true, v -> v
             | _ -> fail $"missing \"{name}\""
         let int name = try (prop name).GetInt32() with :? InvalidOperationException | :? FormatException -> fail $"\"{name}\" is not an integer"
+        // Absent from configs written before the field existed; those runs trained on the ELBO.
+        let optionalInt name fallback = if root.TryGetProperty(name: string) |> fst then int name else fallback
         let ints name =
             try [ for e in (prop name).EnumerateArray() -> e.GetInt32() ]
             with :? InvalidOperationException | :? FormatException -> fail $"\"{name}\" is not a list of integers"
@@ -184,6 +192,7 @@ module VaeConfig =
               Epochs = int "epochs"
               BatchSize = int "batch_size"
               LearningRate = number "lr"
+              ImportanceSamples = optionalInt "importance_samples" 1
               Seed = int "seed"
               Threads = int "threads"
               ValidationSize = int "validation_size"
@@ -201,6 +210,7 @@ module VaeConfig =
           "binarization", (fun c -> box c.Binarization)
           "batch size", (fun c -> box c.BatchSize)
           "learning rate", (fun c -> box c.LearningRate)
+          "importance samples", (fun c -> box c.ImportanceSamples)
           "seed", (fun c -> box c.Seed)
           "validation size", (fun c -> box c.ValidationSize)
           "train limit", (fun c -> box c.TrainLimit) ]
@@ -216,7 +226,7 @@ type VaeConfig with
     static member Default = VaeConfig.defaults
 
     static member Create(latent: int, hidden: int[], architecture: string, likelihood: string, binarization: string, epochs: int,
-                         batchSize: int, learningRate: float, seed: int, threads: int, validationSize: int, trainLimit: int,
+                         batchSize: int, learningRate: float, importanceSamples: int, seed: int, threads: int, validationSize: int, trainLimit: int,
                          imageEpochs: int[]) =
         VaeConfig.validate
             { Latent = latent
@@ -227,6 +237,7 @@ type VaeConfig with
               Epochs = epochs
               BatchSize = batchSize
               LearningRate = learningRate
+              ImportanceSamples = importanceSamples
               Seed = seed
               Threads = threads
               ValidationSize = validationSize

@@ -28,10 +28,15 @@ let readConfig (folder: string) =
     if not (File.Exists path) then raise (FileNotFoundException($"{folder} is not a VAE run folder: it has no config.json", path))
     VaeConfig.ofJson path (File.ReadAllText path)
 
-/// Sets libtorch's threads and keeps OpenBLAS at one (two thread pools on two cores oversubscribe).
+/// How a run's threads are split between libtorch's intra-op pool and OpenBLAS's:
+/// (intra-op threads, OpenBLAS threads). Two pools on the same cores oversubscribe them.
+let threadSettings (threads: int) = threads, 1
+
+/// Applies threadSettings.
 let useThreads (threads: int) =
-    torch.set_num_threads threads
-    torch.set_openblas_threads 1 |> ignore
+    let intraOp, blas = threadSettings threads
+    torch.set_num_threads intraOp
+    torch.set_openblas_threads blas |> ignore
 
 /// Images as the model sees them under the configured binarization: dynamic binarization draws
 /// afresh from the generator, static binarization was applied once to the whole data set.
@@ -84,12 +89,13 @@ let private saveImages (folder: string) (vae: Vae) (config: VaeConfig) (data: Mn
     let decoded = (vae.Decode((vae.Encode(x.flatten (1))).mu)).mean
     AtomicFile.writeBytes (imagePath folder "recon" epoch) (grid (torch.cat ([ x.flatten (1); decoded ], 0)) 2 16)
 
-/// Sums over one training epoch: the loss (negative ELBO), KL and reconstruction terms, and the
-/// number of images they cover.
+/// Sums over one training epoch: the loss (the negative training bound), the ELBO's KL and
+/// reconstruction terms, and the number of images they cover.
 type EpochSums = { Loss: float; Kl: float; Recon: float; Images: int64 }
 
 /// One epoch of Adam steps over the training images, in an order drawn from the generator: each
-/// minibatch's negative ELBO, summed over the batch as pytorch/examples does, is minimised. The
+/// minibatch's negative ELBO (or L_k with importance samples), summed over the batch as
+/// pytorch/examples does, is minimised. The
 /// training step of `train` (and of `research bench vae`, which times it).
 let trainEpoch (vae: Vae, adam: Adam, config: VaeConfig, images: ImageSubset, generator: Generator, epoch: int, report: Progress -> unit) =
     let clock = Stopwatch.StartNew()
@@ -100,10 +106,14 @@ let trainEpoch (vae: Vae, adam: Adam, config: VaeConfig, images: ImageSubset, ge
         step <- step + 1
         let x = prepare config generator batch.x
         adam.zero_grad ()
-        let terms = Objectives.elboTerms vae (Some generator) x
+        let terms, bound =
+            if config.ImportanceSamples = 1 then Objectives.elboTerms vae (Some generator) x, None
+            else
+                let bound, terms = Objectives.iwaeWithTerms vae (Some generator) config.ImportanceSamples x
+                terms, Some bound
         let batchKl, batchRecon = terms.Kl.sum (), terms.Recon.sum ()
-        // -ELBO summed over the batch = sum KL - sum E_q[log p(x|z)].
-        let total = batchKl - batchRecon
+        // The loss: -ELBO summed over the batch (= sum KL - sum E_q[log p(x|z)]), or -L_k.
+        let total = match bound with None -> batchKl - batchRecon | Some b -> -b.sum ()
         total.backward ()
         let value = total.item ()
         Divergence.check epoch step value
@@ -160,7 +170,7 @@ let train (config: VaeConfig, folder: string, resume: bool, dataFolder: string o
         let seconds = clock.Elapsed.TotalSeconds
         let valElbo, valKl, valRecon = evaluateElbo vae config data.validation (int64 config.Seed + 1L)
         let n = float sums.Images
-        metrics.Append [| float epoch; -sums.Loss / n; valElbo; sums.Kl / n; sums.Recon / n; valKl; valRecon; seconds |]
+        metrics.Append [| float epoch; (sums.Recon - sums.Kl) / n; valElbo; sums.Kl / n; sums.Recon / n; valKl; valRecon; seconds |]
         Checkpoint.save (checkpoints folder, "last", epoch, vae.Parameters, metadata, Some(adam :> Optimizer, generators))
         if valElbo > best then
             best <- valElbo
