@@ -6,6 +6,7 @@ using Research.Experiments.Commands;
 // this file only wires the commands together and turns failures into clear messages.
 var root = new RootCommand("Deep generative models on libtorch: train, evaluate, report, verify.")
 {
+    MlpCommand.Build(),
     VaeCommand.Build(),
     ReportCommand.Build(),
     VerifyCommand.Build(),

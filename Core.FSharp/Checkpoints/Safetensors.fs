@@ -6,6 +6,7 @@ open System
 open System.IO
 open Microsoft.FSharp.NativeInterop
 open Research.Core
+open Research.Core.IO
 open Research.Core.Nn
 
 /// Checkpoints as safetensors files (the format of SafetensorsFormat), readable by PyTorch's
@@ -49,16 +50,7 @@ type Safetensors =
         let entries =
             [ for name, t in state.entries ->
                   { Name = name; Dtype = Safetensors.Code t.dtype; Shape = t.shape; Data = ReadOnlyMemory(Safetensors.Bytes t) } ]
-        let full = Path.GetFullPath path
-        let temp = Path.Combine(Path.GetDirectoryName full, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
-        try
-            do
-                use stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write)
-                SafetensorsFormat.write (stream, entries, state.metadata)
-                stream.Flush true
-            File.Move(temp, full, true)
-        finally
-            if File.Exists temp then File.Delete temp
+        AtomicFile.writeWith path (fun stream -> SafetensorsFormat.write (stream, entries, state.metadata))
 
     /// Reads a safetensors file into a StateDict of CPU tensors (the caller disposes it);
     /// InvalidDataException naming the file and the problem when it is malformed.

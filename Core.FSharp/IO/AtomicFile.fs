@@ -6,7 +6,8 @@ open System
 open System.IO
 open System.Text
 
-let private writeWith (path: string) (write: FileStream -> unit) =
+/// Writes path atomically with `write`, which fills the temporary file's stream.
+let writeWith (path: string) (write: FileStream -> unit) =
     let full = Path.GetFullPath path
     let folder = Path.GetDirectoryName full
     Directory.CreateDirectory folder |> ignore

@@ -106,9 +106,13 @@ inline T score(T l, T x) {
   return x - (l >= 0.0f ? s : e * s);
 }
 
-inline double sum(f32x8 v) {
-  const __m256d wide = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-  const __m128d half = _mm_add_pd(_mm256_castpd256_pd128(wide), _mm256_extractf128_pd(wide, 1));
+// acc += v, the eight floats widened to double in four lanes.
+inline __m256d accumulate(__m256d acc, f32x8 v) {
+  return _mm256_add_pd(acc, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+inline double sum(__m256d v) {
+  const __m128d half = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
   return _mm_cvtsd_f64(_mm_add_sd(half, _mm_unpackhi_pd(half, half)));
 }
 
@@ -118,14 +122,15 @@ void log_prob_rows(const float* l, const float* x, float* out, int64_t rows, int
     for (int64_t r = begin; r < end; ++r) {
       const float* lr = l + r * d;
       const float* xr = x + (r % xrows) * d;
-      double total = 0.0;
+      __m256d acc = _mm256_setzero_pd();
       int64_t j = 0;
       for (; j + 8 <= d; j += 8) {
         f32x8 lv, xv;
         __builtin_memcpy(&lv, lr + j, sizeof lv);
         __builtin_memcpy(&xv, xr + j, sizeof xv);
-        total += sum(log_prob_term(lv, xv));
+        acc = accumulate(acc, log_prob_term(lv, xv));
       }
+      double total = sum(acc);
       for (; j < d; ++j) total += log_prob_term(lr[j], xr[j]);
       out[r] = static_cast<float>(total);
     }
