@@ -281,3 +281,33 @@ type BrowserTests(fixture: BrowserFixture) =
                         Assert.Equal((r, g, b), (int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])))
             assertNoErrors errors
         }
+
+/// A real run: a latent-2 VAE trained here for one short epoch, reported through the same path as
+/// `research report` (VaeRunReport.build reads the run folder and the best checkpoint).
+type RealRunReportTests(fixture: BrowserFixture) =
+    interface IClassFixture<BrowserFixture>
+
+    [<Fact>]
+    member _.``the report of a real latent-2 run shows curves, samples, reconstructions, manifold, latents and interpolations``() =
+        task {
+            use folder = new TempFolder "real-run"
+            let run = Path.Combine(folder.Path, "run")
+            let config =
+                { Research.Core.Models.Vae.VaeConfig.defaults with
+                    Latent = 2; Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
+            Research.Core.Models.Vae.VaeExperiment.Train(config, run, false) |> ignore
+            let data = VaeRunReport.build (run, null)
+            Assert.Equal<int list>([ 0; 1 ], data.Samples |> Array.map _.Epoch |> List.ofArray)
+            Assert.True(data.Manifold.IsSome && data.Interpolations.IsSome && data.Reconstructions.IsSome)
+            let latents = data.Latents.Value
+            Assert.Equal(5000, latents.Labels.Length)
+            Assert.True(Array.forall Double.IsFinite latents.X && Array.forall Double.IsFinite latents.Y)
+            let path = Report.Write(run, [ data ], [])
+            // curves, samples at epochs 0 and 1, reconstructions, manifold, latents, interpolations
+            let expected = 7
+            let! page, errors = loadPlots fixture.Browser path expected
+            do! assertPlotsRendered page expected
+            let! images = countOf page ".js-plotly-plot .imagelayer image"
+            Assert.Equal(5, images)
+            assertNoErrors errors
+        }
