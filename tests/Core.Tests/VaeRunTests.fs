@@ -127,7 +127,7 @@ type VaeRunTests(runs: TrainedRuns, output: ITestOutputHelper) =
         let valElbo = column runs.Straight "val_elbo"
         let bestEpoch = (Array.findIndex ((=) (Array.max valElbo)) valElbo) + 1
         use data = VaeRun.loadData saved None
-        VaeRun.useThreads saved.Threads
+        VaeRun.useThreads (saved.Architecture, saved.Threads)
         let elbo, _, _ = VaeRun.evaluateElbo vae saved data.validation (int64 saved.Seed + 1L)
         Assert.Equal(valElbo.[bestEpoch - 1], elbo)
 

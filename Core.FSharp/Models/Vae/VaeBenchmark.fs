@@ -119,7 +119,8 @@ type VaeBenchmark =
             with :? Win32Exception as e ->
                 raise (FileNotFoundException($"cannot run the Python interpreter '{python}': {e.Message}", python))
         let errors = proc.StandardError.ReadToEndAsync()
-        let mutable version, threads, epochs = "", 0, ResizeArray<EpochTiming>()
+        let mutable version, threads = "", 0
+        let epochs = ResizeArray<EpochTiming>()
         let mutable line = proc.StandardOutput.ReadLine()
         while not (isNull line) do
             // The script prints only JSON lines; anything else (a stray print) is passed over.

@@ -30,8 +30,8 @@ type VaeExperiment =
     static member Evaluate(folder: string, checkpoint: string, k: int, chunk: int, images: string, binarize: string, limit: int,
                            seed: int, threads: int, dataFolder: string,
                            [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
-        VaeRun.useThreads threads
         let config, vae = VaeRun.load (folder, checkpoint)
+        VaeRun.useThreads (config.Architecture, threads)
         use _ = vae.Parameters
         use scope = new TensorScope()
         let source, all =

@@ -28,13 +28,22 @@ let readConfig (folder: string) =
     if not (File.Exists path) then raise (FileNotFoundException($"{folder} is not a VAE run folder: it has no config.json", path))
     VaeConfig.ofJson path (File.ReadAllText path)
 
-/// How a run's threads are split between libtorch's intra-op pool and OpenBLAS's:
-/// (intra-op threads, OpenBLAS threads). Two pools on the same cores oversubscribe them.
-let threadSettings (threads: int) = threads, 1
+/// How a run's threads are split between libtorch's intra-op pool (OpenMP) and OpenBLAS's:
+/// (intra-op threads, OpenBLAS threads). One of the two pools gets them all, since two pools on the
+/// same cores oversubscribe them: OpenBLAS for the MLP, whose work is matrix products, and OpenMP
+/// for the conv VAE, whose convolutions run in libtorch's own kernels. Measured on the idle 2-core
+/// machine with `research bench vae` and the training step at batch 128: the MLP takes 1.8-2.6 s per
+/// epoch with (1, 2), 2.7-3.0 s with (1, 1) or (2, 1) and several times longer with (2, 2); the conv
+/// VAE 57 ms per step with (1, 1), 66 ms with (2, 1) and 97 ms with (1, 2). While other jobs load the
+/// cores, one thread (--threads 1) is fastest for both.
+let threadSettings (architecture: Architecture, threads: int) =
+    match architecture with
+    | Mlp -> 1, threads
+    | Conv -> threads, 1
 
 /// Applies threadSettings.
-let useThreads (threads: int) =
-    let intraOp, blas = threadSettings threads
+let useThreads (architecture: Architecture, threads: int) =
+    let intraOp, blas = threadSettings (architecture, threads)
     torch.set_num_threads intraOp
     torch.set_openblas_threads blas |> ignore
 
@@ -132,7 +141,7 @@ let trainEpoch (vae: Vae, adam: Adam, config: VaeConfig, images: ImageSubset, ge
 let train (config: VaeConfig, folder: string, resume: bool, dataFolder: string option, report: Progress -> unit) =
     let config = VaeConfig.validate config
     let folder = Path.GetFullPath folder
-    useThreads config.Threads
+    useThreads (config.Architecture, config.Threads)
     let existing = File.Exists(configPath folder)
     if existing && not resume then
         raise (InvalidOperationException $"{folder} already holds a run; pass --resume to continue it or choose another --out folder")
