@@ -1,0 +1,61 @@
+/// PyTorch rebuilds a saved VAE from the checkpoint alone (state_dict names, and the config in the
+/// file's metadata) with plain torch.nn layers, and computes what our model computes.
+module Research.Core.Tests.VaePyTorchTests
+
+open System.IO
+open Xunit
+open Xunit.Abstractions
+open Research.Core
+open Research.Core.Models.Vae
+open Research.Core.Training
+open Research.Core.Tests.TensorTestSupport
+open Research.Core.Tests.VaeTestSupport
+
+type VaePyTorchTests(output: ITestOutputHelper) =
+
+    [<Fact>]
+    member _.``PyTorch rebuilds an MLP VAE from its checkpoint and gets the same mu, logvar and decoder logits`` () =
+        withPyTorch output (fun () ->
+            inTempFolder "vae-pytorch" (fun folder ->
+                let config = { VaeConfig.defaults with Latent = 3; Hidden = [ 16; 8 ] }
+                use generator = new Generator(5L)
+                let vae = VaeModel.create generator config
+                use _ = vae.Parameters
+                Checkpoint.save (folder, "best", 1, vae.Parameters, [ "config", VaeConfig.toJson config ], None)
+                use scope = new TensorScope()
+                use _ = torch.no_grad ()
+                let x = mnistTestDigits 4
+                let q = vae.Encode x
+                let logits = match vae.Decode q.mu with Probability.BernoulliLogits l -> l | other -> failwith $"{other}"
+                let path = sprintf "%A" (Checkpoint.modelPath folder "best")
+                let py =
+                    runPython
+                        $"""
+import struct
+data = open({path}, 'rb').read()
+(n,) = struct.unpack('<Q', data[:8])
+header = json.loads(data[8:8 + n])
+config = json.loads(header.pop('__metadata__')['config'])
+body = data[8 + n:]
+state = {{k: torch.frombuffer(bytearray(body[e['data_offsets'][0]:e['data_offsets'][1]]), dtype=torch.float32).reshape(e['shape'])
+         for k, e in header.items()}}
+nn = torch.nn
+sizes = [784] + config['hidden']
+encoder = nn.ModuleDict({{'hidden': nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]),
+                          'mu': nn.Linear(sizes[-1], config['latent']), 'logvar': nn.Linear(sizes[-1], config['latent'])}})
+dsizes = [config['latent']] + config['hidden'][::-1]
+decoder = nn.ModuleDict({{'hidden': nn.ModuleList([nn.Linear(a, b) for a, b in zip(dsizes, dsizes[1:])]),
+                          'out': nn.Linear(dsizes[-1], 784)}})
+model = nn.ModuleDict({{'encoder': encoder, 'decoder': decoder}})
+model.load_state_dict(state, strict=True)
+x = torch.tensor({pyList (x.toFloat64Array ())}, dtype=torch.float32).reshape(4, 784)
+h = x
+for layer in encoder['hidden']: h = torch.relu(layer(h))
+mu, logvar = encoder['mu'](h), encoder['logvar'](h)
+g = mu
+for layer in decoder['hidden']: g = torch.relu(layer(g))
+print(json.dumps({{'mu': mu.flatten().tolist(), 'logvar': logvar.flatten().tolist(), 'logits': decoder['out'](g).flatten().tolist()}}))
+"""
+                assertClose "mu" 1e-5 1e-6 (floats (py.GetProperty "mu")) (q.mu.toFloat64Array ())
+                assertClose "logvar" 1e-5 1e-6 (floats (py.GetProperty "logvar")) (q.logvar.toFloat64Array ())
+                assertClose "logits" 1e-5 1e-5 (floats (py.GetProperty "logits")) (logits.toFloat64Array ())))
