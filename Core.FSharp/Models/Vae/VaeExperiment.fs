@@ -37,7 +37,8 @@ type VaeExperiment =
         let source, all =
             if String.IsNullOrEmpty images then
                 use mnist = VaeRun.loadData { config with Binarization = NoBinarization } (VaeExperiment.DataFolder dataFolder)
-                "MNIST test set", mnist.test.all().x
+                use test = mnist.test.all ()
+                "MNIST test set", test.x.clone ()
             else
                 images, ImageFile.read images
         let binarization =
