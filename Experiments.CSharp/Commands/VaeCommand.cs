@@ -34,7 +34,7 @@ public static class VaeCommand
         var lr = Opt("--lr", "Adam learning rate", d.LearningRate);
         var samples = Opt("--importance-samples", "samples per image in the training objective: 1 = the ELBO, k > 1 = the IWAE bound L_k", d.ImportanceSamples);
         var seed = Opt("--seed", "random seed (initialisation, split, batches, noise)", d.Seed);
-        var threads = Opt("--threads", "libtorch threads", d.Threads);
+        var threads = Opt("--threads", "threads (mlp: for OpenBLAS, conv: for libtorch's pool; the other gets one)", d.Threads);
         var validation = Opt("--validation", "training images held out for validation", d.ValidationSize);
         var limit = Opt("--limit", "train on N training images only, a seeded random subset (0 = all)", d.TrainLimit);
         var imageEpochs = Opt("--image-epochs", "epochs at which sample and reconstruction grids are saved (0 = before training)", string.Join(",", d.ImageEpochs));
@@ -84,7 +84,7 @@ public static class VaeCommand
         var binarize = Opt<string?>("--binarize", "override the run's binarization for these images: dynamic | static | none (default: the run's; none with --images)", null);
         var limit = Opt("--limit", "evaluate the first N images only (0 = all)", 0);
         var seed = Opt("--seed", "random seed for the samples", 1);
-        var threads = Opt("--threads", "libtorch threads", 2);
+        var threads = Opt("--threads", "threads, as `vae train --threads` uses them", 2);
         var data = Opt<string?>("--data", "data folder holding mnist/", null);
         var command = new Command("eval", "Test ELBO and importance-sampled log p(x) of a trained VAE.")
         {
