@@ -20,15 +20,11 @@ type Conv2d =
     interface IModule with
         member c.parameters = c.parameters
 
-    /// A layer initialised as PyTorch does (Init.pytorchDefault) from the generator.
+    /// A layer initialised as PyTorch does (Init.convolution) from the generator.
     static member create(generator: Generator, inChannels: int, outChannels: int, kernelSize: int, ?stride: int, ?padding: int,
                          ?dilation: int, ?groups: int, ?bias: bool, ?dtype: Dtype) =
         let groups = defaultArg groups 1
-        if inChannels % groups <> 0 || outChannels % groups <> 0 then
-            invalidArg "groups" $"in_channels {inChannels} and out_channels {outChannels} must be divisible by groups {groups}"
-        let k = int64 kernelSize
-        let bias = if defaultArg bias true then Some(int64 outChannels) else None
-        let weight, bias = Init.pytorchDefault (generator, [| int64 outChannels; int64 (inChannels / groups); k; k |], bias, ?dtype = dtype)
+        let weight, bias = Init.convolution (generator, inChannels, outChannels, kernelSize, groups, false, defaultArg bias true, dtype)
         { weight = weight
           bias = bias
           stride = defaultArg stride 1

@@ -27,11 +27,7 @@ type ConvTranspose2d =
     static member create(generator: Generator, inChannels: int, outChannels: int, kernelSize: int, ?stride: int, ?padding: int,
                          ?outputPadding: int, ?groups: int, ?bias: bool, ?dilation: int, ?dtype: Dtype) =
         let groups = defaultArg groups 1
-        if inChannels % groups <> 0 || outChannels % groups <> 0 then
-            invalidArg "groups" $"in_channels {inChannels} and out_channels {outChannels} must be divisible by groups {groups}"
-        let k = int64 kernelSize
-        let bias = if defaultArg bias true then Some(int64 outChannels) else None
-        let weight, bias = Init.pytorchDefault (generator, [| int64 inChannels; int64 (outChannels / groups); k; k |], bias, ?dtype = dtype)
+        let weight, bias = Init.convolution (generator, inChannels, outChannels, kernelSize, groups, true, defaultArg bias true, dtype)
         { weight = weight
           bias = bias
           stride = defaultArg stride 1

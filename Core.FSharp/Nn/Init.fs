@@ -83,3 +83,15 @@ type Init =
                 let bound = if fanIn > 0L then 1.0 / sqrt (float fanIn) else 0.0
                 (Init.uniform_ (torch.empty ([| n |], dtype), -bound, bound, generator)).requires_grad_ ())
         weight.requires_grad_ (), bias
+
+    /// PyTorch's default initialisation of a square-kernel convolution's weight and optional bias.
+    /// The weight is [out, in/groups, k, k], or [in, out/groups, k, k] when transposed (PyTorch's
+    /// layout, whose fan_in then comes from out/groups * k * k).
+    static member convolution(generator: Generator, inChannels: int, outChannels: int, kernelSize: int, groups: int,
+                              transposed: bool, bias: bool, dtype: Dtype option) =
+        if inChannels % groups <> 0 || outChannels % groups <> 0 then
+            invalidArg "groups" $"in_channels {inChannels} and out_channels {outChannels} must be divisible by groups {groups}"
+        let k = int64 kernelSize
+        let first, second = if transposed then inChannels, outChannels / groups else outChannels, inChannels / groups
+        let biasSize = if bias then Some(int64 outChannels) else None
+        Init.pytorchDefault (generator, [| int64 first; int64 second; k; k |], biasSize, ?dtype = dtype)

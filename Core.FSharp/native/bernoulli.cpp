@@ -13,12 +13,8 @@
 
 #include <cmath>
 
+#include "avx2.h"
 #include "guard.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define BERNOULLI_HAVE_AVX2_KERNEL 1
-#endif
 
 namespace {
 
@@ -30,7 +26,7 @@ at::Tensor log_prob_ops(const at::Tensor& logits, const at::Tensor& x) {
   return at::binary_cross_entropy_with_logits(logits, x.expand_as(logits), {}, {}, at::Reduction::None).sum(-1).neg();
 }
 
-#ifdef BERNOULLI_HAVE_AVX2_KERNEL
+#ifdef TS_HAVE_AVX2_KERNELS
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 namespace avx2 {
@@ -161,24 +157,15 @@ void gradient_rows(const float* l, const float* x, const float* g, float* grad, 
 #pragma GCC pop_options
 #endif
 
-bool has_avx2_kernel() {
-#ifdef BERNOULLI_HAVE_AVX2_KERNEL
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported;
-#else
-  return false;
-#endif
-}
-
 // Whether the fused loops take these tensors: contiguous float32 on the CPU, x of l's trailing shape.
 bool fusable(const at::Tensor& logits, const at::Tensor& x) {
-  if (!has_avx2_kernel() || logits.dim() < 1 || x.dim() < 1 || x.dim() > logits.dim()) return false;
+  if (!ts_avx2_kernels_usable() || logits.dim() < 1 || x.dim() < 1 || x.dim() > logits.dim()) return false;
   for (const auto* t : {&logits, &x})
     if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous()) return false;
   return logits.sizes().slice(logits.dim() - x.dim()).equals(x.sizes()) && logits.size(-1) > 0;
 }
 
-#ifdef BERNOULLI_HAVE_AVX2_KERNEL
+#ifdef TS_HAVE_AVX2_KERNELS
 struct BernoulliLogProb : public torch::autograd::Function<BernoulliLogProb> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& x) {
     ctx->save_for_backward({logits, x});
@@ -207,7 +194,7 @@ struct BernoulliLogProb : public torch::autograd::Function<BernoulliLogProb> {
 #endif
 
 at::Tensor bernoulli_log_prob(const at::Tensor& logits, const at::Tensor& x) {
-#ifdef BERNOULLI_HAVE_AVX2_KERNEL
+#ifdef TS_HAVE_AVX2_KERNELS
   if (fusable(logits, x) && !x.requires_grad()) return BernoulliLogProb::apply(logits, x);
 #endif
   return log_prob_ops(logits, x);

@@ -9,12 +9,8 @@
 #include <cmath>
 #include <vector>
 
+#include "avx2.h"
 #include "guard.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define OPTIM_HAVE_AVX2_KERNEL 1
-#endif
 
 namespace {
 
@@ -119,7 +115,7 @@ void adam_ops(const at::Tensor& p, const at::Tensor& grad_in, const at::Tensor& 
   p.addcdiv_(m, denom, -step_size);
 }
 
-#ifdef OPTIM_HAVE_AVX2_KERNEL
+#ifdef TS_HAVE_AVX2_KERNELS
 // The element loop in 256-bit vectors (GCC vector extensions, compiled for AVX2 + FMA and chosen at run
 // time). Written by hand because the compiler will not vectorize sqrt unless the whole library is built
 // with -fno-math-errno.
@@ -202,15 +198,6 @@ void adam(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& 
 #pragma GCC pop_options
 #endif
 
-bool has_avx2_kernel() {
-#ifdef OPTIM_HAVE_AVX2_KERNEL
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported;
-#else
-  return false;
-#endif
-}
-
 void adam_step(void** params, void** exp_avg, void** exp_avg_sq, void** max_exp_avg_sq, int64_t* steps, int n,
                const AdamOptions& o) {
   TORCH_CHECK(!o.amsgrad || max_exp_avg_sq, "amsgrad needs max_exp_avg_sq buffers");
@@ -232,8 +219,8 @@ void adam_step(void** params, void** exp_avg, void** exp_avg_sq, void** max_exp_
     if (o.amsgrad) vmax.push_back(T(max_exp_avg_sq[k]));
     t.push_back(steps[k] + 1);
   }
-  const bool fused = !p.empty() && has_avx2_kernel() && flat_cpu({&p, &g, &m, &v, &vmax});
-#ifdef OPTIM_HAVE_AVX2_KERNEL
+  const bool fused = !p.empty() && ts_avx2_kernels_usable() && flat_cpu({&p, &g, &m, &v, &vmax});
+#ifdef TS_HAVE_AVX2_KERNELS
   if (fused && p.front().scalar_type() == at::kFloat) avx2::adam<float>(p, g, m, v, vmax, t, o);
   if (fused && p.front().scalar_type() == at::kDouble) avx2::adam<double>(p, g, m, v, vmax, t, o);
 #endif
