@@ -22,7 +22,7 @@ type ConvTranspose2d =
     interface IModule with
         member c.parameters = c.parameters
 
-    /// A layer initialised as PyTorch does (Init.pytorchDefault, whose fan_in comes from weight
+    /// A layer initialised as PyTorch does (Init.convolution, transposed: fan_in comes from weight
     /// dimension 1, i.e. out/groups * k * k) from the generator.
     static member create(generator: Generator, inChannels: int, outChannels: int, kernelSize: int, ?stride: int, ?padding: int,
                          ?outputPadding: int, ?groups: int, ?bias: bool, ?dilation: int, ?dtype: Dtype) =
