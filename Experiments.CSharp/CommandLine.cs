@@ -1,28 +1,102 @@
 using System.CommandLine;
 using Research.Core;
+using Research.Core.Training;
 
 namespace Research.Experiments;
 
-/// Runs a parsed command line: a failure prints one clear message (libtorch's own text for a
-/// TorchException) and a non-zero exit code, never a stack trace for an expected error.
+/// Runs a parsed command line with one error path: a bad flag or bad input prints one line and
+/// exits 2 (libtorch's own text for a TorchException), a diverged training exits 3, and only
+/// programming errors keep their stack trace.
 public static class CommandLine
 {
     public static int Run(RootCommand root, string[] args)
     {
         var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"error: {parsed.Errors[0].Message} (see --help)");
+            return 2;
+        }
         try
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
+        catch (TrainingDivergedException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}; stopped. The run keeps its last completed epoch's checkpoints (if any); --resume continues from there.");
+            return 3;
+        }
         catch (Exception e) when (IsUserFacing(e))
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {OneLine(e)}");
             return 2;
         }
+    }
+
+    /// The message alone: without ArgumentException's " (Parameter 'x')" and on one line.
+    static string OneLine(Exception e)
+    {
+        var message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "") : e.Message;
+        return string.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
     // Programming errors (a disposed tensor, a null) keep their stack trace.
     static bool IsUserFacing(Exception e) =>
         e is not ObjectDisposedException and not ArgumentNullException && e is TorchException or IOException or ArgumentException or InvalidDataException
             or InvalidOperationException or UnauthorizedAccessException or FormatException;
+
+    /// An option whose help shows its default.
+    public static Option<T> Opt<T>(string name, string description, T defaultValue) =>
+        new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+
+    /// A comma-separated list of integers ("400,200").
+    public static int[] Ints(string text, string option) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => int.TryParse(s, out var v) ? v : throw new ArgumentException($"{option}: '{s}' is not an integer"))
+            .ToArray();
+}
+
+/// The options every `<family> train` command shares, read into the RunSettings of Core.FSharp.
+public sealed class TrainingOptions
+{
+    readonly Option<int> epochs, batchSize, seed, threads, validation, limit;
+    readonly Option<string> imageEpochs, output;
+    readonly Option<bool> resume;
+    public readonly Option<string?> Data;
+
+    /// The options with a family's defaults (the run folder defaults to runs/<family>).
+    public TrainingOptions(string family, RunSettings defaults)
+    {
+        epochs = CommandLine.Opt("--epochs", "epochs to train (with --resume: the total to reach)", defaults.Epochs);
+        batchSize = CommandLine.Opt("--batch-size", "minibatch size", defaults.BatchSize);
+        seed = CommandLine.Opt("--seed", "random seed (initialisation, validation split, batch order, noise)", defaults.Seed);
+        threads = CommandLine.Opt("--threads", $"threads, at most the machine's {Environment.ProcessorCount} cores (the model splits them between libtorch and OpenBLAS)", defaults.Threads);
+        validation = CommandLine.Opt("--validation", "training images held out for validation (at least 1: the best checkpoint is chosen on them)", defaults.ValidationSize);
+        limit = CommandLine.Opt("--limit", "train on N training images only, a seeded random subset (0 = all)", defaults.TrainLimit);
+        imageEpochs = CommandLine.Opt("--image-epochs", "epochs at which image grids are saved, comma-separated (0 = before training)", string.Join(",", defaults.ImageEpochs));
+        output = CommandLine.Opt("--out", "run folder", Path.Combine("runs", family));
+        resume = CommandLine.Opt("--resume", "continue the run in --out from its last completed epoch", false);
+        Data = CommandLine.Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+    }
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { epochs, batchSize, seed, threads, validation, limit, imageEpochs, output, resume, Data })
+            command.Options.Add(option);
+    }
+
+    public RunSettings Settings(ParseResult r) => RunSettingsModule.validate(new RunSettings(
+        r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed), r.GetValue(threads), r.GetValue(validation), r.GetValue(limit),
+        Microsoft.FSharp.Collections.ListModule.OfArray(CommandLine.Ints(r.GetValue(imageEpochs)!, "--image-epochs"))));
+
+    public string Folder(ParseResult r) => Path.GetFullPath(r.GetValue(output)!);
+    public bool Resume(ParseResult r) => r.GetValue(resume);
+
+    /// Prints the run's metrics, one row per epoch.
+    public static void Print(MetricsLog metrics)
+    {
+        Console.WriteLine(string.Join("  ", metrics.Columns.Select(c => c.PadLeft(10))));
+        foreach (var row in metrics.Rows)
+            Console.WriteLine(string.Join("  ", row.Select(v => v.ToString("F4").PadLeft(10))));
+    }
 }

@@ -96,6 +96,11 @@ type Chart =
     static member withYAxisTitle(title: string) =
         mapLayout (fun l -> { l with YAxes = mapAxis (fun a -> { a with Title = Some title }) l.YAxes })
 
+    /// Ticks on whole numbers only (epochs), about ten of them over [0, largest].
+    static member withXAxisIntegers(largest: float) =
+        let dtick = max 1.0 (ceil (largest / 10.0))
+        mapLayout (fun l -> { l with XAxes = mapAxis (fun a -> { a with Dtick = Some dtick }) l.XAxes })
+
     static member withXAxisLog(figure: Figure) =
         mapLayout (fun l -> { l with XAxes = mapAxis (fun a -> { a with Log = true }) l.XAxes }) figure
 

@@ -26,9 +26,11 @@ type Axis =
     { Title: string option
       Log: bool
       /// false hides ticks, labels and grid (images)
-      Decorated: bool }
+      Decorated: bool
+      /// Ticks every dtick units from 0 (whole epochs), instead of plotly's choice.
+      Dtick: float option }
 
-    static member Default = { Title = None; Log = false; Decorated = true }
+    static member Default = { Title = None; Log = false; Decorated = true; Dtick = None }
 
 type Layout =
     { Title: string option

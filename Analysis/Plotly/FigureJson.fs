@@ -93,6 +93,7 @@ let private writeAxis (w: Utf8JsonWriter) (name: string) (axis: Axis) =
     w.WriteStartObject name
     writeTitle w axis.Title
     if axis.Log then w.WriteString("type", "log")
+    axis.Dtick |> Option.iter (fun d -> w.WriteNumber("tick0", 0); w.WriteNumber("dtick", d))
     if not axis.Decorated then
         w.WriteBoolean("showticklabels", false)
         w.WriteBoolean("showgrid", false)

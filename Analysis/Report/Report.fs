@@ -1,51 +1,55 @@
 namespace Research.Analysis.Report
 
-open System
 open System.IO
+open Research.Core.Training
 open Research.Analysis.Plotly
 open Research.Analysis.Verify
 
-/// report.html for one or several trained runs, built from plain data.
+/// report.html for one or several runs of any family: it draws their panels (Panel.fs).
 [<AbstractClass; Sealed>]
 type Report =
-    static let epochs (metrics: MetricsTable) =
-        metrics.TryColumn "epoch" |> Option.defaultWith (fun () -> Array.init metrics.Rows.Length (fun i -> float (i + 1)))
 
-    static let columnsWhere (metrics: MetricsTable) (keep: string -> bool) =
-        metrics.Columns |> Array.filter keep |> Array.choose (fun c -> metrics.TryColumn c |> Option.map (fun v -> c, v))
-
-    static let curves (metrics: MetricsTable) (keep: string -> bool) title =
-        let x = epochs metrics
-        columnsWhere metrics keep
-        |> Array.map (fun (name, y) -> Chart.Scatter(x, y, LinesMarkers, Name = name))
-        |> Chart.combine
+    static let curves (title: string) (yTitle: string) (series: Series list) (references: (string * float) list) =
+        let lines = [ for s in series -> Chart.Scatter(s.X, s.Y, LinesMarkers, Name = s.Name) ]
+        let x = series |> List.collect (fun s -> List.ofArray s.X)
+        let refs =
+            if x.IsEmpty then []
+            else [ for label, y in references -> Chart.Line([ List.min x; List.max x ], [ y; y ], Name = label) ]
+        Chart.combine (lines @ refs)
         |> Chart.withTitle title
+        |> Chart.withYAxisTitle yTitle
         |> Chart.withXAxisTitle "epoch"
-        |> Chart.withYAxisTitle "nats per image"
+        |> Chart.withXAxisIntegers (if x.IsEmpty then 1.0 else List.max x)
 
-    static let isElbo (c: string) = c.Contains("elbo", StringComparison.OrdinalIgnoreCase)
-
-    static let isTerm (c: string) =
-        c.Contains("kl", StringComparison.OrdinalIgnoreCase) || c.Contains("recon", StringComparison.OrdinalIgnoreCase)
-
-    /// The validation ELBO column if there is one, else the first ELBO column.
-    static let headlineElbo (metrics: MetricsTable) =
-        metrics.Columns |> Array.filter isElbo |> Array.sortBy (fun c -> if c.StartsWith "val" then 0 else 1) |> Array.tryHead
-
-    static let image (title: string) (png: byte[]) = Chart.Image png |> Chart.withTitle title
-
-    static let latentScatter (points: LatentPoints) =
-        if points.X.Length <> points.Y.Length || points.X.Length <> points.Labels.Length then
-            invalidArg "Latents" $"latent points: {points.X.Length} x, {points.Y.Length} y, {points.Labels.Length} labels"
-        points.Labels
+    static let points (title: string) (rows: float[][]) (labels: int[]) =
+        if rows.Length <> labels.Length then invalidArg "labels" $"{rows.Length} points but {labels.Length} labels"
+        let dim = if rows.Length = 0 then 0 else rows[0].Length
+        let x, y, how =
+            if dim = 2 then Array.map (fun (r: float[]) -> r[0]) rows, Array.map (fun (r: float[]) -> r[1]) rows, ""
+            else
+                let p = Pca.project2D (rows |> Array.collect (Array.map float32)) rows.Length dim
+                let v1, v2 = p.ExplainedVariance
+                p.X, p.Y, $" (PCA: the axes explain {100.0 * v1:F0}%% and {100.0 * v2:F0}%% of the variance)"
+        labels
         |> Array.distinct
         |> Array.sort
-        |> Array.map (fun digit ->
-            let idx = Array.indexed points.Labels |> Array.filter (fun (_, l) -> l = digit) |> Array.map fst
-            Chart.Scatter(idx |> Array.map (fun i -> points.X[i]), idx |> Array.map (fun i -> points.Y[i]), Markers, Name = string digit))
+        |> Array.map (fun label ->
+            let idx = Array.indexed labels |> Array.filter (fun (_, l) -> l = label) |> Array.map fst
+            Chart.Scatter(idx |> Array.map (fun i -> x[i]), idx |> Array.map (fun i -> y[i]), Markers, Name = string label))
         |> Chart.combine
-        |> Chart.withTitle $"Latent codes coloured by digit ({points.Method})"
+        |> Chart.withTitle (title + how)
         |> Chart.withSize (800, 650)
+
+    static let panel (runName: string) (p: Panel) =
+        match p with
+        | Panel.Curves(title, yTitle, series, references) -> [ Plot(curves $"{runName}: {title}" yTitle series references) ]
+        | Panel.Images(title, caption, frames) ->
+            [ Heading(3, title)
+              if caption <> "" then Paragraph caption
+              for label, png in frames -> Plot(Chart.Image png |> Chart.withTitle $"{title}, {label}") ]
+        | Panel.Points(title, rows, labels) -> [ Plot(points title rows labels) ]
+        | Panel.Table(title, header, rows) ->
+            [ Heading(3, title); Section.Table(Array.ofList header, rows |> List.map Array.ofList |> Array.ofList) ]
 
     /// Config values side by side, one column per run; keys in first-seen order, differing rows marked.
     static let configTable (runs: RunReportData list) =
@@ -59,46 +63,21 @@ type Report =
                 let differs = runs.Length > 1 && List.distinct values |> List.length > 1
                 [| yield (if differs then key + " *" else key); yield! values |])
             |> Array.ofList
-        Table([| yield "setting"; yield! runs |> List.map _.Name |], rows)
+        Section.Table([| yield "setting"; yield! runs |> List.map _.Name |], rows)
 
-    static let runSections (run: RunReportData) =
-        [ yield Heading(2, run.Name)
-          yield
-              Plot(
-                  [ curves run.Metrics isElbo "ELBO (train and validation)"
-                    curves run.Metrics isTerm "KL and reconstruction terms" ]
-                  |> Chart.Grid(1, 2)
-                  |> Chart.withTitle $"{run.Name}: training curves"
-              )
-          if run.Samples.Length > 0 then
-              yield Heading(3, "Samples")
-          for grid in run.Samples do
-              yield Plot(image $"Samples after epoch {grid.Epoch} ({grid.Caption})" grid.Png)
-          match run.Reconstructions with
-          | Some png -> yield Plot(image "Reconstructions (originals above, decodings below)" png)
-          | None -> ()
-          match run.Manifold with
-          | Some png -> yield Plot(image "2-d latent manifold (decoder means over a grid of z)" png |> Chart.withSize (700, 700))
-          | None -> ()
-          match run.Latents with
-          | Some points -> yield Plot(latentScatter points)
-          | None -> ()
-          match run.Interpolations with
-          | Some png -> yield Plot(image "Latent interpolations" png)
-          | None -> () ]
-
+    /// The headline metric of every run that has one, over the epochs, on one chart.
     static let comparison (runs: RunReportData list) =
-        let overlay =
+        let series =
             runs
             |> List.choose (fun run ->
-                headlineElbo run.Metrics
-                |> Option.map (fun column ->
-                    Chart.Scatter(epochs run.Metrics, (run.Metrics.TryColumn column).Value, LinesMarkers, Name = $"{run.Name} ({column})")))
-            |> Chart.combine
-            |> Chart.withTitle "ELBO across runs"
-            |> Chart.withXAxisTitle "epoch"
-            |> Chart.withYAxisTitle "nats per image"
-        [ Heading(2, "Comparison"); Plot overlay ]
+                run.Headline
+                |> Option.bind (fun h ->
+                    match run.Metrics.TryColumn "epoch", run.Metrics.TryColumn h.Column with
+                    | Some x, Some y -> Some { Name = $"{run.Name} ({h.Column})"; X = x; Y = y }
+                    | _ -> None))
+        [ Heading(2, "Comparison")
+          if series.IsEmpty then Paragraph "No run names a headline metric to compare."
+          else Plot(curves "Headline metric across runs" "" series []) ]
 
     /// The page's sections (exposed so tests can count the figures).
     static member Sections(runs: RunReportData seq, verifyRows: CheckRow seq) =
@@ -111,7 +90,9 @@ type Report =
           if runs.Length > 1 then
               yield Paragraph "* marks settings that differ between runs."
           for run in runs do
-              yield! runSections run
+              yield Heading(2, run.Name)
+              for p in run.Panels do
+                  yield! panel run.Name p
           yield Heading(2, "Numerical checks (verify)")
           if verifyRows.Length = 0 then
               yield Paragraph "verify was not run for this report."

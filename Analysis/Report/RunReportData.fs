@@ -1,30 +1,52 @@
 namespace Research.Analysis.Report
 
-/// The sample grid saved at one epoch (PNG bytes), e.g. decoder means beside draws from them.
-type SampleGrid =
-    { Epoch: int
-      Png: byte[]
-      /// what the grid shows, e.g. "left: decoder means, right: Bernoulli draws"
-      Caption: string }
+open System
+open System.IO
+open Research.Core.Training
 
-/// Points in a 2-d latent space (the latent itself when it is 2-d, else a projection).
-type LatentPoints =
-    { X: float[]
-      Y: float[]
-      Labels: int[]
-      /// how the coordinates were obtained, e.g. "latent (2-d)" or "PCA of the 20-d means"
-      Method: string }
-
-/// Everything the report shows for one trained run, as plain data (images are PNG file bytes).
+/// Everything the report shows for one run, as plain data.
 type RunReportData =
     { Name: string
       /// config.json flattened (ConfigJson.flatten)
       Config: (string * string)[]
       Metrics: MetricsTable
-      Samples: SampleGrid[]
-      /// originals above their reconstructions
-      Reconstructions: byte[] option
-      /// decoder means over a grid of the 2-d latent space (2-d latents only)
-      Manifold: byte[] option
-      Latents: LatentPoints option
-      Interpolations: byte[] option }
+      /// The metric that compares runs (config.json's "headline"), if the run names one.
+      Headline: Headline option
+      Panels: Panel list }
+
+module RunReportData =
+    /// Curves of metrics.csv: a column beside its validation twin ("train_elbo" or "elbo" with
+    /// "val_elbo"), one panel each; epoch and seconds are axes, not curves.
+    let curves (metrics: MetricsTable) =
+        let epochs = metrics.TryColumn "epoch" |> Option.defaultWith (fun () -> Array.init metrics.Rows.Length (fun i -> float (i + 1)))
+        let stem (c: string) = if c.StartsWith "train_" then c.Substring 6 elif c.StartsWith "val_" then c.Substring 4 else c
+        metrics.Columns
+        |> Array.filter (fun c -> c <> "epoch" && c <> "seconds")
+        |> Array.groupBy stem
+        |> Array.map (fun (name, columns) ->
+            let series = [ for c in columns -> { Name = c; X = epochs; Y = (metrics.TryColumn c).Value } ]
+            Curves(name, name, series, []))
+        |> List.ofArray
+
+    /// The grids of images/, one panel per kind with a frame per epoch.
+    let images (run: RunFolder) =
+        [ for kind, frames in run.Images() ->
+              Images(kind, "", [ for epoch, path in frames -> $"epoch {epoch}", File.ReadAllBytes path ]) ]
+
+    /// A run folder as the report shows it: its config, its metrics' curves and its image grids,
+    /// then the panels its family adds (`familyPanels`, from the model).
+    let read (folder: string) (familyPanels: Panel list) =
+        let run = RunFolder folder
+        let config = ConfigJson.read run.ConfigPath
+        let metrics = MetricsTable.read run.MetricsPath
+        let value key = config |> Array.tryFind (fst >> (=) key) |> Option.map snd
+        let headline =
+            match value "headline", value "better" with
+            | Some column, Some "higher" -> Some { Column = column; Better = Higher }
+            | Some column, Some "lower" -> Some { Column = column; Better = Lower }
+            | _ -> None
+        { Name = run.Name
+          Config = config
+          Metrics = metrics
+          Headline = headline
+          Panels = curves metrics @ images run @ familyPanels }

@@ -3,16 +3,30 @@ namespace Research.Core.Data
 open System.IO
 open Research.Core
 
-/// An IDX file of 28x28 uint8 images (MNIST, Fashion-MNIST, ...) as one float32 tensor
-/// [N; 1; 28; 28] in [0, 1] (bytes / 255).
+/// An IDX file of uint8 images [N, H, W] (MNIST, Fashion-MNIST, generated samples, ...) as one
+/// float32 tensor [N; 1; H; W] in [0, 1] (bytes / 255).
 module ImageFile =
     let read (path: string) =
         let idx = Idx.read path
         match idx.ElementType, idx.Shape with
-        | IdxElementType.UInt8, [| n; 28; 28 |] ->
+        | IdxElementType.UInt8, [| n; h; w |] ->
+            let data = idx.Data :?> byte[]
+            // Bytes of 0 and 1 alone are binary images stored the wrong way: read as grey levels
+            // they would be black and 1/255, silently.
+            if n > 0 && Array.contains 1uy data && Array.forall (fun b -> b <= 1uy) data then
+                raise (InvalidDataException $"IDX file '{path}': every pixel is 0 or 1; binary images must be stored as 0 and 255")
             use scope = new TensorScope()
-            let bytes = torch.tensor (idx.Data :?> byte[], [| int64 n; 1L; 28L; 28L |])
+            let bytes = torch.tensor (data, [| int64 n; 1L; int64 h; int64 w |])
             scope.MoveToOuter((bytes.``to`` Float32).div_ 255.0)
         | t, shape ->
             let dims = shape |> Array.map string |> String.concat ", "
-            raise (InvalidDataException $"IDX file '{path}': expected uint8 images [N, 28, 28], found {t} [{dims}]")
+            raise (InvalidDataException $"IDX file '{path}': expected uint8 images [N, H, W], found {t} [{dims}]")
+
+    /// Images [N; C; H; W] of the shape a model was built for; InvalidDataException otherwise.
+    let readAs (shape: ImageShape) (path: string) =
+        let x = read path
+        let found = ImageShape.ofBatch x
+        if found <> shape then
+            x.Dispose()
+            raise (InvalidDataException $"IDX file '{path}': its images are {found}, the model's are {shape}")
+        x

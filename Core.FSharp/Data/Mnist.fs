@@ -29,6 +29,8 @@ type ImageSubset internal (images: Tensor, labels: Tensor, indices: Tensor) =
         { x = scope.Detach x; y = scope.Detach(labels.index_select (0, rows)) }
 
     member _.count = indices.numel
+    /// The shape of each image.
+    member _.imageShape = ImageShape.ofBatch images
     /// The rows of the shared image and label tensors that form this subset.
     member _.indices = indices
 
@@ -86,7 +88,12 @@ type Mnist private (trainImages: Tensor, trainLabels: Tensor, testImages: Tensor
             match Array.tryFindIndex (fun l -> l > 9uy) labels with
             | Some i -> raise (IO.InvalidDataException $"IDX file '{path}': label {i} is {labels.[i]}, not a digit")
             | None -> torch.tensor (Array.map int64 labels)
-        | t, shape -> raise (IO.InvalidDataException $"IDX file '{path}': expected {count} uint8 labels, found {t} {shape}")
+        | t, shape ->
+            let dims = shape |> Array.map string |> String.concat ", "
+            raise (IO.InvalidDataException $"IDX file '{path}': expected {count} uint8 labels, found {t} [{dims}]")
+
+    /// The shape of an MNIST image: one channel of 28 x 28 pixels.
+    static member imageShape = { Channels = 1; Height = 28; Width = 28 }
 
     member val train = ImageSubset(trainImages, trainLabels, trainRows)
     member val validation = ImageSubset(trainImages, trainLabels, validationRows)

@@ -6,6 +6,21 @@ open System
 open System.IO
 open System.Text
 
+/// A test hook for crash safety: with RESEARCH_TEST_KILL_AT=N in the environment, the process kills
+/// itself (SIGKILL: no clean-up runs) at the N-th step of its atomic writes, counting two steps per
+/// write: its temporary file complete, then renamed over the target.
+let private killAt =
+    match Environment.GetEnvironmentVariable "RESEARCH_TEST_KILL_AT" with
+    | null | "" -> 0
+    | n -> int n
+
+let mutable private steps = 0
+
+let private step () =
+    if killAt > 0 then
+        steps <- steps + 1
+        if steps = killAt then Diagnostics.Process.GetCurrentProcess().Kill()
+
 /// Writes path atomically with `write`, which fills the temporary file's stream.
 let writeWith (path: string) (write: FileStream -> unit) =
     let full = Path.GetFullPath path
@@ -16,7 +31,9 @@ let writeWith (path: string) (write: FileStream -> unit) =
         using (new FileStream(temp, FileMode.CreateNew, FileAccess.Write)) (fun stream ->
             write stream
             stream.Flush true)
+        step ()
         File.Move(temp, full, true)
+        step ()
     with _ ->
         if File.Exists temp then File.Delete temp
         reraise ()

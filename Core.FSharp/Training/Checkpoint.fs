@@ -1,7 +1,9 @@
-/// A training checkpoint in a run folder: `<name>.safetensors` holds the model's state_dict alone
-/// (PyTorch's load_state_dict reads it as is; its metadata carries the config), and
-/// `<name>-state.safetensors` holds what an exact resume also needs: the optimizer's state and the
-/// random generators' states. Both carry the epoch, so a resume can tell they belong together.
+/// Checkpoints of a run, in safetensors files that carry the epoch in their metadata:
+/// - the model file (last, best): the model's state_dict alone, which PyTorch's load_state_dict
+///   reads as it is; its metadata carries the config;
+/// - the resume file: the model, every named optimizer's state and every named random generator's
+///   state in one file, so one atomic rename commits a whole epoch: a crash at any instant leaves
+///   either the previous epoch's file or the new one, never a mixed pair.
 module Research.Core.Training.Checkpoint
 
 open System
@@ -12,30 +14,34 @@ open Research.Core.Nn
 open Research.Core.Optim
 open Research.Core.Checkpoints
 
-let modelPath (folder: string) (name: string) = Path.Combine(folder, name + ".safetensors")
-let statePath (folder: string) (name: string) = Path.Combine(folder, name + "-state.safetensors")
-
 let private withEpoch (epoch: int) (metadata: (string * string) list) : IReadOnlyDictionary<string, string> =
     dict (("epoch", string epoch) :: metadata) |> Dictionary :> _
 
-/// Saves the model (and, with an optimizer, the training state) after `epoch`. Each file is written
-/// atomically; the state goes first, so a crash between the two leaves an older model with a newer
-/// state, which `loadState` detects by the epochs.
-let save (folder: string, name: string, epoch: int, model: Parameters, metadata: (string * string) list,
-          training: (Optimizer * (string * Generator) list) option) =
-    Directory.CreateDirectory folder |> ignore
-    use scope = new TensorScope()
-    match training with
-    | Some(optimizer, generators) ->
-        use optimizerState = optimizer.state_dict ()
-        let rng = [ for n, g in generators -> $"rng.{n}", torch.tensor (g.state) ]
-        let entries = [ for n, t in optimizerState.entries -> $"optimizer.{n}", t ] @ rng
-        use state = new StateDict(entries |> List.map (fun (n, t) -> n, t.detach ()), withEpoch epoch [])
-        Safetensors.save (statePath folder name, state)
-    | None -> ()
+let private detached (d: StateDict) = d.entries |> Array.map (fun (n, t) -> n, t.detach ())
+
+/// Writes the model alone after `epoch` (atomically).
+let saveModel (path: string, epoch: int, model: Parameters, metadata: (string * string) list) =
     use weights = model.state_dict ()
-    use file = new StateDict(weights.entries |> Array.map (fun (n, t) -> n, t.detach ()), withEpoch epoch metadata)
-    Safetensors.save (modelPath folder name, file)
+    use file = new StateDict(detached weights, withEpoch epoch metadata)
+    Safetensors.save (path, file)
+
+/// Writes everything an exact resume needs after `epoch`, in one atomic write: "model.<name>",
+/// "optimizer.<optimizer>.<name>" and "rng.<generator>" entries.
+let saveResume (path: string, epoch: int, model: Parameters, optimizers: (string * Optimizer) list,
+                generators: (string * Generator) list, metadata: (string * string) list) =
+    use scope = new TensorScope()
+    use weights = model.state_dict ()
+    let optimizerStates = [ for name, o in optimizers -> name, o.state_dict () ]
+    try
+        let entries =
+            [ for n, t in detached weights -> $"model.{n}", t
+              for name, state in optimizerStates do
+                  for n, t in detached state -> $"optimizer.{name}.{n}", t
+              for name, g in generators -> $"rng.{name}", torch.tensor (g.state) ]
+        use file = new StateDict(entries, withEpoch epoch metadata)
+        Safetensors.save (path, file)
+    finally
+        for _, s in optimizerStates do s.Dispose()
 
 let private epochOf (path: string) (d: StateDict) =
     match d.metadata.TryGetValue "epoch" with
@@ -45,27 +51,36 @@ let private epochOf (path: string) (d: StateDict) =
         | _ -> raise (InvalidDataException $"{path}: metadata 'epoch' is '{e}', not a number")
     | _ -> raise (InvalidDataException $"{path}: no 'epoch' in its metadata; not a checkpoint written by this workspace")
 
+let private loadInto (path: string) (what: string) (load: unit -> unit) =
+    try load ()
+    with :? ArgumentException as e -> raise (InvalidDataException($"{path}: {what}: {e.Message}", e))
+
+/// The epoch a checkpoint file was saved after.
+let epoch (path: string) =
+    use d = Safetensors.load path
+    epochOf path d
+
 /// Loads a model file into the model (names and shapes must match); returns its epoch and metadata.
 let loadModel (path: string, model: Parameters) =
     use d = Safetensors.load path
-    try model.load_state_dict d
-    with :? ArgumentException as e -> raise (InvalidDataException($"{path}: {e.Message}", e))
+    loadInto path "the model" (fun () -> model.load_state_dict d)
     epochOf path d, d.metadata
 
-/// Loads model and training state for an exact resume; returns the epoch they were saved after.
-let load (folder: string, name: string, model: Parameters, optimizer: Optimizer, generators: (string * Generator) list) =
-    let path = modelPath folder name
-    let epoch, _ = loadModel (path, model)
-    let spath = statePath folder name
-    use state = Safetensors.load spath
-    let stateEpoch = epochOf spath state
-    if stateEpoch <> epoch then
-        raise (InvalidDataException $"{spath} is from epoch {stateEpoch} but {path} is from epoch {epoch}; the run was interrupted while saving, delete both to restart")
-    use optimizerState = state.sub "optimizer."
-    try optimizer.load_state_dict optimizerState
-    with :? ArgumentException as e -> raise (InvalidDataException($"{spath}: {e.Message}", e))
-    for n, g in generators do
-        match state.TryFind $"rng.{n}" with
+/// Loads a resume file into the model, the optimizers and the generators (every one must be in
+/// the file); returns the epoch it was saved after.
+let loadResume (path: string, model: Parameters, optimizers: (string * Optimizer) list, generators: (string * Generator) list) =
+    use d = Safetensors.load path
+    let epoch = epochOf path d
+    (use weights = d.sub "model."
+     loadInto path "the model" (fun () -> model.load_state_dict weights))
+    for name, o in optimizers do
+        use state = d.sub $"optimizer.{name}."
+        // Every optimizer has taken steps by the end of an epoch, so its state is never empty.
+        if state.Count = 0 then
+            raise (InvalidDataException $"{path}: no state for the optimizer '{name}'")
+        loadInto path $"the optimizer '{name}'" (fun () -> o.load_state_dict state)
+    for name, g in generators do
+        match d.TryFind $"rng.{name}" with
         | Some t -> g.state <- t.toArray<byte> ()
-        | None -> raise (InvalidDataException $"{spath}: no state for the random generator '{n}'")
+        | None -> raise (InvalidDataException $"{path}: no state for the random generator '{name}'")
     epoch

@@ -1,6 +1,8 @@
 using System.CommandLine;
+using static Research.Experiments.CommandLine;
 using Research.Core;
 using Research.Core.Models.Vae;
+using Research.Core.Training;
 
 namespace Research.Experiments.Commands;
 
@@ -14,9 +16,6 @@ public static class BenchCommand
         Vae(),
     };
 
-    static Option<T> Opt<T>(string name, string description, T defaultValue) =>
-        new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
-
     static Command Vae()
     {
         var epochs = Opt("--epochs", "epochs to time on each side", 3);
@@ -24,7 +23,7 @@ public static class BenchCommand
         // The default, as `vae train`'s: one OpenMP and two OpenBLAS threads, the fastest setting here
         // and as fast as any for PyTorch on the idle 2-core machine (--threads 1 is fastest for both
         // while other jobs load the cores).
-        var threads = Opt("--threads", "threads, as `vae train --threads` uses them (both sides)", VaeConfig.Default.Threads);
+        var threads = Opt("--threads", "threads, as `vae train --threads` uses them (both sides)", RunSettingsModule.defaults.Threads);
         var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = from --threads)", 0);
         var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = from --threads)", 0);
         var seed = Opt("--seed", "random seed of each side", 1);
@@ -40,25 +39,30 @@ public static class BenchCommand
         };
         command.SetAction(r =>
         {
-            var config = VaeBenchmark.Config(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
-            var (defaultIntraOp, defaultBlas) = VaeRun.threadSettings(config.Architecture, config.Threads).ToValueTuple();
+            var config = VaeBenchmark.Config;
+            var settings = VaeBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
+            if (settings.Epochs < 1) throw new ArgumentException($"--epochs must be at least 1 (got {settings.Epochs})");
+            if (settings.Threads < 1 || settings.Threads > Environment.ProcessorCount)
+                throw new ArgumentException($"--threads must be between 1 and this machine's {Environment.ProcessorCount} cores (got {settings.Threads})");
+            if (settings.TrainLimit < 0) throw new ArgumentException($"--limit must be positive, or 0 for all images (got {settings.TrainLimit})");
+            var (defaultIntraOp, defaultBlas) = VaeRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
             var intraOpThreads = r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : defaultIntraOp;
             var blasThreads = r.GetValue(blas) > 0 ? r.GetValue(blas) : defaultBlas;
             if (r.GetValue(rounds) < 1) throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(rounds)})");
-            return Run(config, r.GetValue(rounds), intraOpThreads, blasThreads, r.GetValue(sgemm), r.GetValue(skipPyTorch) ? null : r.GetValue(python)!,
+            return Run(config, settings, r.GetValue(rounds), intraOpThreads, blasThreads, r.GetValue(sgemm), r.GetValue(skipPyTorch) ? null : r.GetValue(python)!,
                 r.GetValue(script) ?? (r.GetValue(skipPyTorch) ? null : VaeBenchmark.PyTorchScript()), r.GetValue(data));
         });
         return command;
     }
 
-    static int Run(VaeConfig config, int rounds, int intraOpThreads, int blasThreads, int sgemmSize, string? python, string? script, string? data)
+    static int Run(VaeConfig config, RunSettings settings, int rounds, int intraOpThreads, int blasThreads, int sgemmSize, string? python, string? script, string? data)
     {
         torch.set_num_threads(intraOpThreads);
         torch.set_openblas_threads(blasThreads);
         var flopsPerImage = VaeBenchmark.GemmFlopsPerImage(config);
-        var images = config.TrainLimit > 0 ? Math.Min(config.TrainLimit, 60000) : 60000;
+        var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
         Console.WriteLine($"VAE 784-{string.Join("-", config.Hidden)}-{config.Latent}-{string.Join("-", config.Hidden.Reverse())}-784, " +
-                          $"batch {config.BatchSize}, Adam {config.LearningRate}, {config.Epochs} epoch(s) of {images} training images " +
+                          $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
                           $"per side and round, {rounds} round(s)");
         Console.WriteLine($"threads (both sides): libtorch intra-op {intraOpThreads}, OpenBLAS {blasThreads}; {LoadAverage()}");
         if (OneMinuteLoad() is double load && load >= 1.0)
@@ -74,12 +78,12 @@ public static class BenchCommand
         for (var round = 1; round <= rounds; round++)
         {
             Console.WriteLine($"research (.NET, libtorch), round {round}:");
-            var epochs = VaeBenchmark.Run(config, data);
+            var epochs = VaeBenchmark.Run(config, settings, data);
             foreach (var e in epochs) PrintEpoch(e, flopsPerImage, rate);
             ours.AddRange(epochs);
             if (python is null || script is null) continue;
             Console.WriteLine($"PyTorch ({python} {Path.GetFileName(script)}), round {round}:");
-            var run = VaeBenchmark.RunPyTorch(python, script, config, intraOpThreads, blasThreads, data, e => PrintEpoch(e, flopsPerImage, rate));
+            var run = VaeBenchmark.RunPyTorch(python, script, settings, intraOpThreads, blasThreads, data, e => PrintEpoch(e, flopsPerImage, rate));
             Console.WriteLine($"  torch {run.Version}, its threads: intra-op {run.IntraOpThreads}, OpenBLAS {run.BlasThreads}; {LoadAverage()}");
             theirs.AddRange(run.Epochs);
         }

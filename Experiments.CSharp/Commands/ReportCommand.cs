@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Research.Analysis.Report;
 using Research.Analysis.Verify;
+using Research.Core.Models;
 
 namespace Research.Experiments.Commands;
 
@@ -10,14 +11,14 @@ public static class ReportCommand
 {
     public static Command Build()
     {
-        var runs = new Argument<string[]>("runs") { Description = "run folders written by `vae train`", Arity = ArgumentArity.OneOrMore };
+        var runs = new Argument<string[]>("runs") { Description = "run folders written by any `train` command", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string?>("--out")
         {
             Description = "folder for report.html (default: the run folder for one run, runs/compare for several)",
         };
         var noVerify = new Option<bool>("--no-verify") { Description = "leave out the numerical checks (they take a few seconds)" };
         var data = new Option<string?>("--data") { Description = "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)" };
-        var command = new Command("report", "Write report.html: ELBO curves, samples, reconstructions, manifold, latent space, interpolations, config, checks.")
+        var command = new Command("report", "Write report.html: every run's metric curves and image grids, what its model family adds (a VAE's manifold, latent space, interpolations), the config and the checks.")
         {
             runs, output, noVerify, data,
         };
@@ -25,7 +26,7 @@ public static class ReportCommand
         {
             var folders = r.GetValue(runs)!.Select(Path.GetFullPath).ToArray();
             var outFolder = r.GetValue(output) ?? (folders.Length == 1 ? folders[0] : Path.GetFullPath(Path.Combine("runs", "compare")));
-            var reports = folders.Select(f => VaeRunReport.build(f, r.GetValue(data))).ToArray();
+            var reports = folders.Select(f => RunReportDataModule.read(f, Families.panels(f, r.GetValue(data)!))).ToArray();
             var checks = r.GetValue(noVerify) ? [] : Verification.Run(0).Rows;
             var failed = checks.Count(c => !c.Passed);
             var page = Report.Write(outFolder, reports, checks);

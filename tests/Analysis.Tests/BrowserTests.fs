@@ -9,6 +9,7 @@ open System.Threading.Tasks
 open Microsoft.Playwright
 open Xunit
 open Research.Core.IO
+open Research.Core.Training
 open Research.Analysis.Plotly
 open Research.Analysis.Report
 open Research.Analysis.Verify
@@ -100,39 +101,48 @@ let private metrics (offset: float) =
     let rows =
         Array.init 5 (fun i ->
             let e = float (i + 1)
-            [| e; -200.0 / e - offset; -205.0 / e - offset; 20.0 + e; 180.0 / e; 3.0 * e |])
-    { Columns = [| "epoch"; "train_elbo"; "val_elbo"; "kl"; "recon"; "seconds" |]
+            [| e; -200.0 / e - offset; 20.0 + e; 180.0 / e; -205.0 / e - offset; 3.0 * e |])
+    { Columns = [| "epoch"; "train_elbo"; "kl"; "recon"; "val_elbo"; "seconds" |]
       Rows = rows }
 
-let private latents (rng: Random) method (n: int) =
-    { X = Array.init n (fun _ -> rng.NextDouble() * 4.0 - 2.0)
-      Y = Array.init n (fun _ -> rng.NextDouble() * 4.0 - 2.0)
-      Labels = Array.init n (fun i -> i % 10)
-      Method = method }
+let private points (rng: Random) (n: int) (dim: int) =
+    Array.init n (fun _ -> Array.init dim (fun _ -> rng.NextDouble() * 4.0 - 2.0))
 
-/// Two runs: one with every section, one with 20-d latents (PCA) and no manifold.
+/// Two runs: one with every kind of panel and a 2-d latent, one with 20-d latents (PCA) and less.
 let private syntheticRuns () =
     let rng = Random 5
+    let fullMetrics = metrics 0.0
     let full =
         { Name = "vae-z2"
           Config = [| "latent", "2"; "epochs", "5"; "note", "</script><b>not bold</b>" |]
-          Metrics = metrics 0.0
-          Samples = [| for epoch in [ 1; 5 ] -> { Epoch = epoch; Png = gridPng rng 128 8 16; Caption = "left: means, right: draws" } |]
-          Reconstructions = Some(gridPng rng 16 2 8)
-          Manifold = Some(gridPng rng 100 10 10)
-          Latents = Some(latents rng "latent (2-d)" 1000)
-          Interpolations = Some(gridPng rng 30 3 10) }
-    let pca = Pca.project2D (Array.init (300 * 20) (fun _ -> float32 (rng.NextDouble()))) 300 20
+          Metrics = fullMetrics
+          Headline = Some { Column = "val_elbo"; Better = Higher }
+          Panels =
+            (match RunReportData.curves fullMetrics with
+             | Curves(title, y, series, _) :: rest -> Curves(title, y, series, [ "a reference", -100.0 ]) :: rest
+             | other -> other)
+            @ [ Images("samples", "left: means, right: draws", [ for epoch in [ 1; 5 ] -> $"epoch {epoch}", gridPng rng 128 8 16 ])
+                Images("recon", "", [ "epoch 5", gridPng rng 16 2 8 ])
+                Images("2-d latent manifold", "", [ "best", gridPng rng 100 10 10 ])
+                Points("Latent codes by digit", points rng 1000 2, Array.init 1000 (fun i -> i % 10))
+                Images("Latent interpolations", "", [ "best", gridPng rng 30 3 10 ])
+                Panel.Table("Scores", [ "metric"; "value" ], [ [ "</script><b>not bold</b>"; "1.0" ] ]) ] }
+    let partialMetrics = metrics 5.0
     let partial =
         { full with
             Name = "vae-z20"
             Config = [| "latent", "20"; "epochs", "5" |]
-            Metrics = metrics 5.0
-            Samples = [| { Epoch = 5; Png = gridPng rng 128 8 16; Caption = "left: means, right: draws" } |]
-            Manifold = None
-            Latents = Some { X = pca.X; Y = pca.Y; Labels = Array.init 300 (fun i -> i % 10); Method = "PCA of 20-d means" }
-            Interpolations = None }
+            Metrics = partialMetrics
+            Panels =
+                RunReportData.curves partialMetrics
+                @ [ Images("samples", "left: means, right: draws", [ "epoch 5", gridPng rng 128 8 16 ])
+                    Images("recon", "", [ "epoch 5", gridPng rng 16 2 8 ])
+                    Points("Latent codes by digit", points rng 300 20, Array.init 300 (fun i -> i % 10)) ] }
     [ full; partial ]
+
+/// The PNG bytes of every image panel.
+let private pngs (runs: RunReportData list) =
+    runs |> List.collect (fun r -> r.Panels |> List.collect (function Images(_, _, frames) -> List.map snd frames | _ -> []))
 
 let private verifyResult = lazy (Verification.Run 0)
 
@@ -146,28 +156,26 @@ type BrowserTests(fixture: BrowserFixture) =
             let verify = verifyResult.Force()
             use folder = new TempFolder "report"
             let path = Report.Write(folder.Path, runs, verify.Rows)
-            // comparison 1; full run: curves + 2 sample epochs + reconstructions + manifold + latents
-            // + interpolations = 7; partial run: curves + 1 sample epoch + reconstructions + latents = 4
-            let expected = 12
+            // comparison 1; full run: 3 curves (elbo, kl, recon) + 2 sample epochs + reconstructions +
+            // manifold + latents + interpolations = 9; partial run: 3 curves + 1 sample epoch +
+            // reconstructions + latents = 6
+            let expected = 16
             let sections = Report.Sections(runs, verify.Rows)
             Assert.Equal(expected, sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length)
             let! page, errors = loadPlots fixture.Browser path expected
             do! assertPlotsRendered page expected
             // Image traces: one per sample epoch (3 epochs), reconstructions x2, manifold, interpolations.
             let! images = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')].map(i => i.getAttribute('href') || '')")
-            let embedded =
-                runs
-                |> List.collect (fun r ->
-                    [ yield! r.Samples |> Array.map _.Png
-                      yield! Option.toList r.Reconstructions
-                      yield! Option.toList r.Manifold
-                      yield! Option.toList r.Interpolations ])
-                |> List.map (fun png -> "data:image/png;base64," + Convert.ToBase64String png)
+            let embedded = pngs runs |> List.map (fun png -> "data:image/png;base64," + Convert.ToBase64String png)
             Assert.Equal(7, embedded.Length)
             Assert.Equal<string list>(List.sort embedded, images |> List.ofArray |> List.sort)
             // The latent scatters have one legend entry per digit.
             let! legends = page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.gtitle')?.textContent.startsWith('Latent codes')).map(p => p.querySelectorAll('.legend .traces').length)")
             Assert.Equal<int[]>([| 10; 10 |], legends)
+            // Curves have ticks on whole epochs only.
+            let! ticks = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.xtitle')?.textContent === 'epoch').flatMap(p => [...p.querySelectorAll('.xtick text')].map(t => t.textContent))")
+            Assert.NotEmpty ticks
+            Assert.All(ticks, fun t -> Assert.Matches("^[0-9]+$", t))
             // Tables are escaped text, and the verify table has a row per check.
             let! bold = countOf page "td b"
             Assert.Equal(0, bold)
@@ -283,7 +291,7 @@ type BrowserTests(fixture: BrowserFixture) =
         }
 
 /// A real run: a latent-2 VAE trained here for one short epoch, reported through the same path as
-/// `research report` (VaeRunReport.build reads the run folder and the best checkpoint).
+/// `research report` (the run folder read generically, plus the VAE's panels from its best checkpoint).
 type RealRunReportTests(fixture: BrowserFixture) =
     interface IClassFixture<BrowserFixture>
 
@@ -292,22 +300,27 @@ type RealRunReportTests(fixture: BrowserFixture) =
         task {
             use folder = new TempFolder "real-run"
             let run = Path.Combine(folder.Path, "run")
-            let config =
-                { Research.Core.Models.Vae.VaeConfig.defaults with
-                    Latent = 2; Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
-            Research.Core.Models.Vae.VaeExperiment.Train(config, run, false) |> ignore
-            let data = VaeRunReport.build (run, null)
-            Assert.Equal<int list>([ 0; 1 ], data.Samples |> Array.map _.Epoch |> List.ofArray)
-            Assert.True(data.Manifold.IsSome && data.Interpolations.IsSome && data.Reconstructions.IsSome)
-            let latents = data.Latents.Value
-            Assert.Equal(5000, latents.Labels.Length)
-            Assert.True(Array.forall Double.IsFinite latents.X && Array.forall Double.IsFinite latents.Y)
+            let config = { Research.Core.Models.Vae.VaeConfig.defaults with Latent = 2 }
+            let settings =
+                { Research.Core.Training.RunSettings.defaults with
+                    Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
+            Research.Core.Models.Vae.VaeExperiment.Train(config, settings, run, false) |> ignore
+            let data = RunReportData.read run (Research.Core.Models.Families.panels run null)
+            let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
+            Assert.Equal<string list>(
+                [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ],
+                titles)
+            let frames = data.Panels |> List.choose (function Images("samples", _, frames) -> Some(List.map fst frames) | _ -> None)
+            Assert.Equal<string list list>([ [ "epoch 0"; "epoch 1" ] ], frames)
+            let latents, labels = data.Panels |> List.pick (function Points(_, p, l) -> Some(p, l) | _ -> None)
+            Assert.Equal(5000, labels.Length)
+            Assert.True(latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p))
             let path = Report.Write(run, [ data ], [])
-            // curves, samples at epochs 0 and 1, reconstructions, manifold, latents, interpolations
-            let expected = 7
+            // 3 curves, reconstructions and samples at epochs 0 and 1, manifold, latents, interpolations
+            let expected = 10
             let! page, errors = loadPlots fixture.Browser path expected
             do! assertPlotsRendered page expected
             let! images = countOf page ".js-plotly-plot .imagelayer image"
-            Assert.Equal(5, images)
+            Assert.Equal(6, images)
             assertNoErrors errors
         }

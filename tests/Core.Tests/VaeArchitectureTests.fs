@@ -13,9 +13,10 @@ open Research.Core.Models.Vae
 open Research.Core.Tests.TensorTestSupport
 open Research.Core.Tests.VaeTestSupport
 
-let private small =
-    { VaeConfig.defaults with
-        Latent = 4; Hidden = [ 32 ]; Epochs = 2; BatchSize = 50; Threads = 1; ValidationSize = 500; TrainLimit = 1000; ImageEpochs = [] }
+let private small = { VaeConfig.defaults with Latent = 4; Hidden = [ 32 ] }
+
+let private settings =
+    { RunSettings.defaults with Epochs = 2; BatchSize = 50; Threads = 1; ValidationSize = 500; TrainLimit = 1000; ImageEpochs = [] }
 
 [<Collection(ProcessWideState)>]
 type VaeArchitectureTests(output: ITestOutputHelper) =
@@ -31,15 +32,16 @@ type VaeArchitectureTests(output: ITestOutputHelper) =
         inTempFolder "vae-architecture" (fun folder ->
             let threads = torch.get_num_threads ()
             let metrics =
-                try VaeRun.train (config, folder, false, None, ignore)
+                try VaeRun.train (config, settings, folder, false, None, ignore)
                 finally torch.set_num_threads threads
             let valElbo = metrics.Column "val_elbo"
             output.WriteLine $"{name}: val ELBO by epoch {valElbo.[0]:F2}, {valElbo.[1]:F2}"
             Assert.True(Array.forall System.Double.IsFinite valElbo, $"{name}: {valElbo}")
             Assert.True(valElbo.[1] > valElbo.[0], $"{name}: the validation ELBO fell from {valElbo.[0]} to {valElbo.[1]}")
-            let saved, vae = VaeRun.load (folder, "best")
+            let saved, savedSettings, vae = VaeRun.load (folder, "best")
             use _ = vae.Parameters
             Assert.Equal(config, saved)
-            use data = VaeRun.loadData config None
-            let elbo, _, _ = VaeRun.evaluateElbo vae config data.validation (int64 config.Seed + 1L)
+            Assert.Equal(settings, savedSettings)
+            use data = VaeRun.loadData config settings None
+            let elbo, _, _ = VaeRun.evaluateElbo vae config data.validation (int64 settings.Seed + 1L)
             Assert.Equal(Array.max valElbo, elbo, 6))

@@ -28,14 +28,13 @@ with profile(with_flops=True) as p:
     loss.backward()
 print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm', 'aten::mm')) / 128))
 """
-            let config = VaeBenchmark.Config(1, 0, 1, 1)
-            Assert.Equal(py.GetDouble(), float (VaeBenchmark.GemmFlopsPerImage config)))
+            Assert.Equal(py.GetDouble(), float (VaeBenchmark.GemmFlopsPerImage VaeBenchmark.Config)))
 
     [<Fact>]
     member _.``the GEMM count follows the layer sizes`` () =
         // 784-300-100-8 and back: forward and weight-gradient products of every layer, input gradients
         // of all but the first, 2 FLOP per multiply-add.
-        let config = { VaeBenchmark.Config(1, 0, 1, 1) with Hidden = [ 300; 100 ]; Latent = 8 }
+        let config = { VaeBenchmark.Config with Hidden = [ 300; 100 ]; Latent = 8 }
         let products = [ 784 * 300, 2; 300 * 100, 3; 100 * 8, 3; 100 * 8, 3; 8 * 100, 3; 100 * 300, 3; 300 * 784, 3 ]
         let expected = products |> List.sumBy (fun (macs, n) -> 2L * int64 n * int64 macs)
         Assert.Equal(expected, VaeBenchmark.GemmFlopsPerImage config)
@@ -44,8 +43,8 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
 
     [<Fact>]
     member _.``a smoke run trains to the loss PyTorch reaches`` () =
-        let config = VaeBenchmark.Config(1, 3000, 1, 1)
-        let ours = VaeBenchmark.Run(config)
+        let settings = VaeBenchmark.Settings(1, 3000, 1, 1)
+        let ours = VaeBenchmark.Run(VaeBenchmark.Config, settings)
         Assert.Equal(1, ours.Length)
         Assert.Equal(3000L, ours.[0].Images)
         Assert.True(ours.[0].Seconds > 0.0)
@@ -53,7 +52,7 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
         // An untrained VAE costs about 543 nats per image; one epoch brings either side to about 329.
         Assert.InRange(ours.[0].Loss, 250.0, 400.0)
         withPyTorch output (fun () ->
-            let theirs = VaeBenchmark.RunPyTorch("/usr/bin/python3", VaeBenchmark.PyTorchScript(), config, 1, 1)
+            let theirs = VaeBenchmark.RunPyTorch("/usr/bin/python3", VaeBenchmark.PyTorchScript(), settings, 1, 1)
             Assert.Equal(1, theirs.IntraOpThreads)
             Assert.Equal(3000L, theirs.Epochs.[0].Images)
             output.WriteLine $"PyTorch {theirs.Version}: {theirs.Epochs.[0].Loss:F3}"
@@ -62,15 +61,15 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
 
     [<Fact>]
     member _.``a failing PyTorch side is a clear error`` () =
-        let config = VaeBenchmark.Config(1, 100, 1, 1)
+        let settings = VaeBenchmark.Settings(1, 100, 1, 1)
         let missing = Assert.Throws<System.IO.FileNotFoundException>(fun () ->
-            VaeBenchmark.RunPyTorch("/nonexistent/python3", VaeBenchmark.PyTorchScript(), config, 1, 1) |> ignore)
+            VaeBenchmark.RunPyTorch("/nonexistent/python3", VaeBenchmark.PyTorchScript(), settings, 1, 1) |> ignore)
         Assert.Contains("/nonexistent/python3", missing.Message)
         let script = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"bench-fails-{System.Guid.NewGuid()}.py")
         System.IO.File.WriteAllText(script, "import sys\nsys.exit('no torch here')\n")
         try
             let failed = Assert.Throws<System.InvalidOperationException>(fun () ->
-                VaeBenchmark.RunPyTorch("/usr/bin/python3", script, config, 1, 1) |> ignore)
+                VaeBenchmark.RunPyTorch("/usr/bin/python3", script, settings, 1, 1) |> ignore)
             Assert.Contains("no torch here", failed.Message)
         finally
             System.IO.File.Delete script

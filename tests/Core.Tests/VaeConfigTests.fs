@@ -1,4 +1,5 @@
-/// VaeConfig: config.json round trips, the differences a resume checks, and clear parse errors.
+/// VaeConfig and RunSettings: config.json round trips, the differences a resume checks, and clear
+/// parse and validation errors.
 module Research.Core.Tests.VaeConfigTests
 
 open System
@@ -6,6 +7,7 @@ open System.IO
 open Xunit
 open FsCheck
 open FsCheck.FSharp
+open Research.Core.Training
 open Research.Core.Models.Vae
 
 /// Any configuration, valid or not: the JSON form must carry every field exactly.
@@ -18,30 +20,46 @@ let private configs =
         let! sigma = Gen.elements [ 0.1; 1.0 / 3.0; 1e-7; 2.5e10; Math.PI ]
         let! likelihood = Gen.elements [ Bernoulli; GaussianFixed sigma; GaussianLearned ]
         let! binarization = Gen.elements [ Dynamic; Static; NoBinarization ]
-        let! epochs, batch, seed = Gen.zip3 (Gen.choose (1, 500)) (Gen.choose (1, 4096)) (Gen.choose (Int32.MinValue, Int32.MaxValue))
         let! lr = Gen.elements [ 1e-3; 3e-4; 0.1 + 0.2; 1.0 / 7.0; 5e-324 ]
-        let! threads, validation, limit = Gen.zip3 (Gen.choose (1, 16)) (Gen.choose (0, 59999)) (Gen.choose (0, 60000))
-        let! images = Gen.choose (0, 4) >>= fun n -> Gen.listOfLength n (Gen.choose (0, 500))
         let! samples = Gen.choose (1, 5000)
         return
             { Latent = latent; Hidden = hidden; Architecture = architecture; Likelihood = likelihood; Binarization = binarization
-              Epochs = epochs; BatchSize = batch; LearningRate = lr; ImportanceSamples = samples; Seed = seed; Threads = threads; ValidationSize = validation
+              LearningRate = lr; ImportanceSamples = samples }
+    }
+
+/// Any run settings, valid or not.
+let private settings =
+    gen {
+        let! epochs, batch, seed = Gen.zip3 (Gen.choose (1, 500)) (Gen.choose (1, 4096)) (Gen.choose (Int32.MinValue, Int32.MaxValue))
+        let! threads, validation, limit = Gen.zip3 (Gen.choose (1, 16)) (Gen.choose (0, 59999)) (Gen.choose (0, 60000))
+        let! images = Gen.choose (0, 4) >>= fun n -> Gen.listOfLength n (Gen.choose (0, 500))
+        return
+            { Epochs = epochs; BatchSize = batch; Seed = seed; Threads = threads; ValidationSize = validation
               TrainLimit = limit; ImageEpochs = images }
     }
 
+/// A run's config.json as the loop writes it, read back as the loop reads it.
+let private roundTrip (c: VaeConfig) (s: RunSettings) =
+    let text = Loop.configText VaeRun.family c s { Column = "val_elbo"; Better = Higher }
+    ConfigReader.Parse("config.json", text, fun r -> VaeConfig.read r, RunSettings.read r)
+
 [<Fact>]
 let ``config.json round-trips every field`` () =
-    let roundTrips (c: VaeConfig) = VaeConfig.ofJson "config.json" (VaeConfig.toJson c) = c
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest(300), Prop.forAll (Arb.fromGen configs) roundTrips)
+    let roundTrips (c: VaeConfig, s: RunSettings) = roundTrip c s = (c, s)
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest(300), Prop.forAll (Arb.fromGen (Gen.zip configs settings)) roundTrips)
+    let roundTripsAlone (c: VaeConfig) = VaeConfig.ofJson "config.json" (VaeConfig.toJson c) = c
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest(100), Prop.forAll (Arb.fromGen configs) roundTripsAlone)
 
 [<Fact>]
 let ``differences name each fixed field that changed and ignore the rest`` () =
-    let saved = { VaeConfig.defaults with Latent = 8; Hidden = [ 64 ]; TrainLimit = 1000 }
+    let saved = { VaeConfig.defaults with Latent = 8; Hidden = [ 64 ] }
+    let savedRun = { RunSettings.defaults with TrainLimit = 1000 }
     // Epochs, threads and image epochs may change on resume.
-    Assert.Empty(VaeConfig.differences saved { saved with Epochs = 50; Threads = 1; ImageEpochs = [ 3 ] })
+    Assert.Empty(RunSettings.differences savedRun { savedRun with Epochs = 50; Threads = 1; ImageEpochs = [ 3 ] })
+    Assert.Empty(VaeConfig.differences saved saved)
     let changed =
-        { saved with Latent = 4; Hidden = [ 64; 32 ]; Likelihood = GaussianFixed 0.1; LearningRate = 1e-4; TrainLimit = 0; ImportanceSamples = 5 }
-    let lines = VaeConfig.differences saved changed
+        { saved with Latent = 4; Hidden = [ 64; 32 ]; Likelihood = GaussianFixed 0.1; LearningRate = 1e-4; ImportanceSamples = 5 }
+    let lines = VaeConfig.differences saved changed @ RunSettings.differences savedRun { savedRun with TrainLimit = 0 }
     Assert.Equal(6, lines.Length)
     let has (text: string) = Assert.Contains(lines, fun l -> l.StartsWith text)
     has "latent: saved 8, requested 4"
@@ -52,24 +70,30 @@ let ``differences name each fixed field that changed and ignore the rest`` () =
     has "importance samples: saved 1, requested 5"
     for field, change in
         [ "architecture", { saved with Architecture = Conv }
-          "binarization", { saved with Binarization = Static }
-          "batch size", { saved with BatchSize = 64 }
-          "seed", { saved with Seed = 2 }
-          "validation size", { saved with ValidationSize = 5000 } ] do
+          "binarization", { saved with Binarization = Static } ] do
         match VaeConfig.differences saved change with
         | [ line ] -> Assert.StartsWith(field + ": saved ", line)
         | other -> Assert.Fail $"changing {field}: {other}"
+    for field, change in
+        [ "batch size", { savedRun with BatchSize = 64 }
+          "seed", { savedRun with Seed = 2 }
+          "validation size", { savedRun with ValidationSize = 5000 } ] do
+        match RunSettings.differences savedRun change with
+        | [ line ] -> Assert.StartsWith(field + ": saved ", line)
+        | other -> Assert.Fail $"changing {field}: {other}"
 
-/// The defaults' JSON with one property's text replaced (or removed with null).
+/// The defaults' config.json with one property's text replaced (or removed with null).
 let private edited (property: string) (replacement: string option) =
-    let json = Text.Json.Nodes.JsonNode.Parse(VaeConfig.toJson VaeConfig.defaults).AsObject()
+    let text = Loop.configText VaeRun.family VaeConfig.defaults RunSettings.defaults { Column = "val_elbo"; Better = Higher }
+    let json = Text.Json.Nodes.JsonNode.Parse(text).AsObject()
     match replacement with
     | Some text -> json.[property] <- Text.Json.Nodes.JsonNode.Parse text
     | None -> json.Remove property |> ignore
     json.ToJsonString()
 
 let private parseError (json: string) =
-    Assert.Throws<InvalidDataException>(fun () -> VaeConfig.ofJson "/runs/a/config.json" json |> ignore).Message
+    Assert.Throws<InvalidDataException>(fun () ->
+        ConfigReader.Parse("/runs/a/config.json", json, fun r -> VaeConfig.read r, RunSettings.read r) |> ignore).Message
 
 [<Fact>]
 let ``parse errors name the file and the problem`` () =
@@ -101,11 +125,22 @@ let ``validate rejects configurations that cannot train`` () =
     let d = VaeConfig.defaults
     Assert.Equal(d, VaeConfig.validate d)
     rejects "latent must be positive" { d with Latent = 0 }
-    rejects "epochs must be positive" { d with Epochs = -1 }
-    rejects "hidden sizes" { d with Hidden = [] }
-    rejects "hidden sizes" { d with Hidden = [ 400; 0 ] }
+    rejects "hidden must be a non-empty list" { d with Hidden = [] }
+    rejects "hidden must be a non-empty list" { d with Hidden = [ 400; 0 ] }
     rejects "two channel counts" { d with Architecture = Conv; Hidden = [ 32 ] }
-    rejects "learning rate must be positive" { d with LearningRate = nan }
-    rejects "validation size" { d with ValidationSize = 60000 }
+    rejects "--lr must be a positive, finite number" { d with LearningRate = nan }
+    rejects "--lr must be a positive, finite number (got Infinity)" { d with LearningRate = infinity }
     rejects "sigma" { d with Likelihood = GaussianFixed -0.1 }
-    rejects "training limit" { d with TrainLimit = -1 }
+    let rejectsRun (what: string) (s: RunSettings) =
+        let e = Assert.ThrowsAny<ArgumentException>(fun () -> RunSettings.validate s |> ignore)
+        Assert.Contains(what, e.Message)
+    let r = { RunSettings.defaults with Threads = 1 }
+    Assert.Equal(r, RunSettings.validate r)
+    rejectsRun "--epochs must be positive" { r with Epochs = -1 }
+    rejectsRun "--validation must be between 1 and 59999" { r with ValidationSize = 60000 }
+    // No validation images: nothing to choose the best checkpoint on (it used to log NaN, then crash).
+    rejectsRun "--validation must be between 1 and 59999" { r with ValidationSize = 0 }
+    rejectsRun "--limit must be positive" { r with TrainLimit = -1 }
+    // More threads than cores used to run silently oversubscribed.
+    rejectsRun $"--threads must be between 1 and this machine's {Environment.ProcessorCount} cores (got 999)" { r with Threads = 999 }
+    rejectsRun "--threads must be between 1" { r with Threads = 0 }

@@ -117,7 +117,7 @@ type LinearGaussianModel(output: ITestOutputHelper) =
 /// A random MLP VAE (784-32-5) and 24 binarized MNIST test digits.
 type RandomMlpVae(output: ITestOutputHelper) =
     let config = { VaeConfig.defaults with Latent = 5; Hidden = [ 32 ] }
-    let vae = (use g = new Generator(4L) in VaeModel.create g config)
+    let vae = (use g = new Generator(4L) in VaeModel.create g config Data.Mnist.imageShape)
     let x =
         use g = new Generator(6L)
         use digits = mnistTestDigits 24

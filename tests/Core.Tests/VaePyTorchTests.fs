@@ -19,15 +19,16 @@ type VaePyTorchTests(output: ITestOutputHelper) =
             inTempFolder "vae-pytorch" (fun folder ->
                 let config = { VaeConfig.defaults with Latent = 3; Hidden = [ 16; 8 ] }
                 use generator = new Generator(5L)
-                let vae = VaeModel.create generator config
+                let vae = VaeModel.create generator config Data.Mnist.imageShape
                 use _ = vae.Parameters
-                Checkpoint.save (folder, "best", 1, vae.Parameters, [ "config", VaeConfig.toJson config ], None)
+                let checkpoint = Path.Combine(folder, "best.safetensors")
+                Checkpoint.saveModel (checkpoint, 1, vae.Parameters, [ "config", VaeConfig.toJson config ])
                 use scope = new TensorScope()
                 use _ = torch.no_grad ()
                 let x = mnistTestDigits 4
                 let q = vae.Encode x
                 let logits = match vae.Decode q.mu with Probability.BernoulliLogits l -> l | other -> failwith $"{other}"
-                let path = sprintf "%A" (Checkpoint.modelPath folder "best")
+                let path = sprintf "%A" checkpoint
                 let py =
                     runPython
                         $"""

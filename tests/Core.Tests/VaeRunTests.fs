@@ -14,10 +14,10 @@ open Research.Core.Training
 open Research.Core.Models.Vae
 open Research.Core.Tests.TensorTestSupport
 
-let config =
-    { VaeConfig.defaults with
-        Latent = 8
-        Hidden = [ 64 ]
+let config = { VaeConfig.defaults with Latent = 8; Hidden = [ 64 ] }
+
+let settings =
+    { RunSettings.defaults with
         Epochs = 2
         BatchSize = 100
         Seed = 3
@@ -25,6 +25,8 @@ let config =
         ValidationSize = 1000
         TrainLimit = 1000
         ImageEpochs = [ 2 ] }
+
+let private run (folder: string) = RunFolder folder
 
 /// Two runs of `config` shared by the tests below: "straight" trains 2 epochs in one call;
 /// "resumed" trains 1 epoch, then is resumed to 2. Progress reports of the straight run are kept.
@@ -40,9 +42,9 @@ type TrainedRuns() =
         Directory.Delete(root, true)
     do
         try
-            VaeRun.train (config, straight, false, None, reports.Add) |> ignore
-            VaeRun.train ({ config with Epochs = 1 }, resumed, false, None, ignore) |> ignore
-            VaeRun.train (config, resumed, true, None, ignore) |> ignore
+            VaeRun.train (config, settings, straight, false, None, reports.Add) |> ignore
+            VaeRun.train (config, { settings with Epochs = 1 }, resumed, false, None, ignore) |> ignore
+            VaeRun.train (config, settings, resumed, true, None, ignore) |> ignore
         with _ ->
             cleanUp ()
             reraise ()
@@ -67,7 +69,7 @@ let private tensorsOf (path: string) =
     use d = Safetensors.load path
     [ for name, t in d.entries -> name, t.dtype, t.shape, t.toArray<byte> () ], List.ofSeq d.metadata
 
-let private column (folder: string) (name: string) = (MetricsLog.Open(VaeRun.metricsPath folder)).Column name
+let private column (folder: string) (name: string) = (MetricsLog.Open((run folder).MetricsPath)).Column name
 
 [<Collection(ProcessWideState)>]
 type VaeRunTests(runs: TrainedRuns, output: ITestOutputHelper) =
@@ -82,7 +84,7 @@ type VaeRunTests(runs: TrainedRuns, output: ITestOutputHelper) =
 
     [<Fact>]
     member _.``a resumed run equals an uninterrupted one bit for bit`` () =
-        let a, b = MetricsLog.Open(VaeRun.metricsPath runs.Straight), MetricsLog.Open(VaeRun.metricsPath runs.Resumed)
+        let a, b = MetricsLog.Open((run runs.Straight).MetricsPath), MetricsLog.Open((run runs.Resumed).MetricsPath)
         Assert.Equal<string[]>(a.Columns, b.Columns)
         Assert.Equal(2, a.Rows.Length)
         Assert.Equal(2, b.Rows.Length)
@@ -91,8 +93,8 @@ type VaeRunTests(runs: TrainedRuns, output: ITestOutputHelper) =
             log.Rows |> Array.map (fun r -> r.[.. r.Length - 2] |> Array.map BitConverter.DoubleToInt64Bits)
         Assert.Equal("seconds", Array.last a.Columns)
         Assert.Equal<int64[][]>(measured a, measured b)
-        for name in [ "last"; "last-state"; "best" ] do
-            let file (folder: string) = Path.Combine(VaeRun.checkpoints folder, name + ".safetensors")
+        for name in [ "last"; "resume"; "best" ] do
+            let file (folder: string) = (run folder).Checkpoint name
             let tensors, metadata = tensorsOf (file runs.Straight)
             let tensorsB, metadataB = tensorsOf (file runs.Resumed)
             Assert.NotEmpty tensors
@@ -102,7 +104,7 @@ type VaeRunTests(runs: TrainedRuns, output: ITestOutputHelper) =
                 Assert.True((bytes = bytesB), $"{name}: the values of {n} differ")
             Assert.Equal<Collections.Generic.KeyValuePair<string, string> list>(metadata, metadataB)
         // The resumed run drew the same images at epoch 2.
-        let image (folder: string) = File.ReadAllBytes(VaeRun.imagePath folder "samples" 2)
+        let image (folder: string) = File.ReadAllBytes((run folder).ImagePath("samples", 2))
         Assert.Equal<byte[]>(image runs.Straight, image runs.Resumed)
 
     [<Fact>]
@@ -121,73 +123,114 @@ type VaeRunTests(runs: TrainedRuns, output: ITestOutputHelper) =
 
     [<Fact>]
     member _.``the best checkpoint reproduces the logged validation ELBO`` () =
-        let saved, vae = VaeRun.load (runs.Straight, "best")
+        let saved, savedSettings, vae = VaeRun.load (runs.Straight, "best")
         use _ = vae.Parameters
         Assert.Equal(config, saved)
+        Assert.Equal(settings, savedSettings)
         let valElbo = column runs.Straight "val_elbo"
         let bestEpoch = (Array.findIndex ((=) (Array.max valElbo)) valElbo) + 1
-        use data = VaeRun.loadData saved None
-        VaeRun.useThreads (saved.Architecture, saved.Threads)
-        let elbo, _, _ = VaeRun.evaluateElbo vae saved data.validation (int64 saved.Seed + 1L)
+        use data = VaeRun.loadData saved savedSettings None
+        VaeRun.useThreads (saved.Architecture, savedSettings.Threads)
+        let elbo, _, _ = VaeRun.evaluateElbo vae saved data.validation (int64 savedSettings.Seed + 1L)
         Assert.Equal(valElbo.[bestEpoch - 1], elbo)
 
     [<Fact>]
     member _.``resuming with another configuration names the fields`` () =
-        let before = File.ReadAllBytes(VaeRun.configPath runs.Straight)
+        let before = File.ReadAllBytes((run runs.Straight).ConfigPath)
+        let metricsBefore = File.ReadAllBytes((run runs.Straight).MetricsPath)
         let e =
             Assert.Throws<InvalidOperationException>(fun () ->
-                VaeRun.train ({ config with Latent = 4; Seed = 5; Epochs = 3 }, runs.Straight, true, None, ignore) |> ignore)
+                VaeRun.train ({ config with Latent = 4 }, { settings with Seed = 5; Epochs = 3 }, runs.Straight, true, None, ignore) |> ignore)
         output.WriteLine e.Message
         Assert.Contains(runs.Straight, e.Message)
         Assert.Contains("latent: saved 8, requested 4", e.Message)
         Assert.Contains("seed: saved 3, requested 5", e.Message)
         Assert.DoesNotContain("epochs", e.Message)
-        Assert.Equal<byte[]>(before, File.ReadAllBytes(VaeRun.configPath runs.Straight))
+        // A failed resume changes nothing.
+        Assert.Equal<byte[]>(before, File.ReadAllBytes((run runs.Straight).ConfigPath))
+        Assert.Equal<byte[]>(metricsBefore, File.ReadAllBytes((run runs.Straight).MetricsPath))
 
     [<Fact>]
     member _.``training into a used folder without resume, or resuming nothing, fails clearly`` () =
-        let e = Assert.Throws<InvalidOperationException>(fun () -> VaeRun.train (config, runs.Straight, false, None, ignore) |> ignore)
+        let e = Assert.Throws<InvalidOperationException>(fun () -> VaeRun.train (config, settings, runs.Straight, false, None, ignore) |> ignore)
         Assert.Contains("--resume", e.Message)
         let empty = Path.Combine(runs.Root, "empty")
-        let e = Assert.Throws<FileNotFoundException>(fun () -> VaeRun.train (config, empty, true, None, ignore) |> ignore)
+        let e = Assert.Throws<FileNotFoundException>(fun () -> VaeRun.train (config, settings, empty, true, None, ignore) |> ignore)
         Assert.Contains("nothing to resume", e.Message)
 
     [<Fact>]
-    member _.``a truncated checkpoint fails the resume with the file's name`` () =
-        for name in [ "last"; "last-state" ] do
-            let folder = Path.Combine(runs.Root, $"truncated-{name}")
-            copyRun runs.Resumed folder
-            let file = Path.Combine(VaeRun.checkpoints folder, name + ".safetensors")
-            let bytes = File.ReadAllBytes file
-            File.WriteAllBytes(file, bytes.[.. bytes.Length / 2])
-            let e =
-                Assert.Throws<InvalidDataException>(fun () -> VaeRun.train ({ config with Epochs = 3 }, folder, true, None, ignore) |> ignore)
-            output.WriteLine e.Message
-            Assert.Contains(file, e.Message)
-            // Nothing was trained or logged past the checkpoint.
-            Assert.Equal(2, (MetricsLog.Open(VaeRun.metricsPath folder)).Rows.Length)
+    member _.``a truncated resume checkpoint fails the resume with the file's name and changes nothing`` () =
+        let folder = Path.Combine(runs.Root, "truncated-resume")
+        copyRun runs.Resumed folder
+        let file = (run folder).ResumePath
+        let bytes = File.ReadAllBytes file
+        File.WriteAllBytes(file, bytes.[.. bytes.Length / 2])
+        let configBefore = File.ReadAllBytes((run folder).ConfigPath)
+        let e = Assert.Throws<InvalidDataException>(fun () -> VaeRun.train (config, { settings with Epochs = 3 }, folder, true, None, ignore) |> ignore)
+        output.WriteLine e.Message
+        Assert.Contains(file, e.Message)
+        // Nothing was trained, logged or rewritten past the checkpoint.
+        Assert.Equal(2, (MetricsLog.Open((run folder).MetricsPath)).Rows.Length)
+        Assert.Equal<byte[]>(configBefore, File.ReadAllBytes((run folder).ConfigPath))
 
     [<Fact>]
-    member _.``a diverging run stops with TrainingDivergedException and keeps the last good checkpoint`` () =
-        // One step per epoch at a step size of 1e10: epoch 1 ends after a single (finite) loss, and
-        // epoch 2's first loss explodes.
-        let diverging = { config with LearningRate = 1e10; TrainLimit = 100; Epochs = 3; ImageEpochs = [] }
+    member _.``a last checkpoint one epoch behind or damaged is rewritten on resume`` () =
+        // What a kill between the commit (resume.safetensors) and last.safetensors leaves.
+        for damage, name in [ (fun (bytes: byte[]) -> bytes.[.. bytes.Length / 2]), "truncated"; (fun _ -> [||]), "empty" ] do
+            let folder = Path.Combine(runs.Root, $"last-{name}")
+            copyRun runs.Straight folder
+            let last = (run folder).Checkpoint "last"
+            File.WriteAllBytes(last, damage (File.ReadAllBytes last))
+            VaeRun.train (config, settings, folder, true, None, ignore) |> ignore
+            // Nothing was left to train (2 epochs of 2), and last.safetensors is the committed model again.
+            Assert.Equal<byte[]>(File.ReadAllBytes((run runs.Straight).Checkpoint "last"), File.ReadAllBytes last)
+
+    [<Fact>]
+    member _.``a start that diverges leaves no run behind, and a plain rerun starts afresh`` () =
+        // One step at a step size of 1e10 leaves weights whose validation ELBO is NaN: that epoch is
+        // never committed.
+        let diverging = { config with LearningRate = 1e10 }
+        let divergingRun = { settings with TrainLimit = 100; Epochs = 3; ImageEpochs = [ 0 ] }
         let folder = Path.Combine(runs.Root, "diverging")
-        let e = Assert.Throws<TrainingDivergedException>(fun () -> VaeRun.train (diverging, folder, false, None, ignore) |> ignore)
+        let e = Assert.Throws<TrainingDivergedException>(fun () -> VaeRun.train (diverging, divergingRun, folder, false, None, ignore) |> ignore)
         output.WriteLine e.Message
-        Assert.Contains("at epoch 2, step 1", e.Message)
-        Assert.Equal<float[]>([| 1.0 |], column folder "epoch")
-        let checkpoints = VaeRun.checkpoints folder
-        // No temp file is left behind (best.safetensors only exists if epoch 1's validation ELBO was a number).
-        let files = Directory.GetFiles checkpoints |> Array.map Path.GetFileName
-        Assert.Contains("last.safetensors", files)
-        Assert.Contains("last-state.safetensors", files)
-        Assert.All(files, fun f -> Assert.Contains(f, [ "last.safetensors"; "last-state.safetensors"; "best.safetensors" ]))
-        let _, vae = VaeRun.load (folder, "last")
+        Assert.Contains("the validation val_elbo became NaN after epoch 1", e.Message)
+        let r = run folder
+        Assert.False(r.HoldsRun)
+        Assert.False(File.Exists r.ConfigPath, "config.json is written with the first committed epoch")
+        Assert.False(Directory.Exists r.CheckpointFolder && Directory.GetFiles(r.CheckpointFolder).Length > 0, "no checkpoint of a diverged epoch")
+        // Nothing to resume, and nothing that blocks a fresh start.
+        Assert.Throws<FileNotFoundException>(fun () -> VaeRun.train (config, divergingRun, folder, true, None, ignore) |> ignore) |> ignore
+        let metrics = VaeRun.train (config, { divergingRun with Epochs = 1 }, folder, false, None, ignore)
+        Assert.Equal(1, metrics.Rows.Length)
+        Assert.True(r.HoldsRun)
+        let _, _, vae = VaeRun.load (folder, "last")
         use _ = vae.Parameters
-        let epoch, _ = Checkpoint.loadModel (Checkpoint.modelPath checkpoints "last", vae.Parameters)
-        Assert.Equal(1, epoch)
         for name, t in vae.Parameters.named do
-            Assert.True(t.toFloat64Array () |> Array.forall Double.IsFinite, $"{name} is not finite in the kept checkpoint")
+            Assert.True(t.toFloat64Array () |> Array.forall Double.IsFinite, $"{name} is not finite in the checkpoint")
+
+    [<Fact>]
+    member _.``a start whose data are missing leaves no run behind`` () =
+        let folder = Path.Combine(runs.Root, "no-data")
+        let e = Assert.Throws<FileNotFoundException>(fun () ->
+            VaeRun.train (config, settings, folder, false, Some(Path.Combine(runs.Root, "nowhere")), ignore) |> ignore)
+        Assert.Contains("missing data file", e.Message)
+        Assert.False(File.Exists((run folder).ConfigPath))
+        VaeRun.train (config, { settings with Epochs = 1 }, folder, false, None, ignore) |> ignore
+        Assert.True((run folder).HoldsRun)
+
+    [<Fact>]
+    member _.``a checkpoint with weights that are not finite fails to load with its name`` () =
+        let folder = Path.Combine(runs.Root, "nan-weights")
+        copyRun runs.Straight folder
+        let best = (run folder).Checkpoint "best"
+        let _, _, vae = VaeRun.load (folder, "best")
+        (use _ = vae.Parameters
+         use _ = torch.no_grad ()
+         vae.Parameters.["decoder.out.bias"].fill_ nan |> ignore
+         Checkpoint.saveModel (best, 1, vae.Parameters, []))
+        let e = Assert.Throws<InvalidDataException>(fun () -> VaeRun.load (folder, "best") |> ignore)
+        Assert.Contains(best, e.Message)
+        Assert.Contains("decoder.out.bias are not finite", e.Message)
 
     interface IClassFixture<TrainedRuns>

@@ -49,6 +49,7 @@ let tinyVae64 (seed: int64) (pixels: int) (hidden: int) (latent: int) (gaussianL
             GaussianLearned, Some t, [ "pixel", Parameters.create [ "logvar", t ] ]
         | None -> Bernoulli, None, []
     { Latent = latent
+      Image = { Channels = 1; Height = 1; Width = pixels }
       Parameters =
         Parameters.compose [
             "encoder", Parameters.compose [ "hidden", encoder.parameters; "mu", mu.parameters; "logvar", logvar.parameters ]
@@ -98,6 +99,7 @@ type LinearGaussian =
         let logvar = posterior (fun j -> 2.0 * log (spread / sqrt (m.PosteriorPrecision j)))
         let pixelLogvar = torch.full ([| 1L |], 2.0 * log m.Sigma, Float64)
         { Latent = m.Latent
+          Image = { Channels = 1; Height = 1; Width = int D }
           Parameters = Parameters.create ([], [ "weight", weight; "bias", bias; "gain", gain; "offset", offset
                                                 "posterior_sd", posteriorSd; "logvar", logvar; "pixel_logvar", pixelLogvar ])
           Encode =

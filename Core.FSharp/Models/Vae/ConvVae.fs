@@ -1,25 +1,29 @@
-/// A convolutional VAE for 28x28 images (DCGAN-like): two stride-2 convolutions 28 -> 14 -> 7 and a
-/// linear map to (mu, logvar); the decoder mirrors it with transposed convolutions 7 -> 14 -> 28.
+/// A convolutional VAE (DCGAN-like): two stride-2 convolutions H -> H/2 -> H/4 (28 -> 14 -> 7 for
+/// MNIST) and a linear map to (mu, logvar); the decoder mirrors it with transposed convolutions.
 /// config.Hidden gives the two channel counts (e.g. 32, 64).
 module Research.Core.Models.Vae.ConvVae
 
 open Research.Core
+open Research.Core.Data
 open Research.Core.Nn
 open Research.Core.Probability
 
-let create (generator: Generator) (config: VaeConfig) =
+let create (generator: Generator) (config: VaeConfig) (image: ImageShape) =
     let c1, c2 =
         match config.Hidden with
         | [ c1; c2 ] -> c1, c2
         | _ -> invalidArg "config" "the conv VAE takes two channel counts, e.g. --hidden 32,64"
-    let flat = c2 * 7 * 7
+    if image.Height % 4 <> 0 || image.Width % 4 <> 0 then
+        invalidArg "image" $"the conv VAE halves the image twice; {image} images do not divide by 4"
+    let h4, w4 = int64 (image.Height / 4), int64 (image.Width / 4)
+    let flat = c2 * int h4 * int w4
     // kernel 4, stride 2, padding 1 halves (and its transpose doubles) the side exactly.
     let down a b = Conv2d.create (generator, a, b, 4, stride = 2, padding = 1)
     let up a b = ConvTranspose2d.create (generator, a, b, 4, stride = 2, padding = 1)
-    let conv1, conv2 = down 1 c1, down c1 c2
+    let conv1, conv2 = down image.Channels c1, down c1 c2
     let mu, logvar = Linear.create (generator, flat, config.Latent), Linear.create (generator, flat, config.Latent)
     let fc = Linear.create (generator, config.Latent, flat)
-    let deconv1, deconv2 = up c2 c1, up c1 1
+    let deconv1, deconv2 = up c2 c1, up c1 image.Channels
     let pixelLogvar, pixelParameters = PixelLikelihood.logVariance config.Likelihood
     let parameters =
         Parameters.compose [
@@ -27,10 +31,11 @@ let create (generator: Generator) (config: VaeConfig) =
             "decoder",
             Parameters.compose ([ "fc", fc.parameters; "deconv1", deconv1.parameters; "deconv2", deconv2.parameters ] @ pixelParameters) ]
     { Latent = config.Latent
+      Image = image
       Parameters = parameters
       Encode =
         fun x ->
-            let h = (conv2.forward ((conv1.forward (x.view (-1L, 1L, 28L, 28L))).relu ())).relu ()
+            let h = (conv2.forward ((conv1.forward (x.view (Array.append [| -1L |] image.Dims))).relu ())).relu ()
             let h = h.flatten (1)
             DiagonalGaussian(mu.forward h, logvar.forward h)
       Decode =
@@ -38,6 +43,6 @@ let create (generator: Generator) (config: VaeConfig) =
             // Any leading (sample, batch) dimensions are folded into one batch for the convolutions.
             let leading = z.shape.[.. z.dim - 2]
             let h = (fc.forward (z.reshape (-1L, int64 config.Latent))).relu ()
-            let h = (deconv1.forward (h.view (-1L, int64 c2, 7L, 7L))).relu ()
-            let out = (deconv2.forward h).reshape (Array.append leading [| 784L |])
+            let h = (deconv1.forward (h.view (-1L, int64 c2, h4, w4))).relu ()
+            let out = (deconv2.forward h).reshape (Array.append leading [| int64 image.Pixels |])
             PixelLikelihood.ofDecoderOutput config.Likelihood pixelLogvar out }

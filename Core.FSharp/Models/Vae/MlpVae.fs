@@ -1,8 +1,9 @@
 /// The fully connected VAE of Kingma & Welling (2014, appendix C) and pytorch/examples:
-/// 784 -> hidden (ReLU) -> (mu, logvar) for q(z|x); latent -> hidden (ReLU) -> 784 for p(x|z).
+/// pixels -> hidden (ReLU) -> (mu, logvar) for q(z|x); latent -> hidden (ReLU) -> pixels for p(x|z).
 module Research.Core.Models.Vae.MlpVae
 
 open Research.Core
+open Research.Core.Data
 open Research.Core.Nn
 open Research.Core.Probability
 
@@ -13,8 +14,8 @@ let private reluStack (layers: Linear list) (x: Tensor) =
 let private named (prefix: string) (layers: Linear list) =
     layers |> List.mapi (fun i (l: Linear) -> $"{prefix}.{i}", l.parameters)
 
-let create (generator: Generator) (config: VaeConfig) =
-    let sizes = 784 :: config.Hidden
+let create (generator: Generator) (config: VaeConfig) (image: ImageShape) =
+    let sizes = image.Pixels :: config.Hidden
     let pairs (s: int list) = List.pairwise s
     let encoderHidden = [ for a, b in pairs sizes -> Linear.create (generator, a, b) ]
     let last = List.last config.Hidden
@@ -22,13 +23,14 @@ let create (generator: Generator) (config: VaeConfig) =
     let logvar = Linear.create (generator, last, config.Latent)
     let decoderSizes = config.Latent :: List.rev config.Hidden
     let decoderHidden = [ for a, b in pairs decoderSizes -> Linear.create (generator, a, b) ]
-    let out = Linear.create (generator, List.head config.Hidden, 784)
+    let out = Linear.create (generator, List.head config.Hidden, image.Pixels)
     let pixelLogvar, pixelParameters = PixelLikelihood.logVariance config.Likelihood
     let parameters =
         Parameters.compose [
             "encoder", Parameters.compose (named "hidden" encoderHidden @ [ "mu", mu.parameters; "logvar", logvar.parameters ])
             "decoder", Parameters.compose (named "hidden" decoderHidden @ [ "out", out.parameters ] @ pixelParameters) ]
     { Latent = config.Latent
+      Image = image
       Parameters = parameters
       Encode =
         fun x ->

@@ -1,13 +1,16 @@
 namespace Research.Core.Models.Vae
 
 open Research.Core
+open Research.Core.Data
 open Research.Core.Nn
 open Research.Core.Probability
 
 /// A VAE as two functions over its parameters: the encoder q(z|x) = N(mu(x), diag sigma^2(x)) and
-/// the decoder p(x|z); the prior is N(0, I). Images are flat, [batch; 784]; latents [...; batch; latent].
+/// the decoder p(x|z); the prior is N(0, I). Images are flat, [batch; pixels]; latents [...; batch; latent].
 type Vae =
     { Latent: int
+      /// The shape of the images the model was built for.
+      Image: ImageShape
       /// Named as a PyTorch state_dict ("encoder.hidden.0.weight", ...), so PyTorch can rebuild the model.
       Parameters: Parameters
       Encode: Tensor -> DiagonalGaussian

@@ -2,6 +2,7 @@ namespace Research.Core.Models.Vae
 
 open System
 open System.IO
+open Research.Core.Training
 open System.Text.Json
 
 type Architecture =
@@ -26,7 +27,7 @@ type Binarization =
     /// Grey levels in [0, 1] as they are.
     | NoBinarization
 
-/// Everything that defines a VAE run; written as config.json in the run folder.
+/// The VAE's own settings (the run's are RunSettings); written into config.json.
 type VaeConfig =
     { /// Latent size: 20 as in pytorch/examples; 2 to draw the manifold.
       Latent: int
@@ -36,40 +37,22 @@ type VaeConfig =
       Architecture: Architecture
       Likelihood: LikelihoodKind
       Binarization: Binarization
-      Epochs: int
-      BatchSize: int
       /// Adam's step size (1e-3 as in pytorch/examples).
       LearningRate: float
       /// Samples per image in the training objective: 1 trains on the ELBO (closed-form KL, as
       /// pytorch/examples); k > 1 on the tighter importance-weighted bound L_k (Burda et al. 2016).
-      ImportanceSamples: int
-      Seed: int
-      /// libtorch intra-op threads (OpenBLAS itself is kept at one thread to avoid oversubscription).
-      Threads: int
-      /// Images held out of the 60k MNIST training set for validation.
-      ValidationSize: int
-      /// Train on N of the training images, a seeded random subset (0 = all); for quick runs and tests.
-      TrainLimit: int
-      /// Epochs at which sample and reconstruction grids are saved (0 = before training).
-      ImageEpochs: int list }
+      ImportanceSamples: int }
 
 module VaeConfig =
-    /// pytorch/examples' VAE: 784-400-20, Bernoulli, batch 128, Adam 1e-3.
+    /// pytorch/examples' VAE: 784-400-20, Bernoulli, Adam 1e-3 (batch 128: RunSettings.defaults).
     let defaults =
         { Latent = 20
           Hidden = [ 400 ]
           Architecture = Mlp
           Likelihood = Bernoulli
           Binarization = Dynamic
-          Epochs = 10
-          BatchSize = 128
           LearningRate = 1e-3
-          ImportanceSamples = 1
-          Seed = 1
-          Threads = 2
-          ValidationSize = 10000
-          TrainLimit = 0
-          ImageEpochs = [ 0; 1; 5; 10 ] }
+          ImportanceSamples = 1 }
 
     let architectureName = function Mlp -> "mlp" | Conv -> "conv"
 
@@ -88,7 +71,7 @@ module VaeConfig =
         | [| "gaussian" |] -> GaussianLearned
         | [| "gaussian"; sigma |] ->
             match Double.TryParse(sigma, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
-            | true, v when v > 0.0 -> GaussianFixed v
+            | true, v when v > 0.0 && Double.IsFinite v -> GaussianFixed v
             | _ -> invalidArg "likelihood" $"the fixed sigma in '{s}' must be a positive number"
         | _ -> invalidArg "likelihood" $"unknown likelihood '{s}' (expected bernoulli, gaussian or gaussian:SIGMA)"
 
@@ -103,121 +86,65 @@ module VaeConfig =
 
     /// Rejects configurations that cannot train, with the reason.
     let validate (c: VaeConfig) =
-        let positive name v = if v <= 0 then invalidArg name $"{name} must be positive (got {v})"
+        let positive name v = if v <= 0 then invalidArg name $"--{name} must be positive (got {v})"
         positive "latent" c.Latent
-        positive "epochs" c.Epochs
-        positive "batch-size" c.BatchSize
-        positive "threads" c.Threads
         positive "importance-samples" c.ImportanceSamples
         if c.Hidden.IsEmpty || c.Hidden |> List.exists (fun h -> h <= 0) then
-            invalidArg "hidden" "hidden sizes must be a non-empty list of positive numbers"
+            invalidArg "hidden" "--hidden must be a non-empty list of positive numbers"
         if c.Architecture = Conv && c.Hidden.Length <> 2 then
-            invalidArg "hidden" "the conv architecture takes two channel counts (e.g. 32,64)"
+            invalidArg "hidden" "the conv architecture takes two channel counts (e.g. --hidden 32,64)"
         match c.Likelihood with
-        | GaussianFixed sigma when not (sigma > 0.0) -> invalidArg "likelihood" $"the fixed Gaussian sigma must be positive (got {sigma})"
+        | GaussianFixed sigma when not (sigma > 0.0 && Double.IsFinite sigma) ->
+            invalidArg "likelihood" $"the fixed Gaussian sigma must be a positive number (got {sigma})"
         | _ -> ()
-        if not (c.LearningRate > 0.0) then invalidArg "lr" $"the learning rate must be positive (got {c.LearningRate})"
-        if c.TrainLimit < 0 then invalidArg "limit" $"the training limit must be positive, or 0 for all (got {c.TrainLimit})"
-        if c.ValidationSize < 0 || c.ValidationSize >= 60000 then
-            invalidArg "validation" $"the validation size must be in [0, 60000) (got {c.ValidationSize})"
+        if not (c.LearningRate > 0.0 && Double.IsFinite c.LearningRate) then
+            invalidArg "lr" $"--lr must be a positive, finite number (got {c.LearningRate})"
         c
 
-    let toJson (c: VaeConfig) =
-        use stream = new MemoryStream()
-        (use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
-         w.WriteStartObject()
-         w.WriteString("model", "vae")
-         w.WriteNumber("latent", c.Latent)
-         w.WriteStartArray("hidden")
-         for h in c.Hidden do w.WriteNumberValue h
-         w.WriteEndArray()
-         w.WriteString("architecture", architectureName c.Architecture)
-         w.WriteString("likelihood", likelihoodName c.Likelihood)
-         match c.Likelihood with
-         | GaussianFixed sigma -> w.WriteNumber("gaussian_sigma", sigma)
-         | GaussianLearned -> w.WriteString("gaussian_sigma", "learned")
-         | Bernoulli -> ()
-         w.WriteString("binarization", binarizationName c.Binarization)
-         w.WriteNumber("epochs", c.Epochs)
-         w.WriteNumber("batch_size", c.BatchSize)
-         w.WriteNumber("lr", c.LearningRate)
-         w.WriteNumber("importance_samples", c.ImportanceSamples)
-         w.WriteNumber("seed", c.Seed)
-         w.WriteNumber("threads", c.Threads)
-         w.WriteNumber("validation_size", c.ValidationSize)
-         w.WriteNumber("train_limit", c.TrainLimit)
-         w.WriteStartArray("image_epochs")
-         for e in c.ImageEpochs do w.WriteNumberValue e
-         w.WriteEndArray()
-         w.WriteEndObject())
-        Text.Encoding.UTF8.GetString(stream.ToArray())
+    let write (w: Utf8JsonWriter) (c: VaeConfig) =
+        w.WriteNumber("latent", c.Latent)
+        ConfigWriter.ints w "hidden" c.Hidden
+        w.WriteString("architecture", architectureName c.Architecture)
+        w.WriteString("likelihood", likelihoodName c.Likelihood)
+        match c.Likelihood with
+        | GaussianFixed sigma -> ConfigWriter.number w "gaussian_sigma" sigma
+        | GaussianLearned -> w.WriteString("gaussian_sigma", "learned")
+        | Bernoulli -> ()
+        w.WriteString("binarization", binarizationName c.Binarization)
+        ConfigWriter.number w "lr" c.LearningRate
+        w.WriteNumber("importance_samples", c.ImportanceSamples)
 
-    /// Reads config.json; `source` names the file in error messages.
-    let ofJson (source: string) (json: string) =
-        let fail (what: string) = raise (InvalidDataException $"{source}: {what}")
-        let doc =
-            try JsonDocument.Parse json
-            with :? JsonException as e -> fail $"not valid JSON ({e.Message})"
-        use doc = doc
-        let root = doc.RootElement
-        let prop (name: string) =
-            match root.TryGetProperty name with
-            | true, v -> v
-            | _ -> fail $"missing \"{name}\""
-        let int name = try (prop name).GetInt32() with :? InvalidOperationException | :? FormatException -> fail $"\"{name}\" is not an integer"
-        // Absent from configs written before the field existed; those runs trained on the ELBO.
-        let optionalInt name fallback = if root.TryGetProperty(name: string) |> fst then int name else fallback
-        let ints name =
-            try [ for e in (prop name).EnumerateArray() -> e.GetInt32() ]
-            with :? InvalidOperationException | :? FormatException -> fail $"\"{name}\" is not a list of integers"
-        let str name =
-            let v = prop name
-            if v.ValueKind = JsonValueKind.String then v.GetString() else fail $"\"{name}\" is not a string"
-        let number name =
-            let v = prop name
-            let mutable value = 0.0
-            if v.ValueKind = JsonValueKind.Number && v.TryGetDouble(&value) then value else fail $"\"{name}\" is not a number"
-        try
-            let likelihood =
-                match str "likelihood" with
-                | "gaussian" ->
-                    let s = prop "gaussian_sigma"
-                    if s.ValueKind = JsonValueKind.Number then GaussianFixed(number "gaussian_sigma") else GaussianLearned
-                | other -> parseLikelihood other
-            { Latent = int "latent"
-              Hidden = ints "hidden"
-              Architecture = parseArchitecture (str "architecture")
-              Likelihood = likelihood
-              Binarization = parseBinarization (str "binarization")
-              Epochs = int "epochs"
-              BatchSize = int "batch_size"
-              LearningRate = number "lr"
-              ImportanceSamples = optionalInt "importance_samples" 1
-              Seed = int "seed"
-              Threads = int "threads"
-              ValidationSize = int "validation_size"
-              TrainLimit = int "train_limit"
-              ImageEpochs = ints "image_epochs" }
-        with :? ArgumentException as e -> fail e.Message
+    let read (r: ConfigReader) =
+        let likelihood =
+            match r.String "likelihood" with
+            | "gaussian" when (r.Prop "gaussian_sigma").ValueKind = JsonValueKind.Number -> GaussianFixed(r.Number "gaussian_sigma")
+            | "gaussian" -> GaussianLearned
+            | other -> parseLikelihood other
+        { Latent = r.Int "latent"
+          Hidden = r.Ints "hidden"
+          Architecture = parseArchitecture (r.String "architecture")
+          Likelihood = likelihood
+          Binarization = parseBinarization (r.String "binarization")
+          LearningRate = r.Number "lr"
+          // Absent from configs written before the option existed; those runs trained on the ELBO.
+          ImportanceSamples = r.IntOr("importance_samples", 1) }
 
-    /// The fields that fix the model and the data stream; a resumed run must agree on all of them
-    /// (it may ask for more epochs, other threads or other image epochs).
-    let private fixedFields: (string * (VaeConfig -> obj)) list =
-        [ "latent", (fun c -> box c.Latent)
-          "hidden", (fun c -> box c.Hidden)
-          "architecture", (fun c -> box c.Architecture)
-          "likelihood", (fun c -> box c.Likelihood)
-          "binarization", (fun c -> box c.Binarization)
-          "batch size", (fun c -> box c.BatchSize)
-          "learning rate", (fun c -> box c.LearningRate)
-          "importance samples", (fun c -> box c.ImportanceSamples)
-          "seed", (fun c -> box c.Seed)
-          "validation size", (fun c -> box c.ValidationSize)
-          "train limit", (fun c -> box c.TrainLimit) ]
+    /// The VAE's settings as a config.json of their own (the run's settings live beside them in a run's).
+    let toJson (c: VaeConfig) = ConfigWriter.toText (fun w -> w.WriteString("model", "vae"); write w c)
 
-    /// What differs between a saved run's configuration and a requested one, one line per field.
+    /// Reads the VAE's settings from a config.json's text; `source` names the file in error messages.
+    let ofJson (source: string) (json: string) = ConfigReader.Parse(source, json, read)
+
+    /// Every VAE setting fixes the model or its training, so a resumed run must agree on all of them.
     let differences (saved: VaeConfig) (requested: VaeConfig) =
-        [ for name, get in fixedFields do
+        [ for name, get in
+              [ "latent", (fun c -> box c.Latent)
+                "hidden", (fun c -> box c.Hidden)
+                "architecture", (fun c -> box c.Architecture)
+                "likelihood", (fun c -> box c.Likelihood)
+                "binarization", (fun c -> box c.Binarization)
+                "learning rate", (fun c -> box c.LearningRate)
+                "importance samples", (fun c -> box c.ImportanceSamples) ] do
               let a, b = get saved, get requested
               if a <> b then $"{name}: saved {a}, requested {b}" ]
 
@@ -225,23 +152,13 @@ module VaeConfig =
 type VaeConfig with
     static member Default = VaeConfig.defaults
 
-    static member Create(latent: int, hidden: int[], architecture: string, likelihood: string, binarization: string, epochs: int,
-                         batchSize: int, learningRate: float, importanceSamples: int, seed: int, threads: int, validationSize: int, trainLimit: int,
-                         imageEpochs: int[]) =
+    static member Create(latent: int, hidden: int[], architecture: string, likelihood: string, binarization: string,
+                         learningRate: float, importanceSamples: int) =
         VaeConfig.validate
             { Latent = latent
               Hidden = List.ofArray hidden
               Architecture = VaeConfig.parseArchitecture architecture
               Likelihood = VaeConfig.parseLikelihood likelihood
               Binarization = VaeConfig.parseBinarization binarization
-              Epochs = epochs
-              BatchSize = batchSize
               LearningRate = learningRate
-              ImportanceSamples = importanceSamples
-              Seed = seed
-              Threads = threads
-              ValidationSize = validationSize
-              TrainLimit = trainLimit
-              ImageEpochs = List.ofArray imageEpochs }
-
-    member c.ToJson() = VaeConfig.toJson c
+              ImportanceSamples = importanceSamples }

@@ -19,39 +19,47 @@ type VaeExperiment =
         if String.IsNullOrEmpty dataFolder then None else Some dataFolder
 
     /// Trains (or resumes) the run in `folder`; returns its metrics.
-    static member Train(config: VaeConfig, folder: string, resume: bool,
+    static member Train(config: VaeConfig, settings: RunSettings, folder: string, resume: bool,
                         [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
                         [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
-        VaeRun.train (config, folder, resume, VaeExperiment.DataFolder dataFolder, VaeExperiment.Reporter progress)
+        VaeRun.train (config, settings, folder, resume, VaeExperiment.DataFolder dataFolder, VaeExperiment.Reporter progress)
 
-    /// Evaluates a run's checkpoint on the MNIST test set, or on an IDX file of 28x28 uint8 images
-    /// (taken as is unless `binarize` says otherwise), and writes the figures to
-    /// eval-<checkpoint>-k<k>.json in the run folder.
+    /// Evaluates a run's checkpoint on the MNIST test set, or on an IDX file of uint8 images of the
+    /// model's shape (grey levels 0-255, taken as they are unless `binarize` says otherwise), and
+    /// writes the figures to eval/<checkpoint>-<source>-k<k>.json in the run folder, the source
+    /// naming the images, the limit and a binarization that differs from the default.
     static member Evaluate(folder: string, checkpoint: string, k: int, chunk: int, images: string, binarize: string, limit: int,
                            seed: int, threads: int, dataFolder: string,
                            [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
-        let config, vae = VaeRun.load (folder, checkpoint)
-        VaeRun.useThreads (config.Architecture, threads)
+        if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
+        let config, settings, vae = VaeRun.load (folder, checkpoint)
+        let settings = RunSettings.validate { settings with Threads = threads }
+        VaeRun.useThreads (config.Architecture, settings.Threads)
         use _ = vae.Parameters
         use scope = new TensorScope()
+        let fromTestSet = String.IsNullOrEmpty images
         let source, all =
-            if String.IsNullOrEmpty images then
-                use mnist = VaeRun.loadData { config with Binarization = NoBinarization } (VaeExperiment.DataFolder dataFolder)
+            if fromTestSet then
+                use mnist = VaeRun.loadData { config with Binarization = NoBinarization } settings (VaeExperiment.DataFolder dataFolder)
                 use test = mnist.test.all ()
-                "MNIST test set", test.x.clone ()
+                "test", test.x.clone ()
             else
-                images, ImageFile.read images
-        let binarization =
-            if String.IsNullOrEmpty binarize then (if String.IsNullOrEmpty images then config.Binarization else NoBinarization)
-            else VaeConfig.parseBinarization binarize
+                Path.GetFileName images, ImageFile.readAs vae.Image images
+        let defaultBinarization = if fromTestSet then config.Binarization else NoBinarization
+        let binarization = if String.IsNullOrEmpty binarize then defaultBinarization else VaeConfig.parseBinarization binarize
         let x = if limit > 0 then all.narrow (0, 0L, min (int64 limit) (all.size 0)) else all
+        let name =
+            source
+            + (if limit > 0 then $"-first{x.size 0}" else "")
+            + (if binarization <> defaultBinarization then $"-{VaeConfig.binarizationName binarization}" else "")
         let result = VaeRun.evaluate (vae, x, binarization <> NoBinarization, k, chunk, int64 seed, VaeExperiment.Reporter progress)
         let json =
             JsonSerializer.Serialize(
-                {| run = folder; checkpoint = checkpoint; images = source; count = result.Images
+                {| run = folder; checkpoint = checkpoint; images = (if fromTestSet then "MNIST test set" else images); count = result.Images
                    binarization = VaeConfig.binarizationName binarization; k = k; seed = seed
                    elbo = result.Elbo; kl = result.Kl; recon = result.Recon
                    log_likelihood = result.LogLikelihood; log_likelihood_stderr = result.LogLikelihoodStdErr |},
                 JsonSerializerOptions(WriteIndented = true))
-        AtomicFile.writeText (Path.Combine(folder, $"eval-{checkpoint}-k{k}.json")) json
-        result
+        let path = RunFolder(folder).EvalPath(checkpoint, name, k)
+        AtomicFile.writeText path json
+        result, path

@@ -1,8 +1,6 @@
-/// A VAE experiment in a run folder: train (or resume), with metrics, checkpoints and image grids
-/// per epoch, and evaluate a trained run. The C# runner calls these with a config and a folder.
-///
-/// Run folder:  config.json  metrics.csv  checkpoints/{last,best}.safetensors (+ -state files)
-///              images/samples-epoch-NNN.png (means | Bernoulli draws)  images/recon-epoch-NNN.png
+/// The VAE as a family of the shared training loop (Training/Loop.fs), and the evaluation of a
+/// trained run. Its run folder holds images/samples-epoch-NNN.png (decoder means | draws from the
+/// same z every epoch) and images/recon-epoch-NNN.png (validation images over their reconstructions).
 module Research.Core.Models.Vae.VaeRun
 
 open System
@@ -11,22 +9,8 @@ open System.IO
 open Research.Core
 open Research.Core.Data
 open Research.Core.IO
-open Research.Core.Nn
 open Research.Core.Optim
 open Research.Core.Training
-
-let metricsColumns = [ "epoch"; "train_elbo"; "val_elbo"; "kl"; "recon"; "val_kl"; "val_recon"; "seconds" ]
-
-let configPath (folder: string) = Path.Combine(folder, "config.json")
-let checkpoints (folder: string) = Path.Combine(folder, "checkpoints")
-let metricsPath (folder: string) = Path.Combine(folder, "metrics.csv")
-let imagePath (folder: string) (kind: string) (epoch: int) = Path.Combine(folder, "images", $"{kind}-epoch-{epoch:D3}.png")
-
-/// The configuration saved in a run folder.
-let readConfig (folder: string) =
-    let path = configPath folder
-    if not (File.Exists path) then raise (FileNotFoundException($"{folder} is not a VAE run folder: it has no config.json", path))
-    VaeConfig.ofJson path (File.ReadAllText path)
 
 /// How a run's threads are split between libtorch's intra-op pool (OpenMP) and OpenBLAS's:
 /// (intra-op threads, OpenBLAS threads). One of the two pools gets them all, since two pools on the
@@ -42,10 +26,7 @@ let threadSettings (architecture: Architecture, threads: int) =
     | Conv -> threads, 1
 
 /// Applies threadSettings.
-let useThreads (architecture: Architecture, threads: int) =
-    let intraOp, blas = threadSettings (architecture, threads)
-    torch.set_num_threads intraOp
-    torch.set_openblas_threads blas |> ignore
+let useThreads (architecture: Architecture, threads: int) = Family.useThreads (threadSettings (architecture, threads))
 
 /// Images as the model sees them under the configured binarization: dynamic binarization draws
 /// afresh from the generator, static binarization was applied once to the whole data set.
@@ -54,20 +35,18 @@ let private prepare (config: VaeConfig) (generator: Generator) (x: Tensor) =
     | Dynamic -> torch.bernoulli (x, generator)
     | Static | NoBinarization -> x
 
-/// The data a run sees: MNIST (from <dataFolder>/mnist, by default the workspace's data folder) with
-/// the run's validation split, statically binarized once if asked.
-let loadData (config: VaeConfig) (dataFolder: string option) =
-    let folder = dataFolder |> Option.map (fun f -> Path.Combine(f, "mnist"))
-    let mnist = Mnist.load (?folder = folder, validationSize = config.ValidationSize, seed = int64 config.Seed, trainLimit = config.TrainLimit)
+/// The data a run sees: MNIST with the run's validation split, statically binarized once if asked.
+let loadData (config: VaeConfig) (settings: RunSettings) (dataFolder: string option) =
+    let mnist = Family.mnist settings dataFolder
     match config.Binarization with
     | Static ->
-        let b = mnist.binarized (int64 config.Seed + 7L)
+        let b = mnist.binarized (int64 settings.Seed + 7L)
         mnist.Dispose()
         b
     | Dynamic | NoBinarization -> mnist
 
-/// Sum of the ELBO terms over a data subset without gradients, with fixed randomness (`seed`) so
-/// that epochs compare: (mean ELBO, mean KL, mean reconstruction term) per example.
+/// Means over a data subset without gradients, with fixed randomness (`seed`) so that epochs
+/// compare: (ELBO, KL, reconstruction term) per example.
 let evaluateElbo (vae: Vae) (config: VaeConfig) (subset: ImageSubset) (seed: int64) =
     use _ = torch.no_grad ()
     use generator = new Generator(seed)
@@ -80,125 +59,100 @@ let evaluateElbo (vae: Vae) (config: VaeConfig) (subset: ImageSubset) (seed: int
     let n = float subset.count
     (recon - kl) / n, kl / n, recon / n
 
-/// Sample grid (decoder means | Bernoulli or Gaussian draws) from fixed latents, and reconstructions
-/// (originals over decodings) of fixed validation images, as PNG files for this epoch.
-let private saveImages (folder: string) (vae: Vae) (config: VaeConfig) (data: Mnist) (epoch: int) =
+/// The sample grid (decoder means | Bernoulli or Gaussian draws) from fixed latents, and
+/// reconstructions (originals over decodings) of the first 16 validation images.
+let private images (vae: Vae) (config: VaeConfig) (seed: int) (validation: ImageSubset) =
     use _ = torch.no_grad ()
     use scope = new TensorScope()
-    use latentGenerator = new Generator(int64 config.Seed + 2L)
-    use drawGenerator = new Generator(int64 config.Seed + 3L)
+    use latentGenerator = new Generator(int64 seed + 2L)
+    use drawGenerator = new Generator(int64 seed + 3L)
+    let image = vae.Image
+    let pixels = int64 image.Pixels
     let z = torch.randn ([| 64L; int64 config.Latent |], generator = latentGenerator)
     let p = vae.Decode z
-    let grid (images: Tensor) rows cols = Png.Grid(images.toFloat32Array (), 28, 28, rows, cols)
-    let samples = torch.cat ([ p.mean.view (8L, 8L, 784L); p.sample(drawGenerator).view (8L, 8L, 784L) ], 1)
-    AtomicFile.writeBytes (imagePath folder "samples" epoch) (grid samples 8 16)
+    let grid (images: Tensor) rows cols = Png.Grid(images.toFloat32Array (), image.Height, image.Width, rows, cols)
+    let samples = torch.cat ([ p.mean.view (8L, 8L, pixels); p.sample(drawGenerator).view (8L, 8L, pixels) ], 1)
     // A batch lives only while it is enumerated, so keep a copy of the first one.
-    let originals = data.validation.batches (16, shuffle = false) |> Seq.map (fun b -> b.x.clone ()) |> Seq.head
+    let originals = validation.batches (16, shuffle = false) |> Seq.map (fun b -> b.x.clone ()) |> Seq.head
     let x = prepare config drawGenerator originals
     let decoded = (vae.Decode((vae.Encode(x.flatten (1))).mu)).mean
-    AtomicFile.writeBytes (imagePath folder "recon" epoch) (grid (torch.cat ([ x.flatten (1); decoded ], 0)) 2 16)
+    [ "samples", grid samples 8 16
+      "recon", grid (torch.cat ([ x.flatten (1); decoded ], 0)) 2 16 ]
 
-/// Sums over one training epoch: the loss (the negative training bound), the ELBO's KL and
-/// reconstruction terms, and the number of images they cover.
-type EpochSums = { Loss: float; Kl: float; Recon: float; Images: int64 }
-
-/// One epoch of Adam steps over the training images, in an order drawn from the generator: each
-/// minibatch's negative ELBO (or L_k with importance samples), summed over the batch as
-/// pytorch/examples does, is minimised. The
-/// training step of `train` (and of `research bench vae`, which times it).
-let trainEpoch (vae: Vae, adam: Adam, config: VaeConfig, images: ImageSubset, generator: Generator, epoch: int, report: Progress -> unit) =
-    let clock = Stopwatch.StartNew()
-    let steps = (images.count + int64 config.BatchSize - 1L) / int64 config.BatchSize
-    let mutable loss, kl, recon, seen, step = 0.0, 0.0, 0.0, 0L, 0
-    for batch in images.batches (config.BatchSize, generator = generator) do
-        use scope = new TensorScope()
-        step <- step + 1
-        let x = prepare config generator batch.x
-        adam.zero_grad ()
-        let terms, bound =
-            if config.ImportanceSamples = 1 then Objectives.elboTerms vae (Some generator) x, None
-            else
-                let bound, terms = Objectives.iwaeWithTerms vae (Some generator) config.ImportanceSamples x
-                terms, Some bound
-        let batchKl, batchRecon = terms.Kl.sum (), terms.Recon.sum ()
-        // The loss: -ELBO summed over the batch (= sum KL - sum E_q[log p(x|z)]), or -L_k.
-        let total = match bound with None -> batchKl - batchRecon | Some b -> -b.sum ()
-        total.backward ()
-        let value = total.item ()
-        Divergence.check epoch step value
-        adam.step ()
-        loss <- loss + value
-        kl <- kl + batchKl.item ()
-        recon <- recon + batchRecon.item ()
-        seen <- seen + batch.x.size 0
-        report { Stage = $"epoch {epoch}/{config.Epochs}"; Done = int64 step; Total = steps
-                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = loss / float seen }
-    { Loss = loss; Kl = kl; Recon = recon; Images = seen }
-
-/// Trains the configured VAE in `folder`, or resumes it from its last checkpoint, reporting progress
-/// as it goes. Returns the metrics log. A NaN or exploding loss raises TrainingDivergedException
-/// after the last good checkpoint (the previous epoch's) is already on disk.
-let train (config: VaeConfig, folder: string, resume: bool, dataFolder: string option, report: Progress -> unit) =
-    let config = VaeConfig.validate config
-    let folder = Path.GetFullPath folder
-    useThreads (config.Architecture, config.Threads)
-    let existing = File.Exists(configPath folder)
-    if existing && not resume then
-        raise (InvalidOperationException $"{folder} already holds a run; pass --resume to continue it or choose another --out folder")
-    if resume && not existing then
-        raise (FileNotFoundException($"nothing to resume: {folder} has no config.json", configPath folder))
-    if resume then
-        match VaeConfig.differences (readConfig folder) config with
-        | [] -> ()
-        | diffs -> raise (InvalidOperationException($"the run in {folder} was made with another configuration: " + String.concat "; " diffs))
-    Directory.CreateDirectory folder |> ignore
-    AtomicFile.writeText (configPath folder) (VaeConfig.toJson config)
-    use data = loadData config dataFolder
-    use generator = new Generator(int64 config.Seed)
-    let vae = VaeModel.create generator config
-    use _ = vae.Parameters
-    use adam = new Adam(vae.Parameters, lr = config.LearningRate)
-    let metadata = [ "config", VaeConfig.toJson config; "format", "research-vae" ]
-    let generators = [ "train", generator ]
-    let startEpoch, metrics =
-        if resume && File.Exists(Checkpoint.modelPath (checkpoints folder) "last") then
-            let epoch = Checkpoint.load (checkpoints folder, "last", vae.Parameters, adam, generators)
-            let log = MetricsLog.Open(metricsPath folder)
-            log.TruncateAfter epoch
-            epoch + 1, log
+/// One Adam step on a minibatch's negative ELBO (or -L_k with importance samples), summed over the
+/// batch as pytorch/examples does; the sums of the ELBO and its terms are logged.
+let private step (vae: Vae) (adam: Adam) (config: VaeConfig) (generator: Generator) (batch: Batch) =
+    let x = prepare config generator batch.x
+    adam.zero_grad ()
+    let terms, bound =
+        if config.ImportanceSamples = 1 then Objectives.elboTerms vae (Some generator) x, None
         else
-            1, MetricsLog.Create(metricsPath folder, metricsColumns)
-    let mutable best =
-        match metrics.Column "val_elbo" with
-        | [||] -> Double.NegativeInfinity
-        | v -> Array.max v
-    if startEpoch = 1 && List.contains 0 config.ImageEpochs then saveImages folder vae config data 0
-    for epoch in startEpoch .. config.Epochs do
-        let clock = Stopwatch.StartNew()
-        let sums = trainEpoch (vae, adam, config, data.train, generator, epoch, report)
-        let seconds = clock.Elapsed.TotalSeconds
-        let valElbo, valKl, valRecon = evaluateElbo vae config data.validation (int64 config.Seed + 1L)
-        let n = float sums.Images
-        metrics.Append [| float epoch; (sums.Recon - sums.Kl) / n; valElbo; sums.Kl / n; sums.Recon / n; valKl; valRecon; seconds |]
-        Checkpoint.save (checkpoints folder, "last", epoch, vae.Parameters, metadata, Some(adam :> Optimizer, generators))
-        if valElbo > best then
-            best <- valElbo
-            Checkpoint.save (checkpoints folder, "best", epoch, vae.Parameters, metadata, None)
-        if List.contains epoch config.ImageEpochs then saveImages folder vae config data epoch
-    metrics
+            let bound, terms = Objectives.iwaeWithTerms vae (Some generator) config.ImportanceSamples x
+            terms, Some bound
+    let kl, recon = terms.Kl.sum (), terms.Recon.sum ()
+    // The loss: -ELBO summed over the batch (= sum KL - sum E_q[log p(x|z)]), or -L_k.
+    let total =
+        match bound with
+        | None -> kl - recon
+        | Some b -> -b.sum ()
+    total.backward ()
+    adam.step ()
+    let kl, recon = kl.item (), recon.item ()
+    { Loss = total.item (); Sums = [| recon - kl; kl; recon |] }
 
-/// A trained VAE from a run folder's checkpoint ("best" or "last"); the caller disposes its Parameters.
+/// A freshly initialised VAE (drawn from the run's generator) with its Adam, for the training loop.
+let trainer (config: VaeConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
+    let vae = VaeModel.create generator config data.train.imageShape
+    let adam = new Adam(vae.Parameters, lr = config.LearningRate)
+    { Model = vae.Parameters
+      Optimizers = [ "adam", adam ]
+      Generators = []
+      TrainColumns = [ "train_elbo"; "kl"; "recon" ]
+      ValidationColumns = [ "val_elbo"; "val_kl"; "val_recon" ]
+      Headline = { Column = "val_elbo"; Better = Higher }
+      Step = step vae adam config generator
+      Validate =
+        fun () ->
+            let elbo, kl, recon = evaluateElbo vae config data.validation (int64 settings.Seed + 1L)
+            [| elbo; kl; recon |]
+      Images = fun _ -> images vae config settings.Seed data.validation }
+
+/// The VAE family: what the shared training loop needs to know of it.
+let family: Family<VaeConfig> =
+    { Name = "vae"
+      Write = VaeConfig.write
+      Read = VaeConfig.read
+      Validate = VaeConfig.validate
+      Differences = VaeConfig.differences
+      Threads = fun config threads -> threadSettings (config.Architecture, threads)
+      LoadData = loadData
+      Create = trainer }
+
+/// Trains the configured VAE in `folder`, or resumes it (see Loop.train).
+let train (config: VaeConfig, settings: RunSettings, folder: string, resume: bool, dataFolder: string option, report: Progress -> unit) =
+    Loop.train family config settings folder resume dataFolder report
+
+/// A run's saved settings.
+let readConfig (folder: string) = Loop.readConfig family (RunFolder folder)
+
+/// A trained VAE from a run folder's checkpoint ("best" or "last") with the run's settings; the
+/// caller disposes its Parameters.
 let load (folder: string, checkpoint: string) =
-    let config = readConfig folder
+    let run = RunFolder folder
+    let config, settings = readConfig folder
     use generator = new Generator(0L)
-    let vae = VaeModel.create generator config
-    let path = Checkpoint.modelPath (checkpoints folder) checkpoint
+    let vae = VaeModel.create generator config Mnist.imageShape
+    let path = run.Checkpoint checkpoint
     try
         Checkpoint.loadModel (path, vae.Parameters) |> ignore
+        // A run that diverged keeps only finite checkpoints; anything else was damaged elsewhere.
+        for name, t in vae.Parameters.named do
+            if not (t.toFloat64Array () |> Array.forall Double.IsFinite) then
+                raise (InvalidDataException $"{path}: the weights of {name} are not finite numbers")
     with _ ->
         vae.Parameters.Dispose()
         reraise ()
-    config, vae
+    config, settings, vae
 
 /// Test-set figures of a trained VAE, per example, in nats.
 type Evaluation =
@@ -213,7 +167,7 @@ type Evaluation =
       K: int }
 
 /// The ELBO and the importance-sampled log p(x) (k samples, drawn `chunk` at a time) over images
-/// [n; 1; 28; 28] or [n; 784] in [0, 1]; `binarize` draws each image once from Bernoulli(intensity)
+/// [n; C; H; W] or [n; pixels] in [0, 1]; `binarize` draws each image once from Bernoulli(intensity)
 /// with the seeded generator (how a binarized model must see grey-level test images).
 let evaluate (vae: Vae, images: Tensor, binarize: bool, k: int, chunk: int, seed: int64, report: Progress -> unit) =
     use _ = torch.no_grad ()

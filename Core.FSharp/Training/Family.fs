@@ -1,0 +1,84 @@
+namespace Research.Core.Training
+
+open System
+open System.Text.Json
+open Research.Core
+open Research.Core.Data
+open Research.Core.Nn
+open Research.Core.Optim
+
+/// Which way a metric improves.
+type Better =
+    | Higher
+    | Lower
+
+/// The validation column that picks the best checkpoint (the ELBO, higher; bits per dimension, lower).
+type Headline = { Column: string; Better: Better }
+
+/// One training step's outcome.
+type StepResult =
+    { /// The minimised objective of the batch, summed over its images: checked for divergence and
+      /// shown, per image, as the running figure.
+      Loss: float
+      /// The batch's sums over its images of the trainer's TrainColumns, in order (the loop logs
+      /// each epoch's per-image means).
+      Sums: float[] }
+
+/// A model in training, as the shared loop drives it: built by a family for one run, it owns its
+/// networks, optimizers and generators.
+type Trainer =
+    { /// Every network's parameters and buffers under their PyTorch state_dict names: what
+      /// last.safetensors and best.safetensors hold.
+      Model: Parameters
+      Optimizers: (string * Optimizer) list
+      /// The random generators the model draws from, besides the run's "train" generator (which
+      /// the loop owns and also draws the batch order from); all are saved for an exact resume.
+      Generators: (string * Generator) list
+      TrainColumns: string list
+      ValidationColumns: string list
+      Headline: Headline
+      /// One optimisation step (in training mode) on a batch of images [B, 1, H, W] in [0, 1].
+      Step: Batch -> StepResult
+      /// The ValidationColumns on the validation images (in evaluation mode), in order.
+      Validate: unit -> float[]
+      /// The grids to save after an epoch (0: before training), as (kind, PNG bytes): they go to
+      /// images/<kind>-epoch-NNN.png.
+      Images: int -> (string * byte[]) list }
+
+    interface IDisposable with
+        member t.Dispose() =
+            for _, o in t.Optimizers do o.Dispose()
+            for _, g in t.Generators do g.Dispose()
+            t.Model.Dispose()
+
+/// A model family: how its settings are written, read and compared, and how a run of it is built.
+/// A new family gives one of these to `Loop.train`; the loop does the rest.
+type Family<'Config> =
+    { /// The config's "model" value, e.g. "vae".
+      Name: string
+      Write: Utf8JsonWriter -> 'Config -> unit
+      Read: ConfigReader -> 'Config
+      /// Rejects settings that cannot train (ArgumentException with the reason).
+      Validate: 'Config -> 'Config
+      /// What a resumed run must keep of the saved settings: one line per differing field.
+      Differences: 'Config -> 'Config -> string list
+      /// (libtorch intra-op threads, OpenBLAS threads) for a run given `threads`.
+      Threads: 'Config -> int -> int * int
+      /// The images the run trains on, with the run's validation split.
+      LoadData: 'Config -> RunSettings -> string option -> Mnist
+      /// A freshly initialised model in training, drawing its initial weights and its noise from
+      /// the run's generator.
+      Create: 'Config -> RunSettings -> Mnist -> Generator -> Trainer }
+
+module Family =
+    /// MNIST with the run's validation split and training limit (from <dataFolder>/mnist, or the
+    /// workspace's data folder).
+    let mnist (settings: RunSettings) (dataFolder: string option) =
+        let folder = dataFolder |> Option.map (fun f -> IO.Path.Combine(f, "mnist"))
+        Mnist.load (?folder = folder, validationSize = settings.ValidationSize, seed = int64 settings.Seed,
+                    trainLimit = settings.TrainLimit)
+
+    /// Applies a (libtorch intra-op, OpenBLAS) thread split.
+    let useThreads (intraOp: int, blas: int) =
+        torch.set_num_threads intraOp
+        torch.set_openblas_threads blas |> ignore

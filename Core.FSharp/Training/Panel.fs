@@ -1,0 +1,17 @@
+namespace Research.Core.Training
+
+/// One series of a curve panel: values over epochs.
+type Series = { Name: string; X: float[]; Y: float[] }
+
+/// A figure or table that a run's report shows, as plain data: the generic report makes the curves
+/// of metrics.csv and the image grids of images/, and a family adds what needs its model. The
+/// report draws them without knowing any family.
+type Panel =
+    /// Lines over epochs, with horizontal reference lines (label, value), e.g. an optimum.
+    | Curves of title: string * yTitle: string * series: Series list * references: (string * float) list
+    /// PNG images, one per frame label (e.g. per epoch), shown one at a time.
+    | Images of title: string * caption: string * frames: (string * byte[]) list
+    /// Points coloured by an integer label (a digit); rows of `points` have any dimension, and the
+    /// report projects them to the plane (by PCA beyond two).
+    | Points of title: string * points: float[][] * labels: int[]
+    | Table of title: string * header: string list * rows: string list list

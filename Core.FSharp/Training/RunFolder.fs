@@ -1,0 +1,98 @@
+namespace Research.Core.Training
+
+open System
+open System.IO
+open System.Text.RegularExpressions
+open Research.Core.IO
+
+/// The exclusive hold of a run folder by one training process: an OS lock (flock) on `.lock`,
+/// which the kernel drops when the holder exits or dies, so a killed run never blocks the next one.
+[<Sealed>]
+type RunLock internal (stream: FileStream) =
+    interface IDisposable with
+        member _.Dispose() = stream.Dispose()
+
+/// A run folder, the one layout that training, evaluation, sampling and the report share:
+///   config.json        the model's settings and the run's (written once training has started properly)
+///   metrics.csv        one row per epoch
+///   checkpoints/       resume.safetensors (everything an exact resume needs: model, optimizers,
+///                      random generators), last.safetensors and best.safetensors (the model alone)
+///   images/            <kind>-epoch-NNN.png grids
+///   eval/              results of evaluations, named after checkpoint, image source and sample count
+[<Sealed>]
+type RunFolder(path: string) =
+    let path = Path.GetFullPath path
+    let lockPath = Path.Combine(path, ".lock")
+    let ownerPath = Path.Combine(path, ".lock-owner")
+
+    member _.Path = path
+    member _.Name = Path.GetFileName(path.TrimEnd('/'))
+    member _.ConfigPath = Path.Combine(path, "config.json")
+    member _.MetricsPath = Path.Combine(path, "metrics.csv")
+    member _.CheckpointFolder = Path.Combine(path, "checkpoints")
+    /// checkpoints/<name>.safetensors: "last" and "best" hold the model alone (PyTorch loads them as they are).
+    member f.Checkpoint(name: string) = Path.Combine(f.CheckpointFolder, name + ".safetensors")
+    member f.ResumePath = f.Checkpoint "resume"
+    member _.ImageFolder = Path.Combine(path, "images")
+    member f.ImagePath(kind: string, epoch: int) = Path.Combine(f.ImageFolder, $"{kind}-epoch-{epoch:D3}.png")
+
+    /// The saved grids as (kind, [(epoch, path)] by epoch), kinds in name order.
+    member f.Images() =
+        if not (Directory.Exists f.ImageFolder) then [||]
+        else
+            Directory.GetFiles(f.ImageFolder, "*-epoch-*.png")
+            |> Array.choose (fun file ->
+                let m = Regex.Match(Path.GetFileName file, @"^(.+)-epoch-(\d+)\.png$")
+                if m.Success then Some(m.Groups[1].Value, (int m.Groups[2].Value, file)) else None)
+            |> Array.groupBy fst
+            |> Array.sortBy fst
+            |> Array.map (fun (kind, items) -> kind, items |> Array.map snd |> Array.sortBy fst)
+
+    /// eval/<checkpoint>-<source>-k<k>.json; `source` names the images (e.g. "test", "test-first1000",
+    /// or an IDX file's name), made safe for a file name.
+    member _.EvalPath(checkpoint: string, source: string, k: int) =
+        let safe = Regex.Replace(source, @"[^A-Za-z0-9._-]+", "_")
+        Path.Combine(path, "eval", $"{checkpoint}-{safe}-k{k}.json")
+
+    /// Whether a run has committed its first epoch here (its resume checkpoint exists). A folder
+    /// with leftovers of a start that failed before that holds no run.
+    member f.HoldsRun = File.Exists f.ResumePath
+
+    /// The saved config.json, read with `read`.
+    member f.ReadConfig(read: ConfigReader -> 'T) =
+        if not (File.Exists f.ConfigPath) then
+            raise (FileNotFoundException($"{path} is not a run folder: it has no config.json", f.ConfigPath))
+        ConfigReader.Parse(f.ConfigPath, File.ReadAllText f.ConfigPath, read)
+
+    /// The family that wrote the run (config.json's "model").
+    member f.Family = f.ReadConfig(fun r -> r.String "model")
+
+    /// Takes the folder for one training process (creating it), or fails with IOException naming
+    /// the process that holds it. Then removes what killed writes left behind: the temporary
+    /// files of AtomicFile in the folders that training writes.
+    member f.Lock() =
+        Directory.CreateDirectory path |> ignore
+        let stream =
+            try new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
+            with :? IOException ->
+                let owner = try File.ReadAllText(ownerPath).Trim() with _ -> "another process"
+                raise (IOException $"{path} is in use by {owner}; wait for it to finish or choose another --out folder")
+        try
+            let since = DateTime.Now.ToString "s"
+            AtomicFile.writeText ownerPath $"process {Environment.ProcessId} on {Environment.MachineName} since {since}"
+            for folder in [ path; f.CheckpointFolder; f.ImageFolder ] do
+                if Directory.Exists folder then
+                    for temp in Directory.GetFiles(folder, ".*.tmp") do File.Delete temp
+        with _ ->
+            stream.Dispose()
+            reraise ()
+        new RunLock(stream)
+
+    /// Removes what a failed start left (config, metrics, checkpoints, images), so that a fresh run
+    /// starts clean. Only while holding the lock, and only when no run is held.
+    member f.ClearFailedStart(_: RunLock) =
+        if f.HoldsRun then invalidOp $"{path} holds a run; it is not cleared"
+        for file in [ f.ConfigPath; f.MetricsPath ] do
+            if File.Exists file then File.Delete file
+        for folder in [ f.CheckpointFolder; f.ImageFolder ] do
+            if Directory.Exists folder then Directory.Delete(folder, true)

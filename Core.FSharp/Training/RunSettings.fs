@@ -1,0 +1,72 @@
+namespace Research.Core.Training
+
+open System
+
+/// The settings every training run shares, whatever its model: written into config.json beside the
+/// model's own settings.
+type RunSettings =
+    { Epochs: int
+      BatchSize: int
+      /// Seeds the initialisation, the validation split, the batch order and the model's noise.
+      Seed: int
+      /// Threads for the run (how they are split between libtorch's and OpenBLAS's pools is the
+      /// model's choice); at most the machine's cores.
+      Threads: int
+      /// Images held out of the 60k MNIST training set for validation and for choosing the best checkpoint.
+      ValidationSize: int
+      /// Train on N of the training images, a seeded random subset (0 = all); for quick runs and tests.
+      TrainLimit: int
+      /// Epochs at which the model's image grids are saved (0 = before training).
+      ImageEpochs: int list }
+
+module RunSettings =
+    let defaults =
+        { Epochs = 10
+          BatchSize = 128
+          Seed = 1
+          Threads = 2
+          ValidationSize = 10000
+          TrainLimit = 0
+          ImageEpochs = [ 0; 1; 5; 10 ] }
+
+    /// Rejects settings that cannot train, with the reason (ArgumentException).
+    let validate (s: RunSettings) =
+        let positive name v = if v <= 0 then invalidArg name $"--{name} must be positive (got {v})"
+        positive "epochs" s.Epochs
+        positive "batch-size" s.BatchSize
+        let cores = Environment.ProcessorCount
+        if s.Threads < 1 || s.Threads > cores then
+            invalidArg "threads" $"--threads must be between 1 and this machine's {cores} cores (got {s.Threads})"
+        if s.ValidationSize < 1 || s.ValidationSize >= 60000 then
+            invalidArg "validation" $"--validation must be between 1 and 59999 images: the best checkpoint is chosen on them (got {s.ValidationSize})"
+        if s.TrainLimit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {s.TrainLimit})"
+        if s.ImageEpochs |> List.exists (fun e -> e < 0) then invalidArg "image-epochs" "--image-epochs must be epochs, 0 or more"
+        s
+
+    let write (w: Text.Json.Utf8JsonWriter) (s: RunSettings) =
+        w.WriteNumber("epochs", s.Epochs)
+        w.WriteNumber("batch_size", s.BatchSize)
+        w.WriteNumber("seed", s.Seed)
+        w.WriteNumber("threads", s.Threads)
+        w.WriteNumber("validation_size", s.ValidationSize)
+        w.WriteNumber("train_limit", s.TrainLimit)
+        ConfigWriter.ints w "image_epochs" s.ImageEpochs
+
+    let read (r: ConfigReader) =
+        { Epochs = r.Int "epochs"
+          BatchSize = r.Int "batch_size"
+          Seed = r.Int "seed"
+          Threads = r.Int "threads"
+          ValidationSize = r.Int "validation_size"
+          TrainLimit = r.Int "train_limit"
+          ImageEpochs = r.Ints "image_epochs" }
+
+    /// What a resumed run must keep (it may ask for more epochs, other threads or image epochs):
+    /// one line per differing field.
+    let differences (saved: RunSettings) (requested: RunSettings) =
+        [ for name, get in
+              [ "batch size", (fun s -> s.BatchSize)
+                "seed", (fun s -> s.Seed)
+                "validation size", (fun s -> s.ValidationSize)
+                "train limit", (fun s -> s.TrainLimit) ] do
+              if get saved <> get requested then $"{name}: saved {get saved}, requested {get requested}" ]

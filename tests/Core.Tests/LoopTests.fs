@@ -1,0 +1,146 @@
+/// The shared training loop and run folder with a toy family that is not a VAE: a learned mean
+/// image fitted by Adam to the squared error, with a knob that makes one step's loss NaN. Checks
+/// the divergence stop and resume after it, the headline's direction, the lock, the clean-up of
+/// killed writes, and evaluation file names.
+module Research.Core.Tests.LoopTests
+
+open System
+open System.IO
+open Xunit
+open Research.Core
+open Research.Core.Data
+open Research.Core.IO
+open Research.Core.Nn
+open Research.Core.Optim
+open Research.Core.Training
+open Research.Core.Tests.TensorTestSupport
+open Research.Core.Tests.NnTestSupport
+
+type ToyConfig =
+    { LearningRate: float
+      /// The run's step (counted from 1 in each process) whose loss is NaN; 0 for none.
+      NanAtStep: int }
+
+let private toyTrainer (config: ToyConfig) (_: RunSettings) (data: Mnist) (_: Generator) : Trainer =
+    let shape = data.train.imageShape
+    let mean = torch.zeros([| int64 shape.Pixels |]).requires_grad_ ()
+    let parameters = Parameters.create [ "mean", mean ]
+    let adam = new Adam(parameters, lr = config.LearningRate)
+    let mutable steps = 0
+    let squaredError (x: Tensor) = (x.flatten 1 - mean).square().sum ()
+    { Model = parameters
+      Optimizers = [ "adam", adam ]
+      Generators = []
+      TrainColumns = [ "train_loss" ]
+      ValidationColumns = [ "val_loss" ]
+      Headline = { Column = "val_loss"; Better = Lower }
+      Step =
+        fun batch ->
+            steps <- steps + 1
+            adam.zero_grad ()
+            let loss = squaredError batch.x
+            loss.backward ()
+            adam.step ()
+            let value = if steps = config.NanAtStep then nan else loss.item ()
+            { Loss = value; Sums = [| value |] }
+      Validate =
+        fun () ->
+            use _ = torch.no_grad ()
+            use all = data.validation.all ()
+            [| (squaredError all.x).item () / float data.validation.count |]
+      Images = fun _ -> [ "mean", (use _ = torch.no_grad () in Png.Grid(mean.toFloat32Array (), shape.Height, shape.Width, 1, 1)) ] }
+
+let private toy: Family<ToyConfig> =
+    { Name = "toy"
+      Write = fun w c -> ConfigWriter.number w "lr" c.LearningRate
+      Read = fun r -> { LearningRate = r.Number "lr"; NanAtStep = 0 }
+      Validate = id
+      Differences = fun a b -> [ if a.LearningRate <> b.LearningRate then "learning rate" ]
+      Threads = fun _ threads -> threads, 1
+      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
+      Create = toyTrainer }
+
+let private settings =
+    { RunSettings.defaults with Epochs = 3; BatchSize = 100; Threads = 1; ValidationSize = 200; TrainLimit = 500; ImageEpochs = [ 0; 3 ] }
+
+let private train (config: ToyConfig) (settings: RunSettings) (folder: string) (resume: bool) =
+    let threads = torch.get_num_threads ()
+    try Loop.train toy config settings folder resume None ignore
+    finally torch.set_num_threads threads
+
+[<Collection(ProcessWideState)>]
+type LoopTests() =
+
+    [<Fact>]
+    member _.``a loss that becomes NaN stops the run with epoch and step, keeps the last epoch, and resumes`` () =
+        let folder = tempFolder "toy-nan"
+        // 5 steps per epoch: step 8 is epoch 2's third.
+        let e = Assert.Throws<TrainingDivergedException>(fun () -> train { LearningRate = 0.05; NanAtStep = 8 } settings folder false |> ignore)
+        Assert.Equal("the loss became NaN at epoch 2, step 3", e.Message)
+        let run = RunFolder folder
+        Assert.Equal(1, Checkpoint.epoch run.ResumePath)
+        Assert.Equal(1, Checkpoint.epoch (run.Checkpoint "last"))
+        Assert.Equal(1, (MetricsLog.Open run.MetricsPath).Rows.Length)
+        let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder true
+        Assert.Equal<float[]>([| 1.0; 2.0; 3.0 |], metrics.Column "epoch")
+        // The same as a run that never diverged.
+        let straight = tempFolder "toy-straight"
+        let expected = train { LearningRate = 0.05; NanAtStep = 0 } settings straight false
+        let measured (log: MetricsLog) = log.Rows |> Array.map (fun r -> r.[.. r.Length - 2])
+        Assert.Equal<float[][]>(measured expected, measured metrics)
+        Directory.Delete(folder, true)
+        Directory.Delete(straight, true)
+
+    [<Fact>]
+    member _.``a lower-is-better headline keeps the epoch with the least validation loss`` () =
+        let folder = tempFolder "toy-best"
+        let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder false
+        let loss = metrics.Column "val_loss"
+        Assert.True(loss.[2] < loss.[0], $"the toy's validation loss went from {loss.[0]} to {loss.[2]}")
+        let best = Array.findIndex ((=) (Array.min loss)) loss + 1
+        Assert.Equal(best, Checkpoint.epoch ((RunFolder folder).Checkpoint "best"))
+        let config = File.ReadAllText (RunFolder folder).ConfigPath
+        Assert.Contains("\"model\": \"toy\"", config)
+        Assert.Contains("\"better\": \"lower\"", config)
+        Assert.Equal<string[]>([| "mean-epoch-000.png"; "mean-epoch-003.png" |],
+                               Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort)
+        Directory.Delete(folder, true)
+
+    [<Fact>]
+    member _.``a held run folder is refused with its owner, and free again once released`` () =
+        let folder = tempFolder "toy-lock"
+        let run = RunFolder folder
+        (use held = run.Lock()
+         let e = Assert.Throws<IOException>(fun () -> train { LearningRate = 0.05; NanAtStep = 0 } settings folder false |> ignore)
+         Assert.Contains($"{run.Path} is in use by process {Environment.ProcessId}", e.Message)
+         Assert.False(File.Exists run.ConfigPath))
+        train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 1 } folder false |> ignore
+        Assert.True(run.HoldsRun)
+        Directory.Delete(folder, true)
+
+    [<Fact>]
+    member _.``temporary files that killed writes left are removed when the folder is taken`` () =
+        let folder = tempFolder "toy-stale"
+        let run = RunFolder folder
+        train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 1 } folder false |> ignore
+        let stale =
+            [ Path.Combine(run.CheckpointFolder, ".resume.safetensors.0123456789abcdef.tmp")
+              Path.Combine(run.ImageFolder, ".mean-epoch-002.png.0123456789abcdef.tmp")
+              Path.Combine(folder, ".metrics.csv.0123456789abcdef.tmp") ]
+        for f in stale do File.WriteAllText(f, "half a write")
+        let kept = Path.Combine(folder, "notes.txt")
+        File.WriteAllText(kept, "mine")
+        train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 2 } folder true |> ignore
+        for f in stale do Assert.False(File.Exists f, $"{f} is left")
+        Assert.True(File.Exists kept)
+        Directory.Delete(folder, true)
+
+    [<Fact>]
+    member _.``evaluation files are named after checkpoint, images and k`` () =
+        let run = RunFolder "/runs/a"
+        let names =
+            [ run.EvalPath("best", "test", 5000); run.EvalPath("best", "test-first1000", 5000)
+              run.EvalPath("last", "test", 5000); run.EvalPath("best", "test", 100)
+              run.EvalPath("best", "my samples/idx3 ubyte", 5000) ]
+        Assert.Equal(names.Length, List.distinct names |> List.length)
+        Assert.Equal("/runs/a/eval/best-my_samples_idx3_ubyte-k5000.json", List.last names)
