@@ -3,10 +3,11 @@ namespace Research.Core.Probability
 open System
 open Research.Core
 
-/// N(mu, diag(exp logvar)) over the last dimension, batched over the others.
-/// Log-variance parameterised, as encoders output it (Kingma & Welling 2014, appendix C.2).
-type DiagonalGaussian(mu: Tensor, logvar: Tensor) =
+/// N(mu, diag(exp logvar)) over the last `eventDims` dimensions (1: vectors, the default), batched
+/// over the others. Log-variance parameterised, as encoders output it (Kingma & Welling 2014, appendix C.2).
+type DiagonalGaussian(mu: Tensor, logvar: Tensor, ?eventDims: int) =
     static let log2pi = Math.Log(2.0 * Math.PI)
+    let eventDims = defaultArg eventDims 1
 
     member _.mu = mu
     member _.logvar = logvar
@@ -22,22 +23,25 @@ type DiagonalGaussian(mu: Tensor, logvar: Tensor) =
         let shape = Array.append [| int64 k |] mu.shape
         mu + d.std * torch.randn(shape, mu.dtype, mu.device, ?generator = generator)
 
-    /// log N(z; mu, sigma^2) summed over the last dimension:
+    /// log N(z; mu, sigma^2) summed over the event:
     /// -1/2 sum_j [ log 2pi + logvar_j + (z_j - mu_j)^2 / sigma_j^2 ].
     member _.log_prob(z: Tensor) =
         let sq = (z - mu).square() * (-logvar).exp()
-        (sq + logvar + log2pi).sum(dim = -1) * -0.5
+        Event.sum eventDims (sq + logvar + log2pi) * -0.5
 
     /// KL(q || N(0, I)) in closed form: 1/2 sum_j [ mu_j^2 + sigma_j^2 - 1 - log sigma_j^2 ].
     member _.kl_standard_normal() =
-        (mu.square() + logvar.exp() - logvar - 1.0).sum(dim = -1) * 0.5
+        Event.sum eventDims (mu.square() + logvar.exp() - logvar - 1.0) * 0.5
 
 /// The standard normal prior p(z) = N(0, I).
 module StandardNormal =
     let private log2pi = Math.Log(2.0 * Math.PI)
 
-    /// log N(z; 0, I) summed over the last dimension.
-    let log_prob (z: Tensor) = (z.square() + log2pi).sum(dim = -1) * -0.5
+    /// log N(z; 0, I) summed over the last `eventDims` dimensions (3 for latents [B, C, H, W]).
+    let log_prob_event (eventDims: int) (z: Tensor) = Event.sum eventDims (z.square() + log2pi) * -0.5
+
+    /// log N(z; 0, I) summed over the last dimension (a latent vector).
+    let log_prob (z: Tensor) = log_prob_event 1 z
 
     /// Draws of the given shape, dtype and device (those of the model that consumes them).
     let sample (shape: int64[], like: Tensor, generator: Generator option) =

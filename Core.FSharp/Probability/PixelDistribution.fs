@@ -3,8 +3,9 @@ namespace Research.Core.Probability
 open System
 open Research.Core
 
-/// The decoder's observation model p(x|z): independent pixels along the last dimension
-/// (images are flat, [...; 784]), batched over the leading dimensions.
+/// The decoder's observation model p(x|z): independent pixels, batched over the leading dimensions.
+/// log_prob sums over the last dimension (flat images [...; pixels]) or over the last `eventDims`
+/// (images [...; C; H; W]: 3).
 type PixelDistribution =
     /// Bernoulli(sigmoid(logits)) per pixel, for binarized images.
     | BernoulliLogits of logits: Tensor
@@ -14,12 +15,15 @@ type PixelDistribution =
 
     /// log p(x|z) summed over pixels. Bernoulli: sum x log s(l) + (1-x) log(1-s(l)) = -BCE_with_logits(l, x);
     /// Gaussian: -1/2 sum [log 2pi + logvar + (x - mean)^2 / exp(logvar)].
-    member d.log_prob(x: Tensor) =
+    member d.log_prob(x: Tensor, ?eventDims: int) =
+        let eventDims = defaultArg eventDims 1
+        // The fused Bernoulli kernel sums over the last dimension: an image event becomes one.
+        let flat (t: Tensor) = if eventDims = 1 then t else t.flatten (t.dim - eventDims)
         match d with
-        | BernoulliLogits logits -> Bernoulli.log_prob (logits, x)
+        | BernoulliLogits logits -> Bernoulli.log_prob (flat logits, flat x)
         | Gaussian(mean, logvar) ->
             let perPixel = (x - mean).square() * (-logvar).exp() + logvar + Math.Log(2.0 * Math.PI)
-            (perPixel.expand_as mean).sum(dim = -1) * -0.5
+            Event.sum eventDims (perPixel.expand_as mean) * -0.5
 
     /// E[x|z], the image a decoder "means".
     member d.mean =

@@ -62,13 +62,15 @@ let readConfig (family: Family<'C>) (run: RunFolder) =
 /// Trains a model of the family in `folder`, or resumes the run there from its last committed
 /// epoch, exactly as if it had never stopped. Returns the metrics log.
 ///
-/// The folder is locked for the run's life. Each epoch is committed by one atomic write of
-/// checkpoints/resume.safetensors (model, optimizers, generators), after its metrics row and before
-/// the model files and images: a kill at any instant leaves a run that resumes (the metrics rows and
-/// files of an uncommitted epoch are redone). config.json is written with the first commit, so a
-/// start that fails (missing data, divergence in epoch 1) leaves no run behind. Nothing is written
-/// before a resume's configuration and checkpoint have been checked.
-/// A NaN or exploding loss raises TrainingDivergedException; the last committed epoch stays.
+/// The folder is locked for the run's life. An epoch's files (its metrics row, image grids, model
+/// files and config.json) are written first, and the epoch is committed last, by one atomic write
+/// of checkpoints/resume.safetensors (model, optimizers, generators): a kill at any instant leaves
+/// a run that resumes from the last commit, redoing the uncommitted epoch bit for bit and so
+/// rewriting its files with the same contents. config.json comes with the first commit, so a start
+/// that fails (missing data, divergence in epoch 1) leaves no run behind. Nothing is written before
+/// a resume's configuration and checkpoint have been checked.
+/// A NaN or exploding loss, or a validation figure that is not finite, raises
+/// TrainingDivergedException; the last committed epoch stays.
 let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string) (resume: bool)
           (dataFolder: string option) (report: Progress -> unit) : MetricsLog =
     let config = family.Validate config
@@ -104,10 +106,6 @@ let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: str
             if (log.Column "epoch" |> Array.filter (fun e -> e <= float epoch)).Length <> epoch then
                 raise (InvalidDataException $"{run.MetricsPath} lacks rows of the {epoch} epochs that {run.ResumePath} has committed")
             log.TruncateAfter epoch
-            // A kill between the commit and the model file leaves last.safetensors an epoch behind.
-            let last = run.Checkpoint "last"
-            if not (File.Exists last) || (try Checkpoint.epoch last <> epoch with :? InvalidDataException -> true) then
-                Checkpoint.saveModel (last, epoch, trainer.Model, metadata)
             epoch + 1, log
         else
             run.ClearFailedStart held
@@ -124,13 +122,14 @@ let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: str
             if not (Double.IsFinite v) then
                 raise (TrainingDivergedException $"the validation {name} became {v} after epoch {epoch}")
         metrics.Append [| yield float epoch; yield! result.Means; yield! validation; yield result.Seconds |]
-        if not (File.Exists run.ConfigPath) || File.ReadAllText run.ConfigPath <> text then
-            AtomicFile.writeText run.ConfigPath text
-        Checkpoint.saveResume (run.ResumePath, epoch, trainer.Model, trainer.Optimizers, generators, metadata)
+        saveImages epoch
         Checkpoint.saveModel (run.Checkpoint "last", epoch, trainer.Model, metadata)
         let value = metrics.Rows[metrics.Rows.Length - 1][headline]
         if isBetter trainer.Headline value best then
             best <- Some value
             Checkpoint.saveModel (run.Checkpoint "best", epoch, trainer.Model, metadata)
-        saveImages epoch
+        if not (File.Exists run.ConfigPath) || File.ReadAllText run.ConfigPath <> text then
+            AtomicFile.writeText run.ConfigPath text
+        // The commit: after it, this epoch is never redone.
+        Checkpoint.saveResume (run.ResumePath, epoch, trainer.Model, trainer.Optimizers, generators, metadata)
     metrics

@@ -146,3 +146,33 @@ let ``pixel samples have the distribution's mean and variance`` () =
     let p = [| sigmoid -2.0; 0.5; sigmoid 1.5 |]
     check "Bernoulli" p (p |> Array.map (fun p -> p * (1.0 - p))) bernoulli
     check "Gaussian" [| 0.2; 0.8; 0.5 |] [| 0.01; 0.01; 0.01 |] gaussian
+
+/// Image-shaped events [B, C, H, W]: every density sums over all non-batch dimensions, equal to the
+/// same density on the flattened [B, C*H*W] tensors (and to the plain-double formula).
+type ImageEvents() =
+    [<Fact>]
+    member _.``densities over image-shaped events sum over channels, rows and columns`` () =
+        use scope = new TensorScope()
+        use g = new Generator(21L)
+        let shape = [| 3L; 2L; 4L; 5L |]
+        let flatShape = [| 3L; 40L |]
+        let z = torch.randn (shape, dtype = Float64, generator = g)
+        let mu = torch.randn (shape, dtype = Float64, generator = g)
+        let logvar = torch.randn (shape, dtype = Float64, generator = g) * 0.3
+        let x = torch.bernoulli (torch.rand (shape, dtype = Float64, generator = g), g)
+        let flat (t: Tensor) = t.reshape flatShape
+        let image = DiagonalGaussian(mu, logvar, eventDims = 3)
+        let vector = DiagonalGaussian(flat mu, flat logvar)
+        let pairs =
+            [ "Gaussian log_prob", image.log_prob z, vector.log_prob (flat z)
+              "KL to N(0, I)", image.kl_standard_normal (), vector.kl_standard_normal ()
+              "standard normal", StandardNormal.log_prob_event 3 z, StandardNormal.log_prob (flat z)
+              "Bernoulli pixels", (BernoulliLogits mu).log_prob (x, eventDims = 3), (BernoulliLogits(flat mu)).log_prob (flat x)
+              "Gaussian pixels", (Gaussian(mu, logvar)).log_prob (x, eventDims = 3), (Gaussian(flat mu, flat logvar)).log_prob (flat x) ]
+        for name, ofImage, ofFlat in pairs do
+            Assert.Equal<int64[]>([| 3L |], ofImage.shape)
+            assertClose name 1e-12 1e-12 (ofFlat.toFloat64Array ()) (ofImage.toFloat64Array ())
+        // And the standard normal against the formula in doubles.
+        let zs = z.toFloat64Array () |> Array.chunkBySize 40
+        let expected = zs |> Array.map (Array.sumBy (fun v -> logNormal v 0.0 1.0))
+        assertClose "standard normal against the formula" 1e-12 1e-12 expected ((StandardNormal.log_prob_event 3 z).toFloat64Array ())

@@ -1,0 +1,114 @@
+/// A model the workspace does not ship, trained through its shared training loop into a normal run
+/// folder: a beta-VAE (Higgins et al. 2017) whose decoder has two tanh layers. After a build:
+///
+///     dotnet fsi examples/beta_vae.fsx [run-folder] [epochs] [beta]
+///     dotnet Experiments.CSharp/bin/Release/net10.0/research.dll report <run-folder>
+///
+/// Everything model-specific is below: its settings, its networks, its objective and its Trainer.
+/// The loop (Training/Loop.fs) owns epochs, batches, progress, metrics.csv, checkpoints, exact
+/// resume, the divergence check and the run folder's lock.
+#r "../Core.FSharp/bin/Release/net10.0/Research.Core.dll"
+
+open System
+open Research.Core
+open Research.Core.Data
+open Research.Core.IO
+open Research.Core.Nn
+open Research.Core.Optim
+open Research.Core.Probability
+open Research.Core.Training
+
+type BetaVaeConfig = { Beta: float; Latent: int; Hidden: int; LearningRate: float }
+
+/// q(z|x) = N(mu(x), diag sigma^2(x)) with one ReLU layer; p(x|z) = Bernoulli(sigmoid(f(z))) with
+/// f two tanh layers and a linear output.
+let networks (c: BetaVaeConfig) (image: ImageShape) (g: Generator) =
+    let linear a b = Linear.create (g, a, b)
+    let hidden, mu, logvar = linear image.Pixels c.Hidden, linear c.Hidden c.Latent, linear c.Hidden c.Latent
+    let dec1, dec2, out = linear c.Latent c.Hidden, linear c.Hidden c.Hidden, linear c.Hidden image.Pixels
+    let encode (x: Tensor) =
+        let h = (hidden.forward (x.flatten 1)).relu ()
+        DiagonalGaussian(mu.forward h, logvar.forward h)
+    let decode (z: Tensor) = BernoulliLogits(z |> dec1.forward |> F.tanh |> dec2.forward |> F.tanh |> out.forward)
+    let parameters =
+        Parameters.compose [
+            "encoder", Parameters.compose [ "hidden", hidden.parameters; "mu", mu.parameters; "logvar", logvar.parameters ]
+            "decoder", Parameters.compose [ "hidden1", dec1.parameters; "hidden2", dec2.parameters; "out", out.parameters ] ]
+    parameters, encode, decode
+
+/// Per image: E_q[log p(x|z)] (one sample) and KL(q(z|x) || N(0, I)). The beta-VAE maximises
+/// recon - beta KL (Higgins et al. 2017, eq. 4); beta = 1 is the ELBO.
+let terms (encode: Tensor -> DiagonalGaussian) (decode: Tensor -> PixelDistribution) (g: Generator) (x: Tensor) =
+    let q = encode x
+    (decode (q.rsample (generator = g))).log_prob (x.flatten 1), q.kl_standard_normal ()
+
+let trainer (c: BetaVaeConfig) (settings: RunSettings) (data: Mnist) (g: Generator) : Trainer =
+    let image = data.train.imageShape
+    let parameters, encode, decode = networks c image g
+    let adam = new Adam(parameters, lr = c.LearningRate)
+    { Model = parameters
+      Optimizers = [ ("adam", adam) ]
+      Generators = []
+      TrainColumns = [ "train_objective"; "train_elbo"; "kl" ]
+      ValidationColumns = [ "val_objective"; "val_elbo"; "val_kl" ]
+      Headline = { Column = "val_objective"; Better = Higher }
+      Step =
+        fun batch ->
+            adam.zero_grad ()
+            let recon, kl = terms encode decode g (torch.bernoulli (batch.x, g))
+            let recon, kl = recon.sum (), kl.sum ()
+            let loss = kl * c.Beta - recon
+            loss.backward ()
+            adam.step ()
+            let recon, kl = recon.item (), kl.item ()
+            { Loss = loss.item (); Sums = [| recon - c.Beta * kl; recon - kl; kl |] }
+      Validate =
+        fun () ->
+            use _ = torch.no_grad ()
+            use fixedNoise = new Generator(int64 settings.Seed + 1L)
+            let mutable recon, kl = 0.0, 0.0
+            for batch in data.validation.batches (500, shuffle = false) do
+                use scope = new TensorScope()
+                let r, k = terms encode decode fixedNoise (torch.bernoulli (batch.x, fixedNoise))
+                recon <- recon + r.sum().item ()
+                kl <- kl + k.sum().item ()
+            let n = float data.validation.count
+            [| (recon - c.Beta * kl) / n; (recon - kl) / n; kl / n |]
+      Images =
+        fun _ ->
+            use _ = torch.no_grad ()
+            use scope = new TensorScope()
+            use fixedLatents = new Generator(int64 settings.Seed + 2L)
+            let means = (decode (torch.randn ([| 64L; int64 c.Latent |], generator = fixedLatents))).mean
+            [ ("samples", Png.Grid(means.toFloat32Array (), image.Height, image.Width, 8, 8)) ] }
+
+let family: Family<BetaVaeConfig> =
+    { Name = "beta-vae"
+      Write =
+        fun w c ->
+            ConfigWriter.number w "beta" c.Beta
+            w.WriteNumber("latent", c.Latent)
+            w.WriteNumber("hidden", c.Hidden)
+            ConfigWriter.number w "lr" c.LearningRate
+      Read = fun r -> { Beta = r.Number "beta"; Latent = r.Int "latent"; Hidden = r.Int "hidden"; LearningRate = r.Number "lr" }
+      Validate = fun c -> (if not (c.Beta > 0.0) then invalidArg "beta" "beta must be positive"); c
+      Differences = fun saved requested -> [ if saved <> requested then $"model settings: saved {saved}, requested {requested}" ]
+      Threads = fun _ threads -> 1, threads
+      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
+      Create = trainer }
+
+let args = fsi.CommandLineArgs |> Array.skip 1
+let folder = if args.Length > 0 then args[0] else "runs/beta-vae"
+let epochs = if args.Length > 1 then int args[1] else 1
+let beta = if args.Length > 2 then float args[2] else 4.0
+let config = { Beta = beta; Latent = 10; Hidden = 256; LearningRate = 1e-3 }
+let settings = { RunSettings.defaults with Epochs = epochs; Threads = 1; ImageEpochs = [ 0; epochs ] }
+// MNIST from RESEARCH_DATA, else from the repository's data/ folder (scripts/setup.sh fetches it).
+let data =
+    match Environment.GetEnvironmentVariable "RESEARCH_DATA" with
+    | null | "" -> IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "data")
+    | folder -> folder
+let metrics = Loop.train family config settings folder false (Some data) ignore
+for row in metrics.Rows do
+    printfn "%s" (String.Join("  ", Array.map2 (fun (c: string) (v: float) -> $"{c} {v:F2}") metrics.Columns row))
+printfn $"run folder: {IO.Path.GetFullPath folder}"
