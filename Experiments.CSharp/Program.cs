@@ -8,6 +8,7 @@ var root = new RootCommand("Deep generative models on libtorch: train, evaluate,
 {
     MlpCommand.Build(),
     VaeCommand.Build(),
+    GanCommand.Build(),
     ReportCommand.Build(),
     VerifyCommand.Build(),
     BenchCommand.Build(),

@@ -51,7 +51,7 @@ let trainer (c: BetaVaeConfig) (settings: RunSettings) (data: Mnist) (g: Generat
       Generators = []
       TrainColumns = [ "train_objective"; "train_elbo"; "kl" ]
       ValidationColumns = [ "val_objective"; "val_elbo"; "val_kl" ]
-      Headline = { Column = "val_objective"; Better = Higher }
+      Headline = Some { Column = "val_objective"; Better = Higher }
       Step =
         fun batch ->
             adam.zero_grad ()

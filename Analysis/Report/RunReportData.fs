@@ -16,8 +16,9 @@ type RunReportData =
 
 module RunReportData =
     /// Curves of metrics.csv: a column beside its validation twin ("train_elbo" or "elbo" with
-    /// "val_elbo"), one panel each; epoch and seconds are axes, not curves.
-    let curves (metrics: MetricsTable) =
+    /// "val_elbo"), one panel each, with the reference lines (column, label, value) of its columns;
+    /// epoch and seconds are axes, not curves.
+    let curves (metrics: MetricsTable) (references: (string * string * float) list) =
         let epochs = metrics.TryColumn "epoch" |> Option.defaultWith (fun () -> Array.init metrics.Rows.Length (fun i -> float (i + 1)))
         let stem (c: string) = if c.StartsWith "train_" then c.Substring 6 elif c.StartsWith "val_" then c.Substring 4 else c
         metrics.Columns
@@ -25,7 +26,8 @@ module RunReportData =
         |> Array.groupBy stem
         |> Array.map (fun (name, columns) ->
             let series = [ for c in columns -> { Name = c; X = epochs; Y = (metrics.TryColumn c).Value } ]
-            Curves(name, name, series, []))
+            let lines = references |> List.filter (fun (c, _, _) -> Array.contains c columns) |> List.map (fun (_, l, v) -> l, v) |> List.distinct
+            Curves(name, name, series, lines))
         |> List.ofArray
 
     /// The grids of images/, one panel per kind with a frame per epoch.
@@ -34,8 +36,8 @@ module RunReportData =
               Images(kind, "", [ for epoch, path in frames -> $"epoch {epoch}", File.ReadAllBytes path ]) ]
 
     /// A run folder as the report shows it: its config, its metrics' curves and its image grids,
-    /// then the panels its family adds (`familyPanels`, from the model).
-    let read (folder: string) (familyPanels: Panel list) =
+    /// then what its family adds (Families.report: reference lines, and panels from the model).
+    let read (folder: string) (references: (string * string * float) list, familyPanels: Panel list) =
         let run = RunFolder folder
         let config = ConfigJson.read run.ConfigPath
         let metrics = MetricsTable.read run.MetricsPath
@@ -49,4 +51,4 @@ module RunReportData =
           Config = config
           Metrics = metrics
           Headline = headline
-          Panels = curves metrics @ images run @ familyPanels }
+          Panels = curves metrics references @ images run @ familyPanels }

@@ -6,6 +6,17 @@ open Research.Core
 /// An IDX file of uint8 images [N, H, W] (MNIST, Fashion-MNIST, generated samples, ...) as one
 /// float32 tensor [N; 1; H; W] in [0, 1] (bytes / 255).
 module ImageFile =
+    /// Writes images [N; 1; H; W] in [0, 1] as an IDX file of uint8 [N, H, W] (round(255 x)),
+    /// atomically, as MNIST stores its digits.
+    let write (path: string) (images: Tensor) =
+        let shape = ImageShape.ofBatch images
+        if shape.Channels <> 1 then invalidArg "images" $"an IDX image file holds one channel; these images have {shape.Channels}"
+        let n = images.size 0
+        let pixels = images.toFloat32Array () |> Array.map (fun v -> byte (System.Math.Round(float (max 0.0f (min 1.0f v)) * 255.0)))
+        let bigEndian (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+        let header = Array.concat [ [| 0uy; 0uy; 8uy; 3uy |]; bigEndian (int n); bigEndian shape.Height; bigEndian shape.Width ]
+        Research.Core.IO.AtomicFile.writeBytes path (Array.append header pixels)
+
     let read (path: string) =
         let idx = Idx.read path
         match idx.ElementType, idx.Shape with

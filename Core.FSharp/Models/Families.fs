@@ -4,11 +4,15 @@ module Research.Core.Models.Families
 open System
 open Research.Core.Training
 open Research.Core.Models.Vae
+open Research.Core.Models.Gan
 
-/// The panels that a run's family adds to its report, computed from its checkpoint; none for a
-/// family this workspace does not know (a user's own), whose report shows its metrics and images.
-let panels (folder: string) (dataFolder: string) : Panel list =
+/// What a run's family adds to its report: reference lines for its metrics' curves (column, label,
+/// value) and panels computed from its checkpoint. Nothing for a family this workspace does not
+/// know (a user's own), whose report shows its metrics and images.
+let report (folder: string) (dataFolder: string) : (string * string * float) list * Panel list =
     let dataFolder = if String.IsNullOrEmpty dataFolder then None else Some dataFolder
-    match (RunFolder folder).Family with
-    | "vae" -> VaeFigures.panels folder dataFolder
-    | _ -> []
+    let run = RunFolder folder
+    match run.Family with
+    | "vae" -> [], VaeFigures.panels folder dataFolder
+    | "gan" -> GanFigures.references (fst (Loop.readConfig GanRun.family run)), GanFigures.panels folder
+    | _ -> [], []

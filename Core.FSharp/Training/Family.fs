@@ -36,8 +36,10 @@ type Trainer =
       Generators: (string * Generator) list
       TrainColumns: string list
       ValidationColumns: string list
-      Headline: Headline
-      /// One optimisation step (in training mode) on a batch of images [B, 1, H, W] in [0, 1].
+      /// The validation column that picks best.safetensors; None for a family without one (a GAN:
+      /// no validation figure says which epoch's generator is best), which then has no best file.
+      Headline: Headline option
+      /// One optimisation step (in training mode) on a batch of images [B, C, H, W] in [0, 1].
       Step: Batch -> StepResult
       /// The ValidationColumns on the validation images (in evaluation mode), in order.
       Validate: unit -> float[]

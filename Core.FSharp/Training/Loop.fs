@@ -42,14 +42,16 @@ let private isBetter (headline: Headline) (value: float) (best: float option) =
     | Some b, Higher -> value > b
     | Some b, Lower -> value < b
 
-/// config.json: the family, its settings, the run settings and the headline metric.
-let configText (family: Family<'C>) (config: 'C) (settings: RunSettings) (headline: Headline) =
+/// config.json: the family, its settings, the run settings and the headline metric, if any.
+let configText (family: Family<'C>) (config: 'C) (settings: RunSettings) (headline: Headline option) =
     ConfigWriter.toText (fun w ->
         w.WriteString("model", family.Name)
         family.Write w config
         RunSettings.write w settings
-        w.WriteString("headline", headline.Column)
-        w.WriteString("better", (match headline.Better with Higher -> "higher" | Lower -> "lower")))
+        headline
+        |> Option.iter (fun h ->
+            w.WriteString("headline", h.Column)
+            w.WriteString("better", (match h.Better with Higher -> "higher" | Lower -> "lower"))))
 
 /// A run's saved configuration, read as the family's settings and the run settings; the family
 /// must be the one that wrote it.
@@ -111,10 +113,17 @@ let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: str
             run.ClearFailedStart held
             saveImages 0
             1, MetricsLog.Create(run.MetricsPath, columns)
-    let headline = Array.IndexOf(columns, trainer.Headline.Column)
-    if headline < 0 then invalidOp $"the headline metric '{trainer.Headline.Column}' is not a metrics column"
+    // The headline's column and the best value so far (of the rows a resume kept).
+    let headline =
+        trainer.Headline
+        |> Option.map (fun h ->
+            match Array.IndexOf(columns, h.Column) with
+            | -1 -> invalidOp $"the headline metric '{h.Column}' is not a metrics column"
+            | i -> h, i)
     let mutable best =
-        metrics.Rows |> Array.fold (fun b row -> if isBetter trainer.Headline row[headline] b then Some row[headline] else b) None
+        match headline with
+        | Some(h, i) -> metrics.Rows |> Array.fold (fun b row -> if isBetter h row[i] b then Some row[i] else b) None
+        | None -> None
     for epoch in startEpoch .. settings.Epochs do
         let result = trainEpoch trainer data.train settings.BatchSize generator epoch settings.Epochs report
         let validation = trainer.Validate ()
@@ -124,10 +133,12 @@ let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: str
         metrics.Append [| yield float epoch; yield! result.Means; yield! validation; yield result.Seconds |]
         saveImages epoch
         Checkpoint.saveModel (run.Checkpoint "last", epoch, trainer.Model, metadata)
-        let value = metrics.Rows[metrics.Rows.Length - 1][headline]
-        if isBetter trainer.Headline value best then
-            best <- Some value
+        let row = Array.last metrics.Rows
+        match headline with
+        | Some(h, i) when isBetter h row[i] best ->
+            best <- Some row[i]
             Checkpoint.saveModel (run.Checkpoint "best", epoch, trainer.Model, metadata)
+        | _ -> ()
         if not (File.Exists run.ConfigPath) || File.ReadAllText run.ConfigPath <> text then
             AtomicFile.writeText run.ConfigPath text
         // The commit: after it, this epoch is never redone.

@@ -26,7 +26,11 @@ public static class ReportCommand
         {
             var folders = r.GetValue(runs)!.Select(Path.GetFullPath).ToArray();
             var outFolder = r.GetValue(output) ?? (folders.Length == 1 ? folders[0] : Path.GetFullPath(Path.Combine("runs", "compare")));
-            var reports = folders.Select(f => RunReportDataModule.read(f, Families.panels(f, r.GetValue(data)!))).ToArray();
+            var reports = folders.Select(f =>
+            {
+                var (references, panels) = Families.report(f, r.GetValue(data)!);
+                return RunReportDataModule.read(f, references, panels);
+            }).ToArray();
             var checks = r.GetValue(noVerify) ? [] : Verification.Run(0).Rows;
             var failed = checks.Count(c => !c.Passed);
             var page = Report.Write(outFolder, reports, checks);

@@ -118,7 +118,7 @@ let private syntheticRuns () =
           Metrics = fullMetrics
           Headline = Some { Column = "val_elbo"; Better = Higher }
           Panels =
-            (match RunReportData.curves fullMetrics with
+            (match RunReportData.curves fullMetrics [] with
              | Curves(title, y, series, _) :: rest -> Curves(title, y, series, [ "a reference", -100.0 ]) :: rest
              | other -> other)
             @ [ Images("samples", "left: means, right: draws", [ for epoch in [ 1; 5 ] -> $"epoch {epoch}", gridPng rng 128 8 16 ])
@@ -134,7 +134,7 @@ let private syntheticRuns () =
             Config = [| "latent", "20"; "epochs", "5" |]
             Metrics = partialMetrics
             Panels =
-                RunReportData.curves partialMetrics
+                RunReportData.curves partialMetrics []
                 @ [ Images("samples", "left: means, right: draws", [ "epoch 5", gridPng rng 128 8 16 ])
                     Images("recon", "", [ "epoch 5", gridPng rng 16 2 8 ])
                     Points("Latent codes by digit", points rng 300 20, Array.init 300 (fun i -> i % 10)) ] }
@@ -305,7 +305,7 @@ type RealRunReportTests(fixture: BrowserFixture) =
                 { Research.Core.Training.RunSettings.defaults with
                     Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
             Research.Core.Models.Vae.VaeExperiment.Train(config, settings, run, false) |> ignore
-            let data = RunReportData.read run (Research.Core.Models.Families.panels run null)
+            let data = RunReportData.read run (Research.Core.Models.Families.report run null)
             let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
             Assert.Equal<string list>(
                 [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ],

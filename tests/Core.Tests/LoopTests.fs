@@ -33,7 +33,7 @@ let private toyTrainer (config: ToyConfig) (_: RunSettings) (data: Mnist) (_: Ge
       Generators = []
       TrainColumns = [ "train_loss" ]
       ValidationColumns = [ "val_loss" ]
-      Headline = { Column = "val_loss"; Better = Lower }
+      Headline = Some { Column = "val_loss"; Better = Lower }
       Step =
         fun batch ->
             steps <- steps + 1

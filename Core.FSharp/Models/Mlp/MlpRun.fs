@@ -45,7 +45,7 @@ let trainer (config: MlpConfig) (_: RunSettings) (data: Mnist) (generator: Gener
       Generators = []
       TrainColumns = [ "train_loss"; "train_accuracy" ]
       ValidationColumns = [ "val_loss"; "val_accuracy" ]
-      Headline = { Column = "val_accuracy"; Better = Higher }
+      Headline = Some { Column = "val_accuracy"; Better = Higher }
       Step = step model adam
       Validate = fun () -> let loss, accuracy = model.evaluate data.validation in [| loss; accuracy |]
       Images = fun _ -> [] }

@@ -109,7 +109,7 @@ let trainer (config: VaeConfig) (settings: RunSettings) (data: Mnist) (generator
       Generators = []
       TrainColumns = [ "train_elbo"; "kl"; "recon" ]
       ValidationColumns = [ "val_elbo"; "val_kl"; "val_recon" ]
-      Headline = { Column = "val_elbo"; Better = Higher }
+      Headline = Some { Column = "val_elbo"; Better = Higher }
       Step = step vae adam config generator
       Validate =
         fun () ->
