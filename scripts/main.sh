@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up (idempotent), then the main job: two short VAE trainings on MNIST (latent 20, as in
-# pytorch/examples, and latent 2, which has a drawable manifold) and one HTML report comparing them.
+# pytorch/examples, and latent 2, which has a drawable manifold), a short DCGAN training with
+# samples drawn from it, and one HTML report comparing the runs.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -12,5 +13,8 @@ for latent in 20 2; do
   rm -rf "$out"
   research vae train --latent "$latent" --epochs "$epochs" --image-epochs "0,1,$epochs" --out "$out"
 done
-research report runs/main-latent20 runs/main-latent2 --out runs/main
+rm -rf runs/main-gan
+research gan train --arch dcgan --epochs 2 --limit 20000 --image-epochs 0,1,2 --out runs/main-gan
+research gan sample runs/main-gan --n 1000
+research report runs/main-latent20 runs/main-latent2 runs/main-gan --out runs/main
 echo "open runs/main/report.html (offline; plotly.min.js is beside it)"

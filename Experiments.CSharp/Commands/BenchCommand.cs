@@ -1,6 +1,8 @@
 using System.CommandLine;
 using static Research.Experiments.CommandLine;
 using Research.Core;
+using Research.Core.Benchmarks;
+using Research.Core.Models.Gan;
 using Research.Core.Models.Vae;
 using Research.Core.Training;
 
@@ -14,6 +16,7 @@ public static class BenchCommand
     public static Command Build() => new("bench", "Benchmarks against PyTorch.")
     {
         Vae(),
+        Gan(),
     };
 
     static Command Vae()
@@ -55,59 +58,121 @@ public static class BenchCommand
         return command;
     }
 
+    static Command Gan()
+    {
+        var arch = Opt("--arch", "mlp (seed 004's MLP GAN) | dcgan (ngf = ndf = 32) | both", "both");
+        var epochs = Opt("--epochs", "epochs to time on each side", 1);
+        var limit = Opt("--limit", "train on N images per epoch (0 = all 60000)", 20000);
+        // As `gan train`: OpenBLAS gets the threads for the MLP, libtorch's pool for the DCGAN.
+        var threads = Opt("--threads", "threads, as `gan train --threads` uses them (both sides)", RunSettingsModule.defaults.Threads);
+        var seed = Opt("--seed", "random seed of each side", 1);
+        var rounds = Opt("--rounds", "times each side runs, taking turns", 1);
+        var sgemm = Opt("--sgemm-size", "n of the n x n x n float32 product that measures the machine's sgemm rate", 1024);
+        var python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
+        var script = Opt<string?>("--script", "the PyTorch peer (default: bench/gan_pytorch.py of the repository)", null);
+        var skipPyTorch = Opt("--skip-pytorch", "time only this side", false);
+        var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+        var command = new Command("gan", "Train the MLP GAN and the DCGAN (batch 128, Adam 2e-4, betas 0.5, 0.999) here and in PyTorch; compare seconds per epoch.")
+        {
+            arch, epochs, limit, threads, seed, rounds, sgemm, python, script, skipPyTorch, data,
+        };
+        command.SetAction(r =>
+        {
+            var settings = GanBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
+            if (settings.Epochs < 1) throw new ArgumentException($"--epochs must be at least 1 (got {settings.Epochs})");
+            if (settings.TrainLimit < 0) throw new ArgumentException($"--limit must be positive, or 0 for all images (got {settings.TrainLimit})");
+            if (settings.Threads < 1 || settings.Threads > Environment.ProcessorCount)
+                throw new ArgumentException($"--threads must be between 1 and this machine's {Environment.ProcessorCount} cores (got {settings.Threads})");
+            if (r.GetValue(rounds) < 1) throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(rounds)})");
+            var architectures = r.GetValue(arch) == "both" ? new[] { "mlp", "dcgan" } : new[] { r.GetValue(arch)! };
+            var py = r.GetValue(skipPyTorch) ? null : r.GetValue(python)!;
+            var peer = r.GetValue(skipPyTorch) ? null : r.GetValue(script) ?? GanBenchmark.PyTorchScript();
+            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
+            foreach (var name in architectures)
+            {
+                var config = GanBenchmark.Config(name);
+                var (intraOp, blas) = GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
+                var mlp = config.Architecture.IsMlpGan;
+                var title = (mlp ? $"MLP GAN G {config.Latent}-{string.Join("-", config.GeneratorHidden)}-784, D 784-{string.Join("-", config.DiscriminatorHidden)}-1"
+                                 : $"DCGAN ngf {config.GeneratorHidden.Head}, ndf {config.DiscriminatorHidden.Head}, latent {config.Latent}") +
+                            $", batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} training images per side and round";
+                Compare(title, r.GetValue(rounds), intraOp, blas, r.GetValue(sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, mlp ? 1.5 : 1.2,
+                    () => GanBenchmark.Run(config, settings, r.GetValue(data)),
+                    py is null || peer is null ? null : epochDone => GanBenchmark.RunPyTorch(py, peer, config, settings, intraOp, blas, r.GetValue(data), epochDone),
+                    $"{py} {Path.GetFileName(peer)} --arch {name}");
+                Console.WriteLine();
+            }
+            return 0;
+        });
+        return command;
+    }
+
     static int Run(VaeConfig config, RunSettings settings, int rounds, int intraOpThreads, int blasThreads, int sgemmSize, string? python, string? script, string? data)
+    {
+        var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
+        var title = $"VAE 784-{string.Join("-", config.Hidden)}-{config.Latent}-{string.Join("-", config.Hidden.Reverse())}-784, " +
+                    $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
+                    $"per side and round, {rounds} round(s)";
+        return Compare(title, rounds, intraOpThreads, blasThreads, sgemmSize, VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
+            () => VaeBenchmark.Run(config, settings, data),
+            python is null || script is null ? null : epochDone => VaeBenchmark.RunPyTorch(python, script, settings, intraOpThreads, blasThreads, data, epochDone),
+            $"{python} {Path.GetFileName(script)}");
+    }
+
+    /// Times this workspace's side and the PyTorch side (when there is one) in turns, `rounds` times,
+    /// and prints seconds per epoch, their ratio and, where the GEMM work is known, the share of the
+    /// machine's sgemm rate each side reaches.
+    static int Compare(string title, int rounds, int intraOpThreads, int blasThreads, int sgemmSize, long? flopsPerImage, int images, double target,
+                       Func<EpochTiming[]> ours, Func<Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
     {
         torch.set_num_threads(intraOpThreads);
         torch.set_openblas_threads(blasThreads);
-        var flopsPerImage = VaeBenchmark.GemmFlopsPerImage(config);
-        var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
-        Console.WriteLine($"VAE 784-{string.Join("-", config.Hidden)}-{config.Latent}-{string.Join("-", config.Hidden.Reverse())}-784, " +
-                          $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
-                          $"per side and round, {rounds} round(s)");
+        Console.WriteLine(title);
         Console.WriteLine($"threads (both sides): libtorch intra-op {intraOpThreads}, OpenBLAS {blasThreads}; {LoadAverage()}");
         if (OneMinuteLoad() is double load && load >= 1.0)
             Console.WriteLine("note: other jobs are running, so the timings are contended; while they run, --threads 1 is the fastest setting of both sides");
-        var rate = VaeBenchmark.SgemmRate(sgemmSize, 5);
+        var rate = PyTorchPeer.SgemmRate(sgemmSize, 5);
         Console.WriteLine($"sgemm {sgemmSize}x{sgemmSize}x{sgemmSize} through the core: {rate:F1} GFLOP/s (best of 5)");
-        Console.WriteLine($"GEMM work per epoch: {flopsPerImage * images:N0} FLOP = {flopsPerImage:N0} per image " +
-                          $"(forward, weight- and input-gradient products) x {images} images");
+        if (flopsPerImage is long f)
+            Console.WriteLine($"GEMM work per epoch: {f * images:N0} FLOP = {f:N0} per image " +
+                              $"(forward, weight- and input-gradient products) x {images} images");
 
         // The sides take turns, so that a change in the machine's load over the run hits both.
-        var ours = new List<EpochTiming>();
-        var theirs = new List<EpochTiming>();
+        var oursAll = new List<EpochTiming>();
+        var theirsAll = new List<EpochTiming>();
         for (var round = 1; round <= rounds; round++)
         {
             Console.WriteLine($"research (.NET, libtorch), round {round}:");
-            var epochs = VaeBenchmark.Run(config, settings, data);
+            var epochs = ours();
             foreach (var e in epochs) PrintEpoch(e, flopsPerImage, rate);
-            ours.AddRange(epochs);
-            if (python is null || script is null) continue;
-            Console.WriteLine($"PyTorch ({python} {Path.GetFileName(script)}), round {round}:");
-            var run = VaeBenchmark.RunPyTorch(python, script, settings, intraOpThreads, blasThreads, data, e => PrintEpoch(e, flopsPerImage, rate));
+            oursAll.AddRange(epochs);
+            if (theirs is null) continue;
+            Console.WriteLine($"PyTorch ({theirName}), round {round}:");
+            var run = theirs(e => PrintEpoch(e, flopsPerImage, rate));
             Console.WriteLine($"  torch {run.Version}, its threads: intra-op {run.IntraOpThreads}, OpenBLAS {run.BlasThreads}; {LoadAverage()}");
-            theirs.AddRange(run.Epochs);
+            theirsAll.AddRange(run.Epochs);
         }
 
-        var oursBest = Summary("research", ours, flopsPerImage, rate);
-        if (theirs.Count == 0) return 0;
-        var theirsBest = Summary("PyTorch", theirs, flopsPerImage, rate);
+        var oursBest = Summary("research", oursAll, flopsPerImage, rate);
+        if (theirsAll.Count == 0) return 0;
+        var theirsBest = Summary("PyTorch", theirsAll, flopsPerImage, rate);
         Console.WriteLine($"speed-up (PyTorch s/epoch / research s/epoch): {theirsBest / oursBest:F2}x best epoch, " +
-                          $"{theirs.Average(e => e.Seconds) / ours.Average(e => e.Seconds):F2}x mean (target 1.5x)");
+                          $"{theirsAll.Average(e => e.Seconds) / oursAll.Average(e => e.Seconds):F2}x mean (target {target}x)");
         return 0;
     }
 
-    static void PrintEpoch(EpochTiming e, long flopsPerImage, double rate) =>
-        Console.WriteLine($"  epoch {e.Epoch}: {e.Seconds,7:F3} s  {e.Images} images  loss {e.Loss,8:F3}  " +
-                          $"{Gflops(e, flopsPerImage),6:F1} GEMM GFLOP/s = {Gflops(e, flopsPerImage) / rate,4:P0} of sgemm");
+    static void PrintEpoch(EpochTiming e, long? flopsPerImage, double rate) =>
+        Console.WriteLine($"  epoch {e.Epoch}: {e.Seconds,7:F3} s  {e.Images} images  loss {e.Loss,8:F3}" +
+                          (flopsPerImage is long f ? $"  {Gflops(e, f),6:F1} GEMM GFLOP/s = {Gflops(e, f) / rate,4:P0} of sgemm" : ""));
 
     static double Gflops(EpochTiming e, long flopsPerImage) => e.Images * (double)flopsPerImage / e.Seconds / 1e9;
 
     /// Prints the best and mean epoch of one side; returns the best epoch's seconds.
-    static double Summary(string side, List<EpochTiming> epochs, long flopsPerImage, double rate)
+    static double Summary(string side, List<EpochTiming> epochs, long? flopsPerImage, double rate)
     {
         var best = epochs.MinBy(e => e.Seconds)!;
-        Console.WriteLine($"{side,-9} best {best.Seconds:F3} s/epoch, mean {epochs.Average(e => e.Seconds):F3} s/epoch; " +
-                          $"best {Gflops(best, flopsPerImage):F1} GEMM GFLOP/s = {Gflops(best, flopsPerImage) / rate:P0} of sgemm");
+        Console.WriteLine($"{side,-9} best {best.Seconds:F3} s/epoch, mean {epochs.Average(e => e.Seconds):F3} s/epoch" +
+                          (flopsPerImage is long f ? $"; best {Gflops(best, f):F1} GEMM GFLOP/s = {Gflops(best, f) / rate:P0} of sgemm" : ""));
         return best.Seconds;
     }
 

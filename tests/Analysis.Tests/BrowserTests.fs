@@ -324,3 +324,46 @@ type RealRunReportTests(fixture: BrowserFixture) =
             Assert.Equal(6, images)
             assertNoErrors errors
         }
+
+/// A real GAN run (latent 2, one short epoch), reported as `research report` does: the loss curves
+/// with the optimum lines, D(x) and D(G(z)) against 1/2, the samples, the interpolations and the
+/// 2-d latent grid, all drawn in Chromium.
+type GanRunReportTests(fixture: BrowserFixture) =
+    interface IClassFixture<BrowserFixture>
+
+    [<Fact>]
+    member _.``the report of a real GAN run shows its curves with optimum lines, samples and interpolations``() =
+        task {
+            use folder = new TempFolder "gan-run"
+            let run = Path.Combine(folder.Path, "gan")
+            let config = { Research.Core.Models.Gan.GanConfig.mlp with Latent = 2; GeneratorHidden = [ 32; 64 ]; DiscriminatorHidden = [ 64; 32 ] }
+            let settings =
+                { Research.Core.Models.Gan.GanConfig.runDefaults with
+                    Epochs = 1; TrainLimit = 500; ValidationSize = 200; Threads = 1; BatchSize = 50; ImageEpochs = [ 0; 1 ] }
+            let train () =
+                let threads = Research.Core.torch.get_num_threads ()
+                try Research.Core.Models.Gan.GanRun.train (config, settings, run, false, null, null) |> ignore
+                finally Research.Core.torch.set_num_threads threads
+            train ()
+            let data = RunReportData.read run (Research.Core.Models.Families.report run null)
+            let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
+            Assert.Equal<string list>(
+                [ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ],
+                titles)
+            let references =
+                data.Panels |> List.collect (function Curves(t, _, _, refs) -> refs |> List.map (fun (label, v) -> t, label, v) | _ -> [])
+            Assert.Contains(("d_loss", "log 4: D's loss at the optimum", log 4.0), references)
+            Assert.Contains(("g_loss", "log 2: G's loss at the optimum", log 2.0), references)
+            Assert.Contains(("d_real", "1/2: D at the equilibrium", 0.5), references)
+            Assert.Contains(("d_fake", "1/2: D at the equilibrium", 0.5), references)
+            let path = Report.Write(run, [ data ], [])
+            // 6 curves, samples at epochs 0 and 1, interpolations, latent grid
+            let expected = 10
+            let! page, errors = loadPlots fixture.Browser path expected
+            do! assertPlotsRendered page expected
+            let! images = countOf page ".js-plotly-plot .imagelayer image"
+            Assert.Equal(4, images)
+            let! names = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)")
+            Assert.Contains("log 4: D's loss at the optimum", names)
+            assertNoErrors errors
+        }

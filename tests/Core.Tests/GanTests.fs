@@ -225,3 +225,50 @@ type GanLearning(output: ITestOutputHelper) =
             Assert.True(recovered > 0.3, $"G did not learn to fool D: D(G(z)) {rejected} -> {recovered}")
         finally
             torch.set_num_threads threads
+
+/// `research bench gan` in smoke mode: the MLP GAN's GEMM count against PyTorch's profiler, and a
+/// short epoch on each side that trains the same model to about the same losses (not timed).
+type GanBenchmarkTests(output: ITestOutputHelper) =
+
+    [<Fact>]
+    member _.``the MLP GAN's GEMM count is what PyTorch's profiler counts for one step`` () =
+        withPyTorch output (fun () ->
+            let script = Research.Core.Benchmarks.PyTorchPeer.Script "gan_pytorch.py"
+            let py =
+                runPython
+                    $"""
+import importlib.util, torch.nn.functional as F
+from torch.profiler import profile
+spec = importlib.util.spec_from_file_location('peer', {sprintf "%A" script})
+peer = importlib.util.module_from_spec(spec); spec.loader.exec_module(peer)
+G, D = peer.mlp_gan(100)
+x = torch.rand(128, 1, 28, 28) * 2 - 1
+bce = F.binary_cross_entropy_with_logits
+with profile(with_flops=True) as p:
+    fake = G(torch.randn(128, 100))
+    d_loss = bce(D(x), torch.ones(128)) + bce(D(fake.detach()), torch.zeros(128))
+    d_loss.backward()
+    g_loss = bce(D(fake), torch.ones(128))
+    g_loss.backward()
+print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm', 'aten::mm')) / 128))
+"""
+            Assert.Equal(py.GetDouble(), float (GanBenchmark.GemmFlopsPerImage GanConfig.mlp)))
+
+    [<Fact>]
+    member _.``a smoke epoch trains both sides to about the same losses`` () =
+        let threads = torch.get_num_threads ()
+        try
+            let settings = GanBenchmark.Settings(1, 1280, 1, 1)
+            for arch in [ "mlp"; "dcgan" ] do
+                let config = GanBenchmark.Config arch
+                let ours = GanBenchmark.Run(config, settings)
+                Assert.Equal(1280L, ours.[0].Images)
+                withPyTorch output (fun () ->
+                    let theirs = GanBenchmark.RunPyTorch("/usr/bin/python3", GanBenchmark.PyTorchScript(), config, settings, 1, 1)
+                    Assert.Equal(1280L, theirs.Epochs.[0].Images)
+                    output.WriteLine $"{arch}: D + G loss per step, ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
+                    // Different initial weights and noise: the sums of the two losses agree loosely
+                    // (both start near log 4 + log 2 = 2.08).
+                    Assert.InRange(ours.[0].Loss, theirs.Epochs.[0].Loss - 0.35, theirs.Epochs.[0].Loss + 0.35))
+        finally
+            torch.set_num_threads threads

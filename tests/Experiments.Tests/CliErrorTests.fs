@@ -33,6 +33,10 @@ let ``a bad flag or value is one line and exit code 2, and creates nothing`` () 
           [ "vae"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown architecture 'transformer'"
           [ "vae"; "train"; "--out"; "run"; "--hidden"; "400,x" ], "--hidden: 'x' is not an integer"
           [ "mlp"; "train"; "--out"; "run"; "--lr"; "-1" ], "--lr must be a positive, finite number (got -1)"
+          [ "gan"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown GAN architecture 'transformer'"
+          [ "gan"; "train"; "--out"; "run"; "--d-steps"; "0" ], "--d-steps must be at least 1 (got 0)"
+          [ "gan"; "train"; "--out"; "run"; "--arch"; "dcgan"; "--gen-hidden"; "32,64" ], "the DCGAN takes one base channel count for --gen-hidden"
+          [ "gan"; "sample"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
           [ "vae"; "eval"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
           [ "report"; "nowhere"; "--no-verify"; "--out"; "run" ], "nowhere is not a run folder: it has no config.json" ] do
         let r = research temp.Path [] args
@@ -98,3 +102,22 @@ let ``evaluations of other images or fewer of them do not overwrite the test-set
     let small = Path.Combine(temp.Path, "small-idx3-ubyte")
     File.WriteAllBytes(small, Array.append [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 2uy; 0uy; 0uy; 0uy; 14uy; 0uy; 0uy; 0uy; 14uy |] (Array.init (2 * 196) (fun i -> byte i)))
     oneLineError 2 "its images are 1x14x14, the model's are 1x28x28" (eval [ "--images"; small ])
+
+[<Fact>]
+let ``gan train then gan sample writes an IDX file of the requested images and a grid`` () =
+    use temp = new TempFolder "gan-sample"
+    let train = research temp.Path [] [ "gan"; "train"; "--latent"; "8"; "--gen-hidden"; "32,64"; "--disc-hidden"; "64,32"; "--epochs"; "1"
+                                        "--limit"; "500"; "--validation"; "200"; "--batch-size"; "50"; "--threads"; "1"; "--out"; "gan" ]
+    Assert.True((0 = train.ExitCode), train.Err)
+    let sample = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1" ]
+    Assert.True((0 = sample.ExitCode), sample.Err)
+    let idx = Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1-idx3-ubyte")
+    let bytes = File.ReadAllBytes idx
+    // IDX: magic 0x00000803, then 70, 28, 28 big-endian, then the pixels.
+    Assert.Equal<byte[]>([| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 70uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |], bytes.[.. 15])
+    Assert.Equal(16 + 70 * 784, bytes.Length)
+    Assert.True(File.Exists(Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1.png")))
+    // The same seed gives the same images.
+    let again = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1"; "--out"; "again" ]
+    Assert.True((0 = again.ExitCode), again.Err)
+    Assert.Equal<byte[]>(bytes, File.ReadAllBytes(Path.Combine(temp.Path, "again-idx3-ubyte")))

@@ -1,0 +1,95 @@
+namespace Research.Core.Benchmarks
+
+open System
+open System.ComponentModel
+open System.Diagnostics
+open System.IO
+open System.Runtime.InteropServices
+open System.Text.Json
+open Research.Core
+open Research.Core.Data
+
+/// One timed epoch: wall-clock seconds, images seen and the mean loss the side reports.
+type EpochTiming = { Epoch: int; Seconds: float; Images: int64; Loss: float }
+
+/// The PyTorch side of a benchmark: its version and thread counts as it reports them, and its epochs.
+type PyTorchRun = { Version: string; IntraOpThreads: int; BlasThreads: int; Epochs: EpochTiming[] }
+
+/// What every `research bench` shares: the machine's sgemm rate, and running a PyTorch peer script
+/// of bench/ that prints one JSON line with its versions, then one per epoch.
+[<AbstractClass; Sealed>]
+type PyTorchPeer =
+    /// The best rate, in GFLOP/s, of an n x n by n x n float32 matrix product through the core
+    /// (2 n^3 operations each) over `repeats` timed products after an untimed one, under the current
+    /// thread settings.
+    static member SgemmRate(n: int, repeats: int) =
+        if n < 1 || repeats < 1 then invalidArg "n" "the matrix size and the repeat count must be positive"
+        use scope = new TensorScope()
+        use generator = new Generator(0L)
+        let a = torch.randn ([| int64 n; int64 n |], generator = generator)
+        let b = torch.randn ([| int64 n; int64 n |], generator = generator)
+        (a.mm b).Dispose()
+        let best =
+            Seq.init repeats (fun _ ->
+                let clock = Stopwatch.StartNew()
+                (a.mm b).Dispose()
+                clock.Elapsed.TotalSeconds)
+            |> Seq.min
+        2.0 * float n ** 3.0 / best / 1e9
+
+    /// bench/<name> of the repository (the folder holding Research.sln) above the current directory
+    /// or the application's.
+    static member Script(name: string) =
+        let rec find (dir: DirectoryInfo) =
+            if isNull dir then None
+            elif File.Exists(Path.Combine(dir.FullName, "Research.sln")) then Some(Path.Combine(dir.FullName, "bench", name))
+            else find dir.Parent
+        match [ Environment.CurrentDirectory; AppContext.BaseDirectory ] |> List.tryPick (DirectoryInfo >> find) with
+        | Some script when File.Exists script -> script
+        | Some script -> raise (FileNotFoundException($"the PyTorch benchmark script is missing: {script}", script))
+        | None -> raise (FileNotFoundException $"no repository (a folder with Research.sln) above the current directory holds bench/{name}; pass the script's path")
+
+    /// Runs a PyTorch peer script on MNIST with `args` and the given thread counts:
+    /// --threads intraOpThreads, and OMP_NUM_THREADS / OPENBLAS_NUM_THREADS in its environment (the
+    /// libraries read them when they load). `epochDone` hears of each epoch as it ends.
+    static member Run(python: string, script: string, args: string list, epochs: int, intraOpThreads: int, blasThreads: int,
+                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
+                      [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>) =
+        if not (File.Exists script) then raise (FileNotFoundException($"no PyTorch benchmark script at {script}", script))
+        let mnist = Path.Combine((if String.IsNullOrEmpty dataFolder then DataFolder.find () else dataFolder), "mnist")
+        DataFolder.file ("train-images-idx3-ubyte", Some mnist) |> ignore
+        let start = ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        for arg in [ script; "--data"; mnist; "--epochs"; string epochs; "--threads"; string intraOpThreads ] @ args do
+            start.ArgumentList.Add arg
+        start.Environment["OMP_NUM_THREADS"] <- string intraOpThreads
+        start.Environment["OPENBLAS_NUM_THREADS"] <- string blasThreads
+        use proc =
+            try
+                Process.Start start
+            with :? Win32Exception as e ->
+                raise (FileNotFoundException($"cannot run the Python interpreter '{python}': {e.Message}", python))
+        let errors = proc.StandardError.ReadToEndAsync()
+        let mutable version, threads = "", 0
+        let timings = ResizeArray<EpochTiming>()
+        let mutable line = proc.StandardOutput.ReadLine()
+        while not (isNull line) do
+            // The script prints only JSON lines; anything else (a stray print) is passed over.
+            if line.StartsWith "{" then
+                use json = JsonDocument.Parse line
+                let o = json.RootElement
+                let mutable v = Unchecked.defaultof<JsonElement>
+                if o.TryGetProperty("torch", &v) then
+                    version <- v.GetString()
+                    threads <- o.GetProperty("threads").GetInt32()
+                elif o.TryGetProperty("epoch", &v) then
+                    let epoch = { Epoch = v.GetInt32(); Seconds = o.GetProperty("seconds").GetDouble()
+                                  Images = o.GetProperty("images").GetInt64(); Loss = o.GetProperty("loss").GetDouble() }
+                    timings.Add epoch
+                    if not (isNull epochDone) then epochDone.Invoke epoch
+            line <- proc.StandardOutput.ReadLine()
+        proc.WaitForExit()
+        if proc.ExitCode <> 0 then
+            raise (InvalidOperationException $"{script} failed (exit code {proc.ExitCode}): {errors.Result.Trim()}")
+        if timings.Count <> epochs then
+            raise (InvalidDataException $"{script} reported {timings.Count} epochs, expected {epochs}")
+        { Version = version; IntraOpThreads = threads; BlasThreads = blasThreads; Epochs = timings.ToArray() }

@@ -1,0 +1,73 @@
+namespace Research.Core.Models.Gan
+
+open System
+open System.Runtime.InteropServices
+open Research.Core
+open Research.Core.Benchmarks
+open Research.Core.Data
+open Research.Core.Training
+
+/// `research bench gan`: the training epoch of `gan train` (Loop.trainEpoch over the GAN's trainer)
+/// timed on the MLP GAN and the DCGAN, beside bench/gan_pytorch.py.
+[<AbstractClass; Sealed>]
+type GanBenchmark =
+    /// The benchmarked GAN: seed 004's MLP GAN or the DCGAN (ngf = ndf = 32), as `gan train` defaults.
+    static member Config(architecture: string) =
+        match GanConfig.parseArchitecture architecture with
+        | MlpGan -> GanConfig.mlp
+        | Dcgan -> GanConfig.dcgan
+
+    /// Batch 128 on all 60000 training images, as the PyTorch side (no validation split: nothing is
+    /// validated), or on `limit` of them (0 = all).
+    static member Settings(epochs: int, limit: int, threads: int, seed: int) =
+        { GanConfig.runDefaults with
+            BatchSize = 128
+            ValidationSize = 0
+            TrainLimit = limit
+            Epochs = epochs
+            Threads = threads
+            Seed = seed
+            ImageEpochs = [] }
+
+    /// Floating-point operations of the matrix products in one step of the MLP GAN, per image (2 per
+    /// multiply-add), with S_G and S_D the sums of in x out over G's and D's linear layers and S'
+    /// the same without the first layer: G's forward (once: D's step and G's share the fakes), D's
+    /// forward on real and fake images, its weight gradients for both, its input gradients down to
+    /// the second layer for both (D's step), then D's forward, weight and input gradients on the
+    /// fakes and G's weight and input gradients (G's step):
+    /// 2 S_G + 2 (2 S_D) + 2 (2 S_D) + 2 (2 S'_D) + 3 (2 S_D) + 2 S_G + 2 S'_G.
+    static member GemmFlopsPerImage(config: GanConfig) =
+        if config.Architecture <> MlpGan then invalidArg "config" "the GEMM count is for the MLP GAN"
+        let pixels = Mnist.imageShape.Pixels
+        let sums (sizes: int list) =
+            let products = List.pairwise sizes |> List.map (fun (a, b) -> int64 a * int64 b)
+            List.sum products, List.sum (List.tail products)
+        let g, g' = sums (config.Latent :: config.GeneratorHidden @ [ pixels ])
+        let d, d' = sums (pixels :: config.DiscriminatorHidden @ [ 1 ])
+        2L * g + 4L * d + 4L * d + 4L * d' + 6L * d + 2L * g + 2L * g'
+
+    /// Trains the configured GAN from scratch with `gan train`'s epoch, timing each epoch; nothing
+    /// is written. The thread settings are the caller's.
+    static member Run(config: GanConfig, settings: RunSettings,
+                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
+                      [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
+        let config = GanConfig.validate config
+        let report = if isNull progress then ignore else progress.Invoke
+        use data = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
+        use generator = new Generator(int64 settings.Seed)
+        use trainer = GanRun.trainer config settings data generator
+        [| for epoch in 1 .. settings.Epochs ->
+               let result = Loop.trainEpoch trainer data.train settings.BatchSize generator epoch settings.Epochs report
+               { Epoch = epoch; Seconds = result.Seconds; Images = result.Images; Loss = result.Loss } |]
+
+    /// bench/gan_pytorch.py of the repository.
+    static member PyTorchScript() = PyTorchPeer.Script "gan_pytorch.py"
+
+    /// Runs the PyTorch peer on the same data and architecture with the given thread counts.
+    static member RunPyTorch(python: string, script: string, config: GanConfig, settings: RunSettings, intraOpThreads: int, blasThreads: int,
+                             [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
+                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>) =
+        let args =
+            [ "--arch"; GanConfig.architectureName config.Architecture; "--latent"; string config.Latent
+              "--batch-size"; string settings.BatchSize; "--seed"; string settings.Seed; "--limit"; string settings.TrainLimit ]
+        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, blasThreads, dataFolder, epochDone)
