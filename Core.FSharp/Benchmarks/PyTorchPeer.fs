@@ -8,6 +8,7 @@ open System.Runtime.InteropServices
 open System.Text.Json
 open Research.Core
 open Research.Core.Data
+open Research.Core.Training
 
 /// One timed epoch: wall-clock seconds, images seen and the mean loss the side reports.
 type EpochTiming = { Epoch: int; Seconds: float; Images: int64; Loss: float }
@@ -36,6 +37,16 @@ type PyTorchPeer =
                 clock.Elapsed.TotalSeconds)
             |> Seq.min
         2.0 * float n ** 3.0 / best / 1e9
+
+    /// A benchmark's run settings: `defaults` on all 60000 training images, as the PyTorch side (no
+    /// validation split: nothing is validated), or on `limit` of them (0 = all); checked.
+    static member Settings(defaults: RunSettings, epochs: int, limit: int, threads: int, seed: int) =
+        if epochs < 1 then invalidArg "epochs" $"--epochs must be at least 1 (got {epochs})"
+        if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
+        let cores = Environment.ProcessorCount
+        if threads < 1 || threads > cores then
+            invalidArg "threads" $"--threads must be between 1 and this machine's {cores} cores (got {threads})"
+        { defaults with ValidationSize = 0; TrainLimit = limit; Epochs = epochs; Threads = threads; Seed = seed; ImageEpochs = [] }
 
     /// bench/<name> of the repository (the folder holding Research.sln) above the current directory
     /// or the application's.

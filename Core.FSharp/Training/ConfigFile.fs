@@ -72,3 +72,11 @@ module ConfigWriter =
     let number (w: Utf8JsonWriter) (name: string) (v: float) =
         if not (Double.IsFinite v) then invalidArg name $"{name} must be a finite number (got {v})"
         w.WriteNumber(name, v)
+
+/// What differs between a saved configuration and a requested one, over named fields that must
+/// agree: one line per differing field, "name: saved A, requested B".
+module Differences =
+    let between (fields: (string * ('C -> obj)) list) (saved: 'C) (requested: 'C) =
+        [ for name, get in fields do
+              let a, b = get saved, get requested
+              if a <> b then $"{name}: saved {a}, requested {b}" ]

@@ -144,3 +144,10 @@ let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: str
         // The commit: after it, this epoch is never redone.
         Checkpoint.saveResume (run.ResumePath, epoch, trainer.Model, trainer.Optimizers, generators, metadata)
     metrics
+
+/// Loop.train as the C# runner calls it: a null or empty data folder means the default one, and
+/// progress (or null) is a delegate.
+let run (family: Family<'C>, config: 'C, settings: RunSettings, folder: string, resume: bool, dataFolder: string,
+         progress: Action<Progress>) =
+    let data = if String.IsNullOrEmpty dataFolder then None else Some dataFolder
+    train family config settings folder resume data (if isNull progress then ignore else progress.Invoke)

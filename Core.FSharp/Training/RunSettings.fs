@@ -63,10 +63,9 @@ module RunSettings =
 
     /// What a resumed run must keep (it may ask for more epochs, other threads or image epochs):
     /// one line per differing field.
-    let differences (saved: RunSettings) (requested: RunSettings) =
-        [ for name, get in
-              [ "batch size", (fun s -> s.BatchSize)
-                "seed", (fun s -> s.Seed)
-                "validation size", (fun s -> s.ValidationSize)
-                "train limit", (fun s -> s.TrainLimit) ] do
-              if get saved <> get requested then $"{name}: saved {get saved}, requested {get requested}" ]
+    let differences: RunSettings -> RunSettings -> string list =
+        Differences.between
+            [ "batch size", (fun s -> box s.BatchSize)
+              "seed", (fun s -> box s.Seed)
+              "validation size", (fun s -> box s.ValidationSize)
+              "train limit", (fun s -> box s.TrainLimit) ]

@@ -44,10 +44,6 @@ public static class BenchCommand
         {
             var config = VaeBenchmark.Config;
             var settings = VaeBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
-            if (settings.Epochs < 1) throw new ArgumentException($"--epochs must be at least 1 (got {settings.Epochs})");
-            if (settings.Threads < 1 || settings.Threads > Environment.ProcessorCount)
-                throw new ArgumentException($"--threads must be between 1 and this machine's {Environment.ProcessorCount} cores (got {settings.Threads})");
-            if (settings.TrainLimit < 0) throw new ArgumentException($"--limit must be positive, or 0 for all images (got {settings.TrainLimit})");
             var (defaultIntraOp, defaultBlas) = VaeRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
             var intraOpThreads = r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : defaultIntraOp;
             var blasThreads = r.GetValue(blas) > 0 ? r.GetValue(blas) : defaultBlas;
@@ -79,10 +75,6 @@ public static class BenchCommand
         command.SetAction(r =>
         {
             var settings = GanBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
-            if (settings.Epochs < 1) throw new ArgumentException($"--epochs must be at least 1 (got {settings.Epochs})");
-            if (settings.TrainLimit < 0) throw new ArgumentException($"--limit must be positive, or 0 for all images (got {settings.TrainLimit})");
-            if (settings.Threads < 1 || settings.Threads > Environment.ProcessorCount)
-                throw new ArgumentException($"--threads must be between 1 and this machine's {Environment.ProcessorCount} cores (got {settings.Threads})");
             if (r.GetValue(rounds) < 1) throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(rounds)})");
             var architectures = r.GetValue(arch) == "both" ? new[] { "mlp", "dcgan" } : new[] { r.GetValue(arch)! };
             var py = r.GetValue(skipPyTorch) ? null : r.GetValue(python)!;

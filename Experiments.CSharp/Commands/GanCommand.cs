@@ -45,7 +45,7 @@ public static class GanCommand
             var settings = training.Settings(r);
             var folder = training.Folder(r);
             Console.WriteLine($"run folder: {folder}");
-            var metrics = ProgressDisplay.Run(report => GanRun.train(config, settings, folder, training.Resume(r), r.GetValue(training.Data), report));
+            var metrics = ProgressDisplay.Run(report => Loop.run(GanRun.family, config, settings, folder, training.Resume(r), r.GetValue(training.Data), report));
             TrainingOptions.Print(metrics);
             return 0;
         });

@@ -25,7 +25,7 @@ public static class MlpCommand
             var config = MlpRun.validate(new MlpRun.MlpConfig(r.GetValue(hidden), r.GetValue(lr)));
             var folder = training.Folder(r);
             Console.WriteLine($"run folder: {folder}");
-            var metrics = ProgressDisplay.Run(report => MlpRun.train(config, training.Settings(r), folder, training.Resume(r), r.GetValue(training.Data), report));
+            var metrics = ProgressDisplay.Run(report => Loop.run(MlpRun.family, config, training.Settings(r), folder, training.Resume(r), r.GetValue(training.Data), report));
             TrainingOptions.Print(metrics);
             return 0;
         });

@@ -342,7 +342,7 @@ type GanRunReportTests(fixture: BrowserFixture) =
                     Epochs = 1; TrainLimit = 500; ValidationSize = 200; Threads = 1; BatchSize = 50; ImageEpochs = [ 0; 1 ] }
             let train () =
                 let threads = Research.Core.torch.get_num_threads ()
-                try Research.Core.Models.Gan.GanRun.train (config, settings, run, false, null, null) |> ignore
+                try Research.Core.Training.Loop.run (Research.Core.Models.Gan.GanRun.family, config, settings, run, false, null, null) |> ignore
                 finally Research.Core.torch.set_num_threads threads
             train ()
             let data = RunReportData.read run (Research.Core.Models.Families.report run null)

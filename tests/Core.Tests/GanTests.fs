@@ -115,7 +115,7 @@ let private runSettings =
 
 let private train (config: GanConfig) (settings: RunSettings) (folder: string) (resume: bool) =
     let threads = torch.get_num_threads ()
-    try GanRun.train (config, settings, folder, resume, null, null)
+    try Loop.run (GanRun.family, config, settings, folder, resume, null, null)
     finally torch.set_num_threads threads
 
 /// For each architecture, a run of two epochs straight and one of one epoch resumed to two.

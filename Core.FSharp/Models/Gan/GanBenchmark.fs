@@ -17,17 +17,9 @@ type GanBenchmark =
         | MlpGan -> GanConfig.mlp
         | Dcgan -> GanConfig.dcgan
 
-    /// Batch 128 on all 60000 training images, as the PyTorch side (no validation split: nothing is
-    /// validated), or on `limit` of them (0 = all).
+    /// Batch 128, on all 60000 training images or `limit` of them (PyTorchPeer.Settings).
     static member Settings(epochs: int, limit: int, threads: int, seed: int) =
-        { GanConfig.runDefaults with
-            BatchSize = 128
-            ValidationSize = 0
-            TrainLimit = limit
-            Epochs = epochs
-            Threads = threads
-            Seed = seed
-            ImageEpochs = [] }
+        PyTorchPeer.Settings({ GanConfig.runDefaults with BatchSize = 128 }, epochs, limit, threads, seed)
 
     /// Floating-point operations of the matrix products in one step of the MLP GAN, per image (2 per
     /// multiply-add), with S_G and S_D the sums of in x out over G's and D's linear layers and S'

@@ -116,21 +116,19 @@ module GanConfig =
           Loss = parseLoss (r.String "generator_loss") }
 
     /// Every GAN setting fixes the model or its training, so a resumed run must agree on all of them.
-    let differences (saved: GanConfig) (requested: GanConfig) =
-        [ for name, get in
-              [ "architecture", (fun c -> box c.Architecture)
-                "latent", (fun c -> box c.Latent)
-                "generator hidden", (fun c -> box c.GeneratorHidden)
-                "discriminator hidden", (fun c -> box c.DiscriminatorHidden)
-                "dropout", (fun c -> box c.Dropout)
-                "generator learning rate", (fun c -> box c.GeneratorLr)
-                "discriminator learning rate", (fun c -> box c.DiscriminatorLr)
-                "beta1", (fun c -> box c.Beta1)
-                "beta2", (fun c -> box c.Beta2)
-                "discriminator steps", (fun c -> box c.DiscriminatorSteps)
-                "generator loss", (fun c -> box c.Loss) ] do
-              let a, b = get saved, get requested
-              if a <> b then $"{name}: saved {a}, requested {b}" ]
+    let differences: GanConfig -> GanConfig -> string list =
+        Differences.between
+            [ "architecture", (fun c -> box c.Architecture)
+              "latent", (fun c -> box c.Latent)
+              "generator hidden", (fun c -> box c.GeneratorHidden)
+              "discriminator hidden", (fun c -> box c.DiscriminatorHidden)
+              "dropout", (fun c -> box c.Dropout)
+              "generator learning rate", (fun c -> box c.GeneratorLr)
+              "discriminator learning rate", (fun c -> box c.DiscriminatorLr)
+              "beta1", (fun c -> box c.Beta1)
+              "beta2", (fun c -> box c.Beta2)
+              "discriminator steps", (fun c -> box c.DiscriminatorSteps)
+              "generator loss", (fun c -> box c.Loss) ]
 
 /// The C# runner's way in.
 type GanConfig with

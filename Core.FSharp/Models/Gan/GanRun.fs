@@ -119,11 +119,6 @@ let sample (gan: Gan) (n: int) (seed: int64) =
     let parts = [ for start in 0 .. 500 .. n - 1 -> Gan.ofTanhRange (gan.Generate false (noise gan (int64 (min 500 (n - start))) generator)) ]
     scope.MoveToOuter(torch.cat (parts, 0))
 
-/// Trains (or resumes) a GAN in `folder` (see Loop.train).
-let train (config: GanConfig, settings: RunSettings, folder: string, resume: bool, dataFolder: string, progress: Action<Progress>) =
-    let report = if isNull progress then ignore else progress.Invoke
-    Loop.train family config settings folder resume (Option.ofObj dataFolder |> Option.filter (String.IsNullOrEmpty >> not)) report
-
 /// `gan sample`: n images from a run's checkpoint, written as `<output>-idx3-ubyte` (uint8, as
 /// MNIST stores its digits, for `vae eval --images` or a score) and the first 64 as `<output>.png`.
 /// Returns the two paths.

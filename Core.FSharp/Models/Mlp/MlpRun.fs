@@ -55,19 +55,11 @@ let family: Family<MlpConfig> =
       Write = fun w c -> w.WriteNumber("hidden", c.Hidden); ConfigWriter.number w "lr" c.LearningRate
       Read = fun r -> { Hidden = r.Int "hidden"; LearningRate = r.Number "lr" }
       Validate = validate
-      Differences =
-        fun saved requested ->
-            [ if saved.Hidden <> requested.Hidden then $"hidden: saved {saved.Hidden}, requested {requested.Hidden}"
-              if saved.LearningRate <> requested.LearningRate then $"learning rate: saved {saved.LearningRate}, requested {requested.LearningRate}" ]
+      Differences = Differences.between [ "hidden", (fun c -> box c.Hidden); "learning rate", (fun c -> box c.LearningRate) ]
       // Matrix products are all the work: the threads go to OpenBLAS.
       Threads = fun _ threads -> 1, threads
       LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
       Create = trainer }
-
-/// Trains (or resumes) an MLP classifier in `folder` (see Loop.train).
-let train (config: MlpConfig, settings: RunSettings, folder: string, resume: bool, dataFolder: string, progress: Action<Progress>) =
-    let report = if isNull progress then ignore else progress.Invoke
-    Loop.train family config settings folder resume (Option.ofObj dataFolder |> Option.filter (String.IsNullOrEmpty >> not)) report
 
 /// A trained classifier from a run folder's checkpoint ("best" or "last"); the caller disposes it.
 let load (folder: string, checkpoint: string) =

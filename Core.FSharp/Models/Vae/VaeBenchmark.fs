@@ -20,16 +20,9 @@ type VaeBenchmark =
     /// the grey-level images as targets (no binarization, as the example does), Adam 1e-3.
     static member Config = { VaeConfig.defaults with Binarization = NoBinarization }
 
-    /// Batch 128 on all 60000 training images, as the PyTorch side (nothing is validated, so no
-    /// validation split, which a training run must have), or on `limit` of them (0 = all).
+    /// Batch 128, on all 60000 training images or `limit` of them (PyTorchPeer.Settings).
     static member Settings(epochs: int, limit: int, threads: int, seed: int) =
-        { RunSettings.defaults with
-            ValidationSize = 0
-            TrainLimit = limit
-            Epochs = epochs
-            Threads = threads
-            Seed = seed
-            ImageEpochs = [] }
+        PyTorchPeer.Settings(RunSettings.defaults, epochs, limit, threads, seed)
 
     /// Floating-point operations of the matrix products in one training step of the MLP VAE, per
     /// image (2 per multiply-add): every linear layer's forward product x W^T and weight gradient

@@ -136,17 +136,15 @@ module VaeConfig =
     let ofJson (source: string) (json: string) = ConfigReader.Parse(source, json, read)
 
     /// Every VAE setting fixes the model or its training, so a resumed run must agree on all of them.
-    let differences (saved: VaeConfig) (requested: VaeConfig) =
-        [ for name, get in
-              [ "latent", (fun c -> box c.Latent)
-                "hidden", (fun c -> box c.Hidden)
-                "architecture", (fun c -> box c.Architecture)
-                "likelihood", (fun c -> box c.Likelihood)
-                "binarization", (fun c -> box c.Binarization)
-                "learning rate", (fun c -> box c.LearningRate)
-                "importance samples", (fun c -> box c.ImportanceSamples) ] do
-              let a, b = get saved, get requested
-              if a <> b then $"{name}: saved {a}, requested {b}" ]
+    let differences: VaeConfig -> VaeConfig -> string list =
+        Differences.between
+            [ "latent", (fun c -> box c.Latent)
+              "hidden", (fun c -> box c.Hidden)
+              "architecture", (fun c -> box c.Architecture)
+              "likelihood", (fun c -> box c.Likelihood)
+              "binarization", (fun c -> box c.Binarization)
+              "learning rate", (fun c -> box c.LearningRate)
+              "importance samples", (fun c -> box c.ImportanceSamples) ]
 
 /// The C# runner's way in: options as they come from the command line, parsed and validated.
 type VaeConfig with

@@ -22,7 +22,7 @@ type VaeExperiment =
     static member Train(config: VaeConfig, settings: RunSettings, folder: string, resume: bool,
                         [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
                         [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
-        VaeRun.train (config, settings, folder, resume, VaeExperiment.DataFolder dataFolder, VaeExperiment.Reporter progress)
+        Loop.run (VaeRun.family, config, settings, folder, resume, dataFolder, progress)
 
     /// Evaluates a run's checkpoint on the MNIST test set, or on an IDX file of uint8 images of the
     /// model's shape (grey levels 0-255, taken as they are unless `binarize` says otherwise), and
