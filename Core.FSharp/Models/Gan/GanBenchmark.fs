@@ -28,6 +28,9 @@ type GanBenchmark =
     /// the second layer for both (D's step), then D's forward, weight and input gradients on the
     /// fakes and G's weight and input gradients (G's step):
     /// 2 S_G + 2 (2 S_D) + 2 (2 S_D) + 2 (2 S'_D) + 3 (2 S_D) + 2 S_G + 2 S'_G.
+    /// This is the work of the PyTorch peer (checked against its profiler). `gan train` freezes D in
+    /// G's step and so skips D's weight gradients there (2 S_D): its share of the sgemm rate is of
+    /// this nominal count.
     static member GemmFlopsPerImage(config: GanConfig) =
         if config.Architecture <> MlpGan then invalidArg "config" "the GEMM count is for the MLP GAN"
         let pixels = Mnist.imageShape.Pixels

@@ -42,9 +42,18 @@ let private step (gan: Gan) (dAdam: Adam) (gAdam: Adam) (config: GanConfig) (gen
         dAdam.step ()
         fake, (real.item (), fakeLoss.item (), realLogits.sigmoid().mean().item (), fakeLogits.sigmoid().mean().item ())
     let fake, (lossReal, lossFake, dReal, dFake) = List.last [ for _ in 1 .. config.DiscriminatorSteps -> discriminatorStep () ]
+    // G's step needs no gradient for D's weights: D is frozen while it runs (as CycleGAN's
+    // implementation does), so backward skips those products.
+    let dWeights = gan.Discriminator.tensors
     gAdam.zero_grad ()
-    let gLoss = Objectives.generator config.Loss (gan.Discriminate true fake)
-    gLoss.backward ()
+    for t in dWeights do t.requires_grad_ false |> ignore
+    let gLoss =
+        try
+            let gLoss = Objectives.generator config.Loss (gan.Discriminate true fake)
+            gLoss.backward ()
+            gLoss
+        finally
+            for t in dWeights do t.requires_grad_ true |> ignore
     gAdam.step ()
     let b = float n
     let g = gLoss.item ()
