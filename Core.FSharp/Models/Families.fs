@@ -5,6 +5,7 @@ open System
 open Research.Core.Training
 open Research.Core.Models.Vae
 open Research.Core.Models.Gan
+open Research.Core.Models.Flow
 
 /// What a run's family adds to its report: reference lines for its metrics' curves (column, label,
 /// value) and panels computed from its checkpoint. Nothing for a family this workspace does not
@@ -15,4 +16,5 @@ let report (folder: string) (dataFolder: string) : (string * string * float) lis
     match run.Family with
     | "vae" -> [], VaeFigures.panels folder dataFolder
     | "gan" -> GanFigures.references (fst (Loop.readConfig GanRun.family run)), GanFigures.panels folder
+    | "flow" -> [], FlowFigures.panels folder dataFolder
     | _ -> [], []

@@ -56,6 +56,8 @@ type Optimizer(parameters: Parameters, stateNames: string list, lr: float) =
     member internal _.Handles() = OptimNative.handles tensors handles
     member internal _.StateHandles(name: string, into: nativeint[]) = OptimNative.handles state.[name] into
     member internal _.Steps = steps
+    /// Steps taken so far (restored by load_state_dict, so a schedule resumes where it was).
+    member _.stepCount = if steps.Length = 0 then 0L else Array.max steps
 
     /// The learning rate, settable between steps (for schedules).
     member _.lr

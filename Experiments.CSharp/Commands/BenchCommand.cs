@@ -2,6 +2,7 @@ using System.CommandLine;
 using static Research.Experiments.CommandLine;
 using Research.Core;
 using Research.Core.Benchmarks;
+using Research.Core.Models.Flow;
 using Research.Core.Models.Gan;
 using Research.Core.Models.Vae;
 using Research.Core.Training;
@@ -17,6 +18,7 @@ public static class BenchCommand
     {
         Vae(),
         Gan(),
+        Flow(),
     };
 
     static Command Vae()
@@ -94,6 +96,40 @@ public static class BenchCommand
                     $"{py} {Path.GetFileName(peer)} --arch {name}");
                 Console.WriteLine();
             }
+            return 0;
+        });
+        return command;
+    }
+
+    static Command Flow()
+    {
+        var epochs = Opt("--epochs", "epochs to time on each side", 1);
+        var limit = Opt("--limit", "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128", 2560);
+        var threads = Opt("--threads", "libtorch threads on both sides (the convolutions run there)", RunSettingsModule.defaults.Threads);
+        var seed = Opt("--seed", "random seed of each side", 1);
+        var rounds = Opt("--rounds", "times each side runs, taking turns", 1);
+        var sgemm = Opt("--sgemm-size", "n of the n x n x n float32 product that measures the machine's sgemm rate", 1024);
+        var python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
+        var script = Opt<string?>("--script", "the PyTorch peer (default: bench/flow_pytorch.py of the repository)", null);
+        var skipPyTorch = Opt("--skip-pytorch", "time only this side", false);
+        var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+        var command = new Command("flow", "Train the multi-scale flow (batch 128, Adam 1e-3) here and in PyTorch; compare seconds per step.")
+        {
+            epochs, limit, threads, seed, rounds, sgemm, python, script, skipPyTorch, data,
+        };
+        command.SetAction(r =>
+        {
+            var settings = FlowBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
+            if (r.GetValue(rounds) < 1) throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(rounds)})");
+            var py = r.GetValue(skipPyTorch) ? null : r.GetValue(python)!;
+            var peer = r.GetValue(skipPyTorch) ? null : r.GetValue(script) ?? FlowBenchmark.PyTorchScript();
+            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
+            var steps = (images + settings.BatchSize - 1) / settings.BatchSize;
+            var title = $"multi-scale flow (couplings 4,2,4, hidden 32,48,64), batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
+            Compare(title, r.GetValue(rounds), settings.Threads, 1, r.GetValue(sgemm), null, images, 1.2,
+                () => FlowBenchmark.Run(settings, r.GetValue(data)),
+                py is null || peer is null ? null : epochDone => FlowBenchmark.RunPyTorch(py, peer, settings, settings.Threads, r.GetValue(data), epochDone),
+                $"{py} {Path.GetFileName(peer)}");
             return 0;
         });
         return command;

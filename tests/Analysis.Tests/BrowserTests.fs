@@ -367,3 +367,35 @@ type GanRunReportTests(fixture: BrowserFixture) =
             Assert.Contains("log 4: D's loss at the optimum", names)
             assertNoErrors errors
         }
+
+/// A real flow run (two short epochs), reported as `research report` does: the bits-per-dimension
+/// curves, the samples at two temperatures, the reconstruction check and the interpolations.
+type FlowRunReportTests(fixture: BrowserFixture) =
+    interface IClassFixture<BrowserFixture>
+
+    [<Fact>]
+    member _.``the report of a real flow run shows its bpd curves, samples, reconstruction check and interpolations``() =
+        task {
+            use folder = new TempFolder "flow-run"
+            let run = Path.Combine(folder.Path, "flow")
+            let config = { Research.Core.Models.Flow.FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Couplings = [ 2; 2; 2 ]; Warmup = 2 }
+            let settings =
+                { Research.Core.Models.Flow.FlowConfig.runDefaults with
+                    Epochs = 2; TrainLimit = 256; ValidationSize = 100; Threads = 1; BatchSize = 64; ImageEpochs = [ 0; 2 ] }
+            let train () =
+                let threads = Research.Core.torch.get_num_threads ()
+                try Research.Core.Training.Loop.run (Research.Core.Models.Flow.FlowRun.family, config, settings, run, false, null, null) |> ignore
+                finally Research.Core.torch.set_num_threads threads
+            train ()
+            let data = RunReportData.read run (Research.Core.Models.Families.report run null)
+            let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
+            Assert.Equal<string list>([ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ], titles)
+            let path = Report.Write(run, [ data ], [])
+            // 1 curve, samples and samples at 0.7 at epochs 0 and 2, reconstruction, interpolations
+            let expected = 7
+            let! page, errors = loadPlots fixture.Browser path expected
+            do! assertPlotsRendered page expected
+            let! images = countOf page ".js-plotly-plot .imagelayer image"
+            Assert.Equal(6, images)
+            assertNoErrors errors
+        }

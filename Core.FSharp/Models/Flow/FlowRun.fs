@@ -1,0 +1,129 @@
+/// The normalizing flow as a family of the shared training loop: Adam on the mean bits per
+/// dimension, with linear warm-up, per-epoch decay and gradient-norm clipping.
+module Research.Core.Models.Flow.FlowRun
+
+open System
+open Research.Core
+open Research.Core.Data
+open Research.Core.IO
+open Research.Core.Optim
+open Research.Core.Training
+
+/// Images in [0, 1] as pixel values 0..255.
+let pixels (x: Tensor) = (x * 255.0).round ()
+
+/// Scales the gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
+let clipGradients (parameters: Tensor[]) (maxNorm: float) =
+    use _ = torch.no_grad ()
+    let grads = parameters |> Array.choose (fun p -> Option.ofObj p.grad)
+    let norm = sqrt (grads |> Array.sumBy (fun g -> g.square().sum().item ()))
+    if norm > maxNorm then
+        for g in grads do g.mul_ (maxNorm / (norm + 1e-6)) |> ignore
+
+/// Mean bits per dimension over a subset, with fixed dequantization noise (`seed`).
+let evaluate (flow: Flow) (subset: ImageSubset) (seed: int64) =
+    use _ = torch.no_grad ()
+    use noise = new Generator(seed)
+    Flow.withNoise flow noise (fun () ->
+        let mutable total = 0.0
+        for batch in subset.batches (500, shuffle = false) do
+            use scope = new TensorScope()
+            total <- total + (Flow.bitsPerDim flow (Flow.logLikelihood flow (pixels batch.x))).sum().item ()
+        total / float subset.count)
+
+/// 64 samples from the same z at every epoch, at temperature 1 and 0.7, as one PNG grid each.
+let private sampleGrids (flow: Flow) (seed: int) =
+    use _ = torch.no_grad ()
+    [ for kind, temperature in [ "samples", 1.0; "samples-t0.7", 0.7 ] ->
+          use scope = new TensorScope()
+          use fixedNoise = new Generator(int64 seed + 2L)
+          let x = Flow.sample flow 64 temperature fixedNoise / 255.0
+          kind, Png.Grid(x.toFloat32Array (), flow.Image.Height, flow.Image.Width, 8, 8) ]
+
+let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
+    let flow = FlowModel.create generator config data.train.imageShape Float32
+    let parameters = flow.Parameters
+    let adam = new Adam(parameters, lr = config.LearningRate)
+    let stepsPerEpoch = float ((data.train.count + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
+    { Model = parameters
+      Optimizers = [ "adam", adam ]
+      Generators = []
+      TrainColumns = [ "train_bpd" ]
+      ValidationColumns = [ "val_bpd" ]
+      Headline = Some { Column = "val_bpd"; Better = Lower }
+      Step =
+        fun batch ->
+            // The step count lives in Adam's state, so a resumed run continues the schedule.
+            let steps = adam.stepCount + 1L
+            let warm = if config.Warmup = 0 then 1.0 else min 1.0 (float steps / float config.Warmup)
+            adam.lr <- config.LearningRate * warm * config.Decay ** floor (float (steps - 1L) / stepsPerEpoch)
+            adam.zero_grad ()
+            let bpd = Flow.bitsPerDim flow (Flow.logLikelihood flow (pixels batch.x))
+            bpd.mean().backward ()
+            if config.Clip > 0.0 then clipGradients parameters.tensors config.Clip
+            adam.step ()
+            let sum = bpd.sum().item ()
+            { Loss = sum; Sums = [| sum |] }
+      Validate = fun () -> [| evaluate flow data.validation (int64 settings.Seed + 1L) |]
+      Images = fun _ -> sampleGrids flow settings.Seed }
+
+let family: Family<FlowConfig> =
+    { Name = "flow"
+      Write = FlowConfig.write
+      Read = FlowConfig.read
+      Validate = FlowConfig.validate
+      Differences = FlowConfig.differences
+      // Convolutions are all the work: the threads go to libtorch's pool.
+      Threads = fun _ threads -> threads, 1
+      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
+      Create = trainer }
+
+/// A trained flow from a run folder's checkpoint ("best" or "last"), with the run's settings; the
+/// caller disposes the Parameters.
+let load (folder: string, checkpoint: string) =
+    let run = RunFolder folder
+    let config, settings = Loop.readConfig family run
+    let flow = FlowModel.create Generator.Default config Mnist.imageShape Float32
+    let parameters = flow.Parameters
+    try Checkpoint.loadModel (run.Checkpoint checkpoint, parameters) |> ignore
+    with _ ->
+        parameters.Dispose()
+        reraise ()
+    config, settings, flow, parameters
+
+/// Test bits per dimension, with the importance-weighted estimate over K dequantization samples
+/// (the UvA tutorial): log p(x) ~ log (1/K) sum_k p(x, u_k), tighter than one sample's bound.
+/// Returns (one-sample bpd, K-sample bpd), means over the images.
+let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
+    if k < 1 then invalidArg "samples" $"--samples must be at least 1 (got {k})"
+    use _ = torch.no_grad ()
+    use noise = new Generator(seed)
+    Flow.withNoise flow noise (fun () ->
+        let n = images.size 0
+        let mutable single, weighted = 0.0, 0.0
+        for start in 0L .. 200L .. n - 1L do
+            use scope = new TensorScope()
+            let x = pixels (images.narrow (0, start, min 200L (n - start)))
+            let draws = torch.stack ([ for _ in 1 .. k -> Flow.logLikelihood flow x ], 0)
+            single <- single + (Flow.bitsPerDim flow (draws.select (0, 0L))).sum().item ()
+            let logMean = draws.logsumexp (dim = 0) - log (float k)
+            weighted <- weighted + (Flow.bitsPerDim flow logMean).sum().item ()
+        single / float n, weighted / float n)
+
+/// `flow sample`: n images at a temperature, as `<output>-idx3-ubyte` and the first 64 as `<output>.png`.
+let writeSamples (folder: string, checkpoint: string, n: int, temperature: float, seed: int, threads: int, output: string) =
+    if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
+    if not (temperature > 0.0) then invalidArg "temperature" $"--temperature must be positive (got {temperature})"
+    let _, settings, flow, parameters = load (folder, checkpoint)
+    use _ = parameters
+    Family.useThreads ((RunSettings.validate { settings with Threads = threads }).Threads, 1)
+    use _ = torch.no_grad ()
+    use scope = new TensorScope()
+    use generator = new Generator(int64 seed)
+    let images = torch.cat ([ for start in 0 .. 500 .. n - 1 -> Flow.sample flow (min 500 (n - start)) temperature generator ], 0) / 255.0
+    let idx, png = output + "-idx3-ubyte", output + ".png"
+    ImageFile.write idx images
+    let shown = images.narrow (0, 0L, min 64L (int64 n))
+    let cols = min 8 n
+    AtomicFile.writeBytes png (Png.Grid(shown.toFloat32Array (), flow.Image.Height, flow.Image.Width, (int (shown.size 0) + cols - 1) / cols, cols))
+    idx, png
