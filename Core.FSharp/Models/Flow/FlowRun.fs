@@ -121,9 +121,4 @@ let writeSamples (folder: string, checkpoint: string, n: int, temperature: float
     use scope = new TensorScope()
     use generator = new Generator(int64 seed)
     let images = torch.cat ([ for start in 0 .. 500 .. n - 1 -> Flow.sample flow (min 500 (n - start)) temperature generator ], 0) / 255.0
-    let idx, png = output + "-idx3-ubyte", output + ".png"
-    ImageFile.write idx images
-    let shown = images.narrow (0, 0L, min 64L (int64 n))
-    let cols = min 8 n
-    AtomicFile.writeBytes png (Png.Grid(shown.toFloat32Array (), flow.Image.Height, flow.Image.Width, (int (shown.size 0) + cols - 1) / cols, cols))
-    idx, png
+    SampleFiles.write output images

@@ -136,11 +136,5 @@ let writeSamples (folder: string, checkpoint: string, n: int, seed: int, threads
     let config, settings, gan, parameters = load (folder, checkpoint)
     use _ = parameters
     Family.useThreads (threadSettings (config.Architecture, (RunSettings.validate { settings with Threads = threads }).Threads))
-    use scope = new TensorScope()
-    let images = sample gan n (int64 seed)
-    let idx, png = output + "-idx3-ubyte", output + ".png"
-    ImageFile.write idx images
-    let shown = images.narrow (0, 0L, min 64L (int64 n))
-    let cols = min 8 n
-    AtomicFile.writeBytes png (Png.Grid(shown.toFloat32Array (), gan.Image.Height, gan.Image.Width, (int (shown.size 0) + cols - 1) / cols, cols))
-    idx, png
+    use images = sample gan n (int64 seed)
+    SampleFiles.write output images
