@@ -390,6 +390,9 @@ type FlowRunReportTests(fixture: BrowserFixture) =
             let data = RunReportData.read run (Research.Core.Models.Families.report run null)
             let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
             Assert.Equal<string list>([ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ], titles)
+            // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
+            let caption = data.Panels |> List.pick (function Images("Reconstruction check", caption, _) -> Some caption | _ -> None)
+            Assert.Contains("largest pixel difference 0 of 255", caption)
             let path = Report.Write(run, [ data ], [])
             // 1 curve, samples and samples at 0.7 at epochs 0 and 2, reconstruction, interpolations
             let expected = 7

@@ -41,6 +41,9 @@ let private layers (g: Generator) =
       "channel coupling (after a squeeze)", [ MultiScale.squeeze ], Coupling.create g "c" s1 (Coupling.channels 4 false Float64) 6 Float64
       "squeeze", [], MultiScale.squeeze ]
 
+/// The flow after its dequantization: continuous in, continuous out.
+let private withoutDequantization (flow: Flow) = { flow with Steps = List.tail flow.Steps }
+
 type FlowLayers(output: ITestOutputHelper) =
 
     [<Fact>]
@@ -64,6 +67,17 @@ type FlowLayers(output: ITestOutputHelper) =
         let j = Autodiff.jacobian (fun v -> fst (Dequantization.logit.Forward (v, torch.zeros ([| 1L |], dtype = Float64)))) v
         Assert.Equal(logAbsDet j, ldj.item (), 9)
         Assert.True((Dequantization.logit.Reverse y - v).abs().max().item () < 1e-10)
+        // Variational dequantization: log|du/du0| of the noise flow (conditioned on the image) is
+        // -log q(u | x), checked against the Jacobian of u0 -> u.
+        let noiseFlow = Dequantization.noiseFlow g small Float64
+        for c in noiseFlow do perturb c.Parameters g 0.05
+        let x = (torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g) * 256.0).floor ()
+        let u0 = torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g)
+        let u, ldj = Dequantization.transformNoise noiseFlow x (u0, torch.zeros ([| 1L |], dtype = Float64))
+        let j = Autodiff.jacobian (fun u0 -> fst (Dequantization.transformNoise noiseFlow x (u0, torch.zeros ([| 1L |], dtype = Float64)))) u0
+        output.WriteLine $"variational dequantization: log|det du/du0| {ldj.item ():F6}, from the Jacobian {logAbsDet j:F6}"
+        Assert.Equal(logAbsDet j, ldj.item (), 9)
+        Assert.True(u.min().item () > 0.0 && u.max().item () < 1.0, "the dequantization noise u must lie in (0, 1)")
 
     [<Fact>]
     member _.``the single-scale flow inverts to 1e-4 in float32 and dequantization to the same pixels`` () =
@@ -76,15 +90,36 @@ type FlowLayers(output: ITestOutputHelper) =
         let x = (torch.rand ([| 3L; 1L; 28L; 28L |], generator = g) * 256.0).floor ()
         // Without the dequantization: continuous in, continuous out.
         let v = (x + 0.5) / 256.0
-        let continuous = flow.Layers |> List.skip 1
-        let z = continuous |> List.fold (fun s (l: FlowLayer) -> l.Forward s) (v, torch.zeros [| 3L |]) |> fst
-        let back = continuous |> List.rev |> List.fold (fun z (l: FlowLayer) -> l.Reverse z) z
+        let continuous = withoutDequantization flow
+        let back = Flow.decode continuous (fst (Flow.encode continuous v))
         let error = (back - v).abs().max().item ()
         output.WriteLine $"single-scale flow: max |f^-1(f(v)) - v| = {error:G3}"
         Assert.True(error < 1e-4, $"the flow inverts only to {error}")
         // The whole flow, dequantization included, gives back the same pixel values.
         let z, _ = Flow.encode flow x
         Assert.Equal(0.0, (Flow.decode flow z - x).abs().max().item ())
+
+    [<Fact>]
+    member _.``the multi-scale flow keeps its split-off latents and inverts to 1e-4 in float32 and 1e-10 in float64`` () =
+        use scope = new TensorScope()
+        use g = new Generator(6L)
+        for dtype, tolerance in [ Float32, 1e-4; Float64, 1e-10 ] do
+            let config = { FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Dequantization = Variational }
+            let flow = FlowModel.create g config Mnist.imageShape dtype
+            use parameters = flow.Parameters
+            perturb parameters g 0.05
+            let x = (torch.rand ([| 3L; 1L; 28L; 28L |], dtype = dtype, generator = g) * 256.0).floor ()
+            let v = (x + 0.5) / 256.0
+            let continuous = withoutDequantization flow
+            let z, _ = Flow.encode continuous v
+            // One factored-out part (2 x 14 x 14) and the final part (8 x 7 x 7): all 784 dimensions.
+            Assert.Equal<int64 list>([ 3L * 392L; 3L * 392L ], z.Parts |> List.map (fun p -> p.numel))
+            let error = (Flow.decode continuous z - v).abs().max().item ()
+            output.WriteLine $"multi-scale flow ({dtype}): max |f^-1(f(v)) - v| = {error:G3}"
+            Assert.True(error < tolerance, $"the {dtype} multi-scale flow inverts only to {error} (tolerance {tolerance})")
+            // With the (variational) dequantization: the same pixels come back.
+            let z, _ = Flow.encode flow x
+            Assert.Equal(0.0, (Flow.decode flow z - x).abs().max().item ())
 
     [<Fact>]
     member _.``bits per dimension of the identity flow on uniform noise equal the closed form`` () =
@@ -112,7 +147,7 @@ type FlowLayers(output: ITestOutputHelper) =
                    -logp / (float d * log 2.0) |]
         assertClose "bits per dimension" 1e-10 1e-10 expected bpd
 
-let private tinyFlow = { FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Couplings = [ 2; 2; 2 ]; Warmup = 4 }
+let private tinyFlow = { FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Couplings = [ 2; 2; 2 ]; Warmup = 4; Dequantization = Variational }
 let private flowSettings =
     { FlowConfig.runDefaults with Epochs = 2; BatchSize = 64; Seed = 3; Threads = 1; ValidationSize = 200; TrainLimit = 512; ImageEpochs = [ 2 ] }
 
@@ -120,7 +155,7 @@ let private flowSettings =
 type FlowRunTests(output: ITestOutputHelper) =
 
     [<Fact>]
-    member _.``a short multi-scale run lowers the bits per dimension and resumes bit for bit`` () =
+    member _.``a short multi-scale run with variational dequantization lowers the bits per dimension and resumes bit for bit`` () =
         let root = tempFolder "flow-runs"
         let threads = torch.get_num_threads ()
         try

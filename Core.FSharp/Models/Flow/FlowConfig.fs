@@ -11,6 +11,12 @@ type FlowArchitecture =
     /// (RealNVP's multi-scale architecture, as the UvA tutorial's MNIST flow).
     | MultiScale
 
+type DequantizationKind =
+    /// v = (x + u) / 256 with u ~ U[0, 1) (Dinh et al. 2017).
+    | Uniform
+    /// u ~ q(u | x), a flow conditioned on the image (Ho et al. 2019, Flow++).
+    | Variational
+
 /// The flow's own settings (the run's are RunSettings); written into config.json.
 type FlowConfig =
     { Architecture: FlowArchitecture
@@ -18,6 +24,7 @@ type FlowConfig =
       Couplings: int list
       /// Hidden channels of the couplings' conv nets, one per scale.
       Hidden: int list
+      Dequantization: DequantizationKind
       LearningRate: float
       /// Steps of linear learning-rate warm-up from 0.
       Warmup: int
@@ -28,7 +35,7 @@ type FlowConfig =
 
 module FlowConfig =
     let multiScale =
-        { Architecture = MultiScale; Couplings = [ 4; 2; 4 ]; Hidden = [ 32; 48; 64 ]; LearningRate = 1e-3; Warmup = 200; Decay = 0.99; Clip = 10.0 }
+        { Architecture = MultiScale; Couplings = [ 4; 2; 4 ]; Hidden = [ 32; 48; 64 ]; Dequantization = Uniform; LearningRate = 1e-3; Warmup = 200; Decay = 0.99; Clip = 10.0 }
 
     let singleScale = { multiScale with Architecture = SingleScale; Couplings = [ 8 ]; Hidden = [ 64 ] }
 
@@ -41,6 +48,14 @@ module FlowConfig =
         | "single" -> SingleScale
         | "multiscale" -> MultiScale
         | _ -> invalidArg "arch" $"unknown flow architecture '{s}' (expected single or multiscale)"
+
+    let dequantizationName = function Uniform -> "uniform" | Variational -> "variational"
+
+    let parseDequantization (s: string) =
+        match s.ToLowerInvariant() with
+        | "uniform" -> Uniform
+        | "variational" -> Variational
+        | _ -> invalidArg "dequantization" $"unknown dequantization '{s}' (expected uniform or variational)"
 
     let validate (c: FlowConfig) =
         let scales = match c.Architecture with SingleScale -> 1 | MultiScale -> 3
@@ -57,7 +72,7 @@ module FlowConfig =
         w.WriteString("architecture", architectureName c.Architecture)
         ConfigWriter.ints w "couplings" c.Couplings
         ConfigWriter.ints w "hidden" c.Hidden
-        w.WriteString("dequantization", "uniform")
+        w.WriteString("dequantization", dequantizationName c.Dequantization)
         ConfigWriter.number w "lr" c.LearningRate
         w.WriteNumber("warmup", c.Warmup)
         ConfigWriter.number w "decay" c.Decay
@@ -67,6 +82,7 @@ module FlowConfig =
         { Architecture = parseArchitecture (r.String "architecture")
           Couplings = r.Ints "couplings"
           Hidden = r.Ints "hidden"
+          Dequantization = parseDequantization (r.String "dequantization")
           LearningRate = r.Number "lr"
           Warmup = r.Int "warmup"
           Decay = r.Number "decay"
@@ -77,17 +93,19 @@ module FlowConfig =
             [ "architecture", (fun c -> box c.Architecture)
               "couplings", (fun c -> box c.Couplings)
               "hidden", (fun c -> box c.Hidden)
+              "dequantization", (fun c -> box c.Dequantization)
               "learning rate", (fun c -> box c.LearningRate)
               "warmup", (fun c -> box c.Warmup)
               "decay", (fun c -> box c.Decay)
               "clip", (fun c -> box c.Clip) ]
 
 type FlowConfig with
-    static member Create(architecture: string, couplings: int[], hidden: int[], learningRate: float, warmup: int, decay: float, clip: float) =
+    static member Create(architecture: string, couplings: int[], hidden: int[], dequantization: string, learningRate: float, warmup: int, decay: float, clip: float) =
         FlowConfig.validate
             { Architecture = FlowConfig.parseArchitecture architecture
               Couplings = List.ofArray couplings
               Hidden = List.ofArray hidden
+              Dequantization = FlowConfig.parseDequantization dequantization
               LearningRate = learningRate
               Warmup = warmup
               Decay = decay
