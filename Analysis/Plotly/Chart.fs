@@ -46,6 +46,11 @@ type Chart =
         let figure = single (Image("data:image/png;base64," + Convert.ToBase64String png)) Name
         { figure with Layout = { figure.Layout with XAxes = Map [ 1, plain ]; YAxes = Map [ 1, plain ] } }
 
+    static member Bar(categories: string seq, heights: float seq, ?Name: string) =
+        let x, y = Array.ofSeq categories, Array.ofSeq heights
+        if x.Length <> y.Length then invalidArg "heights" $"{x.Length} categories but {y.Length} heights"
+        single (Bar(x, y)) Name
+
     static member Histogram(x: float seq, ?NBins: int, ?Name: string) =
         single (Histogram(Array.ofSeq x, NBins)) Name
 

@@ -13,6 +13,8 @@ type TraceData =
     /// A raster drawn at its own pixel size; `source` is a data URI (plotly decodes it in the browser).
     | Image of source: string
     | Histogram of x: float[] * nBins: int option
+    /// Bars of height y over categories x; several bar traces on one axis stand side by side.
+    | Bar of x: string[] * y: float[]
 
 /// One trace placed on a subplot (1 = the first x/y axis pair, plotly's "x"/"y"; k = "xk"/"yk").
 type Trace =

@@ -82,6 +82,12 @@ let private writeTrace (w: Utf8JsonWriter) (trace: Trace) =
         w.WriteString("type", "histogram")
         writeNumbers w "x" x
         nBins |> Option.iter (fun n -> w.WriteNumber("nbinsx", n))
+    | Bar(x, y) ->
+        w.WriteString("type", "bar")
+        w.WriteStartArray "x"
+        for c in x do w.WriteStringValue c
+        w.WriteEndArray()
+        writeNumbers w "y" y
     trace.Name |> Option.iter (fun name -> w.WriteString("name", name))
     trace.ShowLegend |> Option.iter (fun show -> w.WriteBoolean("showlegend", show))
     if trace.Subplot <> 1 then

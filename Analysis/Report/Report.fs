@@ -1,6 +1,7 @@
 namespace Research.Analysis.Report
 
 open System.IO
+open System.Runtime.InteropServices
 open Research.Core.Training
 open Research.Analysis.Plotly
 open Research.Analysis.Verify
@@ -50,6 +51,10 @@ type Report =
         | Panel.Points(title, rows, labels) -> [ Plot(points title rows labels) ]
         | Panel.Table(title, header, rows) ->
             [ Heading(3, title); Section.Table(Array.ofList header, rows |> List.map Array.ofList |> Array.ofList) ]
+        | Panel.Bars(title, xTitle, categories, series) ->
+            [ Plot(Chart.combine [ for name, heights in series -> Chart.Bar(categories, heights, Name = name) ]
+                   |> Chart.withTitle title
+                   |> Chart.withXAxisTitle xTitle) ]
 
     /// Config values side by side, one column per run; keys in first-seen order, differing rows marked.
     static let configTable (runs: RunReportData list) =
@@ -79,12 +84,17 @@ type Report =
           if series.IsEmpty then Paragraph "No run names a headline metric to compare."
           else Plot(curves "Headline metric across runs" "" series []) ]
 
-    /// The page's sections (exposed so tests can count the figures).
-    static member Sections(runs: RunReportData seq, verifyRows: CheckRow seq) =
+    /// The page's sections (exposed so tests can count the figures); `comparisonPanels` are drawn
+    /// in the comparison section (scores of several runs side by side).
+    static member Sections(runs: RunReportData seq, verifyRows: CheckRow seq,
+                           [<Optional; DefaultParameterValue(null: Panel seq)>] comparisonPanels: Panel seq) =
         let runs = List.ofSeq runs
         let verifyRows = Array.ofSeq verifyRows
+        let comparisonPanels = if isNull comparisonPanels then [] else List.ofSeq comparisonPanels
         [ if runs.Length > 1 then
               yield! comparison runs
+              for p in comparisonPanels do
+                  yield! panel "all runs" p
           yield Heading(2, "Configuration")
           yield configTable runs
           if runs.Length > 1 then
@@ -100,9 +110,10 @@ type Report =
               yield Html(VerifyTable.Html verifyRows) ]
 
     /// Writes <outFolder>/report.html with plotly.min.js beside it; returns the page's path.
-    static member Write(outFolder: string, runs: RunReportData seq, verifyRows: CheckRow seq) =
+    static member Write(outFolder: string, runs: RunReportData seq, verifyRows: CheckRow seq,
+                        [<Optional; DefaultParameterValue(null: Panel seq)>] comparisonPanels: Panel seq) =
         let title =
             match List.ofSeq runs with
             | [ run ] -> $"Report: {run.Name}"
             | runs -> $"Report: {runs.Length} runs"
-        HtmlPage.Save(Path.Combine(outFolder, "report.html"), title, Report.Sections(runs, verifyRows))
+        HtmlPage.Save(Path.Combine(outFolder, "report.html"), title, Report.Sections(runs, verifyRows, comparisonPanels))

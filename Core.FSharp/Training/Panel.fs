@@ -15,3 +15,14 @@ type Panel =
     /// report projects them to the plane (by PCA beyond two).
     | Points of title: string * points: float[][] * labels: int[]
     | Table of title: string * header: string list * rows: string list list
+    /// Bars over categories, one series of heights per name, side by side (a class histogram).
+    | Bars of title: string * xTitle: string * categories: string list * series: (string * float[]) list
+
+module Panel =
+    let title =
+        function
+        | Curves(title, _, _, _)
+        | Images(title, _, _)
+        | Points(title, _, _)
+        | Table(title, _, _)
+        | Bars(title, _, _, _) -> title

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Research.Analysis.Report;
 using Research.Analysis.Verify;
+using Research.Core.Metrics;
 using Research.Core.Models;
 
 namespace Research.Experiments.Commands;
@@ -18,7 +19,7 @@ public static class ReportCommand
         };
         var noVerify = new Option<bool>("--no-verify") { Description = "leave out the numerical checks (they take a few seconds)" };
         var data = new Option<string?>("--data") { Description = "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)" };
-        var command = new Command("report", "Write report.html: every run's metric curves and image grids, what its model family adds (a VAE's manifold, latent space, interpolations), the config and the checks.")
+        var command = new Command("report", "Write report.html: every run's metric curves and image grids, what its model family adds (a VAE's manifold, latent space, interpolations), its sample-quality scores, the config and the checks; for several runs, a comparison (headline metrics, the scores of every run with the real-data floor, class histograms, samples side by side, what each family offers as a likelihood).")
         {
             runs, output, noVerify, data,
         };
@@ -33,7 +34,8 @@ public static class ReportCommand
             }).ToArray();
             var checks = r.GetValue(noVerify) ? [] : Verification.Run(0).Rows;
             var failed = checks.Count(c => !c.Passed);
-            var page = Report.Write(outFolder, reports, checks);
+            var comparison = folders.Length > 1 ? Score.comparison(Microsoft.FSharp.Collections.ListModule.OfArray(folders)) : null;
+            var page = Report.Write(outFolder, reports, checks, comparison);
             Console.WriteLine($"report: {page}");
             if (failed > 0) Console.Error.WriteLine($"{failed} numerical check(s) failed; see the table in the report");
             return failed == 0 ? 0 : 1;

@@ -126,7 +126,8 @@ let private syntheticRuns () =
                 Images("2-d latent manifold", "", [ "best", gridPng rng 100 10 10 ])
                 Points("Latent codes by digit", points rng 1000 2, Array.init 1000 (fun i -> i % 10))
                 Images("Latent interpolations", "", [ "best", gridPng rng 30 3 10 ])
-                Panel.Table("Scores", [ "metric"; "value" ], [ [ "</script><b>not bold</b>"; "1.0" ] ]) ] }
+                Panel.Table("Scores", [ "metric"; "value" ], [ [ "</script><b>not bold</b>"; "1.0" ] ])
+                Bars("Predicted classes", "class", [ for d in 0..9 -> string d ], [ "samples", Array.init 10 float; "floor", Array.create 10 5.0 ]) ] }
     let partialMetrics = metrics 5.0
     let partial =
         { full with
@@ -155,12 +156,13 @@ type BrowserTests(fixture: BrowserFixture) =
             let runs = syntheticRuns ()
             let verify = verifyResult.Force()
             use folder = new TempFolder "report"
-            let path = Report.Write(folder.Path, runs, verify.Rows)
-            // comparison 1; full run: 3 curves (elbo, kl, recon) + 2 sample epochs + reconstructions +
-            // manifold + latents + interpolations = 9; partial run: 3 curves + 1 sample epoch +
-            // reconstructions + latents = 6
-            let expected = 16
-            let sections = Report.Sections(runs, verify.Rows)
+            let comparisonBars = [ Bars("Predicted classes, all runs", "class", [ for d in 0..9 -> string d ], [ "both", Array.create 10 1.0 ]) ]
+            let path = Report.Write(folder.Path, runs, verify.Rows, comparisonBars)
+            // comparison 1 + its class histogram; full run: 3 curves (elbo, kl, recon) + 2 sample
+            // epochs + reconstructions + manifold + latents + interpolations + class histogram = 10;
+            // partial run: 3 curves + 1 sample epoch + reconstructions + latents = 6
+            let expected = 18
+            let sections = Report.Sections(runs, verify.Rows, comparisonBars)
             Assert.Equal(expected, sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length)
             let! page, errors = loadPlots fixture.Browser path expected
             do! assertPlotsRendered page expected
@@ -172,6 +174,9 @@ type BrowserTests(fixture: BrowserFixture) =
             // The latent scatters have one legend entry per digit.
             let! legends = page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.gtitle')?.textContent.startsWith('Latent codes')).map(p => p.querySelectorAll('.legend .traces').length)")
             Assert.Equal<int[]>([| 10; 10 |], legends)
+            // Bars: two series of ten classes in the run, one in the comparison.
+            let! bars = countOf page ".js-plotly-plot .barlayer .point"
+            Assert.Equal(30, bars)
             // Curves have ticks on whole epochs only.
             let! ticks = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.xtitle')?.textContent === 'epoch').flatMap(p => [...p.querySelectorAll('.xtick text')].map(t => t.textContent))")
             Assert.NotEmpty ticks
@@ -306,7 +311,7 @@ type RealRunReportTests(fixture: BrowserFixture) =
                     Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
             Research.Core.Models.Vae.VaeExperiment.Train(config, settings, run, false) |> ignore
             let data = RunReportData.read run (Research.Core.Models.Families.report run null)
-            let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
+            let titles = data.Panels |> List.map Panel.title
             Assert.Equal<string list>(
                 [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ],
                 titles)
@@ -346,7 +351,7 @@ type GanRunReportTests(fixture: BrowserFixture) =
                 finally Research.Core.torch.set_num_threads threads
             train ()
             let data = RunReportData.read run (Research.Core.Models.Families.report run null)
-            let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
+            let titles = data.Panels |> List.map Panel.title
             Assert.Equal<string list>(
                 [ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ],
                 titles)
@@ -388,7 +393,7 @@ type FlowRunReportTests(fixture: BrowserFixture) =
                 finally Research.Core.torch.set_num_threads threads
             train ()
             let data = RunReportData.read run (Research.Core.Models.Families.report run null)
-            let titles = data.Panels |> List.map (function Curves(t, _, _, _) | Images(t, _, _) | Points(t, _, _) | Panel.Table(t, _, _) -> t)
+            let titles = data.Panels |> List.map Panel.title
             Assert.Equal<string list>([ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ], titles)
             // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
             let caption = data.Panels |> List.pick (function Images("Reconstruction check", caption, _) -> Some caption | _ -> None)

@@ -1,0 +1,144 @@
+/// Sample-quality metrics on the feature network's outputs (FeatureNet.Features), all in float64:
+/// FID, KID, improved precision and recall, and the classifier score with its class histogram.
+module Research.Core.Metrics.SampleQuality
+
+open System
+open MathNet.Numerics.LinearAlgebra
+open Research.Core
+open Research.Core.Metrics.FeatureNet
+
+/// The Gaussian fitted to features [N; d]: the mean and the unbiased covariance (as pytorch-fid's
+/// np.cov), as MathNet values.
+let gaussian (features: Tensor) =
+    use scope = new TensorScope()
+    let n, d = features.size 0, int (features.size 1)
+    let mu = features.mean 0
+    let centred = features - mu
+    let cov = (centred.t().mm centred) / float (n - 1L)
+    Vector<float>.Build.DenseOfArray(mu.toFloat64Array ()), Matrix<float>.Build.DenseOfRowMajor(d, d, cov.toFloat64Array ())
+
+/// The square root of a symmetric positive semi-definite matrix, from its eigen-decomposition
+/// (eigenvalues rounded below zero are taken as zero).
+let sqrtPsd (c: Matrix<float>) =
+    let evd = c.Evd(Symmetricity.Symmetric)
+    let v = evd.EigenVectors
+    v * Matrix<float>.Build.DiagonalOfDiagonalArray(evd.EigenValues.Map(fun e -> sqrt (max 0.0 e.Real)).ToArray()) * v.Transpose()
+
+/// The Frechet distance between N(mu1, C1) and N(mu2, C2) (Heusel et al. 2017, eq. 6):
+///   |mu1 - mu2|^2 + tr C1 + tr C2 - 2 tr (C1 C2)^(1/2).
+/// tr (C1 C2)^(1/2) = tr (S C2 S)^(1/2) with S = C1^(1/2): the product S C2 S is symmetric, so its
+/// eigenvalues are real and the root is stable where C1 C2 itself is far from symmetric.
+let frechetDistance (mu1: Vector<float>, c1: Matrix<float>) (mu2: Vector<float>, c2: Matrix<float>) =
+    let s = sqrtPsd c1
+    let m = s * c2 * s
+    let m = (m + m.Transpose()) / 2.0
+    let traceRoot = m.Evd(Symmetricity.Symmetric).EigenValues |> Seq.sumBy (fun e -> sqrt (max 0.0 e.Real))
+    let diff = mu1 - mu2
+    diff.DotProduct diff + c1.Trace() + c2.Trace() - 2.0 * traceRoot
+
+/// FID of two feature sets.
+let fid (real: Tensor) (fake: Tensor) = frechetDistance (gaussian real) (gaussian fake)
+
+/// The unbiased MMD^2 between two sets with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3
+/// (Binkowski et al. 2018, eq. 4; the diagonal of k(X, X) and k(Y, Y) left out).
+let mmdUnbiased (x: Tensor) (y: Tensor) =
+    use scope = new TensorScope()
+    let d = float (x.size 1)
+    let kernel (a: Tensor) (b: Tensor) = (a.mm (b.t ()) / d + 1.0).pow 3.0
+    let within (a: Tensor) =
+        let m = float (a.size 0)
+        let diagonal = ((a * a).sum 1 / d + 1.0).pow 3.0
+        ((kernel a a).sum().item () - diagonal.sum().item ()) / (m * (m - 1.0))
+    within x + within y - 2.0 * (kernel x y).mean().item ()
+
+/// KID: the mean of the unbiased MMD^2 over `subsets` random subsets of `size` from each set (drawn
+/// without replacement), with the standard error of that mean (0 for one subset).
+let kid (real: Tensor) (fake: Tensor) (subsets: int) (size: int) (generator: Generator) =
+    let m = min (int64 size) (min (real.size 0) (fake.size 0))
+    let draw (f: Tensor) =
+        use order = torch.randperm (f.size 0, generator = generator)
+        use rows = order.narrow (0, 0L, m)
+        f.index_select (0, rows)
+    let values =
+        [| for _ in 1 .. subsets ->
+               use x = draw real
+               use y = draw fake
+               mmdUnbiased x y |]
+    let mean = Array.average values
+    let stdErr =
+        if subsets < 2 then 0.0
+        else sqrt ((values |> Array.sumBy (fun v -> (v - mean) ** 2.0)) / float (subsets - 1) / float subsets)
+    mean, stdErr
+
+/// Euclidean distances [na; nb] between the rows of a and b.
+let private distances (a: Tensor) (b: Tensor) =
+    let a2 = (a * a).sum(1).unsqueeze 1
+    let b2 = (b * b).sum(1).unsqueeze 0
+    (a2 + b2 - a.mm (b.t ()) * 2.0).clamp(min = 0.0).sqrt ()
+
+let private chunks (n: int64) = [ for start in 0L .. 1000L .. n - 1L -> start, min 1000L (n - start) ]
+
+/// The radius of each point's k-NN ball within its own set: the distance to its k-th nearest
+/// neighbour, itself not counted.
+let private radii (f: Tensor) (k: int) =
+    use scope = new TensorScope()
+    scope.MoveToOuter(torch.cat ([ for start, len in chunks (f.size 0) -> (distances (f.narrow (0, start, len)) f).kthvalue (k + 1, 1) ], 0))
+
+/// The fraction of `points` inside the manifold of `set`: the union of its points' k-NN balls.
+let private coverage (points: Tensor) (set: Tensor) (setRadii: Tensor) =
+    use scope = new TensorScope()
+    let inside =
+        [ for start, len in chunks (points.size 0) ->
+              ((distances (points.narrow (0, start, len)) set).le (setRadii.unsqueeze 0)).``to``(Float64).max(1).sum().item () ]
+    List.sum inside / float (points.size 0)
+
+/// Improved precision and recall (Kynkaanniemi et al. 2019, eq. 1-2): precision is the fraction of
+/// generated samples inside the real manifold, recall the fraction of real samples inside the
+/// generated manifold, each manifold the union of k-NN balls (k = 3 in the paper).
+let precisionRecall (real: Tensor) (fake: Tensor) (k: int) =
+    use realRadii = radii real k
+    use fakeRadii = radii fake k
+    coverage fake real realRadii, coverage real fake fakeRadii
+
+/// The classifier score exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the samples: the
+/// MNIST analogue of the Inception score (Salimans et al. 2016), between 1 and the 10 classes.
+let classifierScore (probabilities: Tensor) =
+    use scope = new TensorScope()
+    // 0 log 0 = 0: clamping both logs keeps classes that no sample predicts from giving 0 x inf.
+    let logPy = (probabilities.mean 0).clamp(min = 1e-30).log ()
+    let logP = probabilities.clamp(min = 1e-30).log ()
+    exp ((probabilities * (logP - logPy)).sum(1).mean().item ())
+
+/// How many samples the classifier puts in each class (mode collapse shows as empty classes).
+let classHistogram (probabilities: Tensor) =
+    use classes = probabilities.argmax 1
+    let counts = Array.zeroCreate (int (probabilities.size 1))
+    for c in classes.toArray<int64> () do counts[int c] <- counts[int c] + 1
+    counts
+
+/// Every metric of a generated set against a reference set.
+type Scores =
+    { Images: int
+      Fid: float
+      Kid: float
+      KidStdErr: float
+      Precision: float
+      Recall: float
+      ClassifierScore: float
+      Classes: int[] }
+
+/// KID's usual settings: 100 subsets of 1,000; precision and recall with k = 3.
+let kidSubsets, kidSubsetSize, neighbours = 100, 1000, 3
+
+let score (reference: Features) (generated: Features) (seed: int64) =
+    use generator = new Generator(seed)
+    let kidMean, kidStdErr = kid reference.Features generated.Features kidSubsets kidSubsetSize generator
+    let precision, recall = precisionRecall reference.Features generated.Features neighbours
+    { Images = int (generated.Features.size 0)
+      Fid = fid reference.Features generated.Features
+      Kid = kidMean
+      KidStdErr = kidStdErr
+      Precision = precision
+      Recall = recall
+      ClassifierScore = classifierScore generated.Probabilities
+      Classes = classHistogram generated.Probabilities }

@@ -1,0 +1,119 @@
+/// `score`: samples from run folders (or images from IDX files) scored against the MNIST test set
+/// with the versioned feature network, next to the real-data floor; and the comparison panels of
+/// `report` over several scored runs.
+module Research.Core.Metrics.Score
+
+open System
+open System.IO
+open Research.Core
+open Research.Core.Data
+open Research.Core.IO
+open Research.Core.Training
+open Research.Core.Models
+open Research.Core.Metrics.FeatureNet
+open Research.Core.Metrics.SampleQuality
+open Research.Core.Metrics.ScoresFile
+
+/// What was scored: a run folder (its sample sets; scores.json written into it) or an IDX file.
+type Source =
+    { Path: string
+      IsRun: bool
+      Sets: ScoredSet list }
+
+let private slug (label: string) =
+    String(label.ToLowerInvariant() |> Seq.map (fun c -> if Char.IsLetterOrDigit c || c = '.' then c else '-') |> Array.ofSeq)
+
+/// Scores every input (run folders and IDX files) against the test images; returns the floor
+/// (n training images drawn with the seed, scored the same way) and one Source per input.
+let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: float) (checkpoint: string)
+        (dataFolder: string option) (progress: string -> unit) =
+    if inputs.IsEmpty then invalidArg "inputs" "give at least one run folder or IDX file to score"
+    if n < 2 then invalidArg "n" $"--n must be at least 2 (got {n})"
+    if not (temperature > 0.0) then invalidArg "temperature" $"--temperature must be positive (got {temperature})"
+    for input in inputs do
+        if not (Directory.Exists input || File.Exists input) then
+            raise (FileNotFoundException($"{input}: no such run folder or IDX file", input))
+        if Directory.Exists input && not (File.Exists(RunFolder(input).ConfigPath)) then
+            raise (InvalidDataException $"{input}: not a run folder (no config.json)")
+        // A bad image file fails now, not after the other inputs' scores.
+        if File.Exists input then (ImageFile.readAs Mnist.imageShape input).Dispose()
+    let threads = (RunSettings.validate { RunSettings.defaults with Threads = threads }).Threads
+    use net = FeatureNet.load None
+    let featuresOf (images: Tensor) =
+        Family.useThreads (threads, 1)
+        FeatureNet.features net images
+    use mnist = Mnist.load (?folder = (dataFolder |> Option.map (fun f -> Path.Combine(f, "mnist"))))
+    use reference =
+        use test = mnist.test.all ()
+        featuresOf test.x
+    let scoreSet label path (images: Tensor) =
+        progress $"scoring {label} ({images.size 0} images)"
+        use features = featuresOf images
+        { Label = label; Images = path; Scores = SampleQuality.score reference features (int64 seed) }
+    let floor =
+        use all = mnist.train.all ()
+        use generator = new Generator(int64 seed)
+        use order = torch.randperm (all.x.size 0, generator = generator)
+        use rows = order.narrow (0, 0L, min (int64 n) (all.x.size 0))
+        use images = all.x.index_select (0, rows)
+        scoreSet "MNIST training images" "" images
+    let sources =
+        [ for input in inputs ->
+              let path = Path.GetFullPath input
+              if Directory.Exists path then
+                  // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
+                  let checkpoint = if checkpoint = "best" && not (File.Exists(RunFolder(path).Checkpoint "best")) then "last" else checkpoint
+                  progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint"
+                  let sets = Families.samples path checkpoint n (int64 seed) threads temperature
+                  let scored =
+                      [ for label, images in sets ->
+                            use _ = images
+                            let prefix = Path.Combine(path, "samples", $"score-{checkpoint}-{slug label}-n{n}-seed{seed}")
+                            let idx, _ = SampleFiles.write prefix images
+                            scoreSet label idx images ]
+                  ScoresFile.write path
+                      { Checkpoint = checkpoint; Seed = seed; FeatureNet = FeatureNet.sha256
+                        Reference = $"MNIST test set ({reference.Features.size 0} images)"; Floor = floor; Sets = scored }
+                  { Path = path; IsRun = true; Sets = scored }
+              else
+                  use images = ImageFile.readAs Mnist.imageShape path
+                  { Path = path; IsRun = false; Sets = [ scoreSet (Path.GetFileName path) path images ] } ]
+    floor, sources
+
+/// Up to 64 images of each set, side by side: 8 rows, 8 columns per set, an empty column between.
+let private sideBySide (idxFiles: string list) =
+    use scope = new TensorScope()
+    let blank = torch.full ([| 8L; 1L; 1L; 28L; 28L |], 0.5)
+    let grids =
+        [ for path in idxFiles ->
+              let x = ImageFile.readAs Mnist.imageShape path
+              let shown = x.narrow (0, 0L, min 64L (x.size 0))
+              let padded = if shown.size 0 < 64L then torch.cat ([ shown; torch.zeros ([| 64L - shown.size 0; 1L; 28L; 28L |]) ], 0) else shown
+              padded.view (8L, 8L, 1L, 28L, 28L) ]
+    let rows = List.reduce (fun a b -> torch.cat ([ a; blank; b ], 1)) grids
+    let cols = int (rows.size 1)
+    Png.Grid(rows.toFloat32Array (), 28, 28, 8, cols)
+
+/// The comparison section of a report over several runs: every scored set and the floor in one
+/// table, their class histograms, their samples side by side, and what each family offers as a
+/// likelihood. Runs without scores.json appear only in the last table.
+let comparison (folders: string list) =
+    let scored = [ for f in folders do match ScoresFile.read f with Some s -> yield RunFolder(f).Name, s | None -> () ]
+    let likelihoods =
+        Panel.Table("What each model offers as a likelihood", [ "run"; "family"; "log-likelihood" ],
+                    [ for f in folders -> [ RunFolder(f).Name; RunFolder(f).Family; Families.likelihood f ] ])
+    if scored.IsEmpty then [ likelihoods ]
+    else
+        let floors = scored |> List.map (fun (_, s) -> s.Floor) |> List.distinctBy (fun f -> f.Scores)
+        let sets = [ for name, s in scored do for set in s.Sets -> $"{name}: {set.Label}", set ]
+        [ Panel.Table("Sample quality, all runs (against the MNIST test set)", ScoresFile.header,
+                      [ for label, set in sets -> ScoresFile.row label set.Scores
+                        for f in floors -> ScoresFile.row $"floor: {f.Label}" f.Scores ])
+          Panel.Bars("Predicted classes, all runs", "class (the feature network's prediction)", ScoresFile.digits,
+                     [ for label, set in sets -> label, Array.map float set.Scores.Classes
+                       for f in floors -> $"floor: {f.Label}", Array.map float f.Scores.Classes ])
+          let present = sets |> List.filter (fun (_, set) -> File.Exists set.Images)
+          if not present.IsEmpty then
+              Panel.Images("Samples side by side", "left to right: " + String.Join(", ", present |> List.map fst),
+                           [ "scored samples", sideBySide (present |> List.map (fun (_, set) -> set.Images)) ])
+          likelihoods ]
