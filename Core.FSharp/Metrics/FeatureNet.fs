@@ -10,6 +10,7 @@ open System.Security.Cryptography
 open Research.Core
 open Research.Core.Data
 open Research.Core.Training
+open Research.Core.Models
 open Research.Core.Metrics.LeNet
 
 let fileName = "lenet-mnist.safetensors"
@@ -49,7 +50,7 @@ let load (path: string option) =
 let testAccuracy (path: string) (dataFolder: string) =
     use model = loadFrom path
     use mnist = Mnist.load (?folder = (if String.IsNullOrEmpty dataFolder then None else Some(Path.Combine(dataFolder, "mnist"))))
-    snd (LeNet.evaluate model mnist.test)
+    snd (Classifier.evaluate model.forward mnist.test)
 
 /// What the metrics need of a set of images: the penultimate features [N; 128] and the class
 /// probabilities p(y | x) [N; 10], both in float64.

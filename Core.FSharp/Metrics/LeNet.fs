@@ -8,8 +8,8 @@ open System
 open Research.Core
 open Research.Core.Data
 open Research.Core.Nn
-open Research.Core.Optim
 open Research.Core.Training
+open Research.Core.Models
 
 /// conv 5x5 (32) - ReLU - max-pool 2 - conv 5x5 (64) - ReLU - max-pool 2 - fc 128 - ReLU - fc 10.
 type LeNet =
@@ -48,38 +48,9 @@ let defaults = { LearningRate = 1e-3 }
 /// Ten epochs of Adam reach 99.1% on the test digits.
 let runDefaults = { RunSettings.defaults with Epochs = 10; ImageEpochs = [] }
 
-/// (mean cross-entropy, fraction classified correctly) over a subset.
-let evaluate (model: LeNet) (data: ImageSubset) =
-    use _ = torch.no_grad ()
-    let mutable loss, correct = 0.0, 0.0
-    for batch in data.batches (1000, shuffle = false) do
-        use scope = new TensorScope()
-        let logits = model.forward batch.x
-        loss <- loss + F.cross_entropy(logits, batch.y, reduction = "sum").item ()
-        correct <- correct + (logits.argmax(1).eq batch.y).sum().item ()
-    loss / float data.count, correct / float data.count
-
 let trainer (config: LeNetConfig) (_: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
     let model = LeNet.create generator
-    let adam = new Adam(model.parameters, lr = config.LearningRate)
-    { Model = model.parameters
-      Optimizers = [ "adam", adam ]
-      Generators = []
-      TrainColumns = [ "train_loss"; "train_accuracy" ]
-      ValidationColumns = [ "val_loss"; "val_accuracy" ]
-      Headline = Some { Column = "val_accuracy"; Better = Higher }
-      Step =
-        fun batch ->
-            adam.zero_grad ()
-            let logits = model.forward batch.x
-            let loss = F.cross_entropy (logits, batch.y)
-            loss.backward ()
-            adam.step ()
-            let n = float (batch.x.size 0)
-            let sum = loss.item () * n
-            { Loss = sum; Sums = [| sum; (logits.argmax(1).eq batch.y).sum().item () |] }
-      Validate = fun () -> let loss, accuracy = evaluate model data.validation in [| loss; accuracy |]
-      Images = fun _ -> [] }
+    Classifier.trainer model.forward model.parameters config.LearningRate data
 
 let family: Family<LeNetConfig> =
     { Name = "lenet"

@@ -119,7 +119,7 @@ type FeatureNetwork(output: ITestOutputHelper) =
         let threads = torch.get_num_threads ()
         try
             use net = FeatureNet.load None
-            let accuracy = snd (LeNet.evaluate net mnist.Value.test)
+            let accuracy = snd (Research.Core.Models.Classifier.evaluate net.forward mnist.Value.test)
             output.WriteLine $"test accuracy {100.0 * accuracy:F2}%%"
             Assert.True(accuracy >= 0.99, $"test accuracy {accuracy}")
         finally

@@ -57,7 +57,7 @@ type TrainingTests(runs: MlpRuns, output: ITestOutputHelper) =
         Assert.InRange(loss.[0], 0.3, 2.4)
         Assert.True(loss.[2] < 0.5 * loss.[0], $"the training loss went from {loss.[0]} to {loss.[2]}")
         use model = MlpRun.load (runs.Straight, "best")
-        let _, testAccuracy = model.evaluate Research.Core.Tests.NnTestSupport.mnist.Value.test
+        let _, testAccuracy = Classifier.evaluate model.forward Research.Core.Tests.NnTestSupport.mnist.Value.test
         output.WriteLine $"test accuracy {testAccuracy:P1}"
         Assert.True(testAccuracy > 0.8, $"test accuracy {testAccuracy}")
 
@@ -69,7 +69,7 @@ type TrainingTests(runs: MlpRuns, output: ITestOutputHelper) =
         Assert.Equal(best + 1, Checkpoint.epoch (RunFolder(runs.Straight).Checkpoint "best"))
         use data = Family.mnist settings None
         use model = MlpRun.load (runs.Straight, "best")
-        let reloadedLoss, reloadedAccuracy = model.evaluate data.validation
+        let reloadedLoss, reloadedAccuracy = Classifier.evaluate model.forward data.validation
         Assert.Equal(accuracy.[best], reloadedAccuracy)
         Assert.Equal(loss.[best], reloadedLoss)
 

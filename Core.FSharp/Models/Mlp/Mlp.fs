@@ -25,18 +25,3 @@ type Mlp =
     static member create(generator: Generator, inputs: int, hidden: int, classes: int) =
         { fc1 = Linear.create (generator, inputs, hidden)
           fc2 = Linear.create (generator, hidden, classes) }
-
-    /// The logits for every image of the subset, in order (no graph); the caller disposes them.
-    member m.logits(data: ImageSubset) =
-        use scope = new TensorScope()
-        use _ = torch.no_grad ()
-        use all = data.all ()
-        scope.MoveToOuter(m.forward all.x)
-
-    /// (mean cross-entropy, fraction classified correctly) over the subset.
-    member m.evaluate(data: ImageSubset) =
-        use _ = new TensorScope()
-        use _ = torch.no_grad ()
-        use all = data.all ()
-        let logits = m.forward all.x
-        F.cross_entropy(logits, all.y).item (), (logits.argmax(1).eq all.y).``to``(Float64).mean().item ()

@@ -5,7 +5,6 @@ module Research.Core.Models.MlpRun
 open System
 open Research.Core
 open Research.Core.Data
-open Research.Core.Optim
 open Research.Core.Training
 
 type MlpConfig =
@@ -26,29 +25,9 @@ let validate (c: MlpConfig) =
 
 let private classes = 10
 
-/// One Adam step on the batch's mean cross-entropy; logs its sum and the number classified correctly.
-let private step (model: Mlp) (adam: Adam) (batch: Batch) =
-    adam.zero_grad ()
-    let logits = model.forward batch.x
-    let loss = F.cross_entropy (logits, batch.y)
-    loss.backward ()
-    adam.step ()
-    let n = float (batch.x.size 0)
-    let correct = (logits.argmax(1).eq batch.y).sum().item ()
-    { Loss = loss.item () * n; Sums = [| loss.item () * n; correct |] }
-
 let trainer (config: MlpConfig) (_: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
     let model = Mlp.create (generator, data.train.imageShape.Pixels, config.Hidden, classes)
-    let adam = new Adam(model.parameters, lr = config.LearningRate)
-    { Model = model.parameters
-      Optimizers = [ "adam", adam ]
-      Generators = []
-      TrainColumns = [ "train_loss"; "train_accuracy" ]
-      ValidationColumns = [ "val_loss"; "val_accuracy" ]
-      Headline = Some { Column = "val_accuracy"; Better = Higher }
-      Step = step model adam
-      Validate = fun () -> let loss, accuracy = model.evaluate data.validation in [| loss; accuracy |]
-      Images = fun _ -> [] }
+    Classifier.trainer model.forward model.parameters config.LearningRate data
 
 let family: Family<MlpConfig> =
     { Name = "mlp"
