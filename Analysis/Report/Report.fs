@@ -45,8 +45,8 @@ type Report =
         match p with
         | Panel.Curves(title, yTitle, series, references) -> [ Plot(curves $"{runName}: {title}" yTitle series references) ]
         | Panel.Images(title, caption, frames) ->
-            [ Heading(3, title)
-              if caption <> "" then Paragraph caption
+            [ yield Heading(3, title)
+              if caption <> "" then yield Paragraph caption
               for label, png in frames -> Plot(Chart.Image png |> Chart.withTitle $"{title}, {label}") ]
         | Panel.Points(title, rows, labels) -> [ Plot(points title rows labels) ]
         | Panel.Table(title, header, rows) ->

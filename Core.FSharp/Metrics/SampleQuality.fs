@@ -82,13 +82,18 @@ let private chunks (n: int64) = [ for start in 0L .. 1000L .. n - 1L -> start, m
 /// neighbour, itself not counted.
 let private radii (f: Tensor) (k: int) =
     use scope = new TensorScope()
-    scope.MoveToOuter(torch.cat ([ for start, len in chunks (f.size 0) -> (distances (f.narrow (0, start, len)) f).kthvalue (k + 1, 1) ], 0))
+    let parts =
+        [ for start, len in chunks (f.size 0) ->
+              // A scope per chunk: its distance matrices (80 MB each at 10,000 points) go at once.
+              use chunk = new TensorScope()
+              chunk.MoveToOuter((distances (f.narrow (0, start, len)) f).kthvalue (k + 1, 1)) ]
+    scope.MoveToOuter(torch.cat (parts, 0))
 
 /// The fraction of `points` inside the manifold of `set`: the union of its points' k-NN balls.
 let private coverage (points: Tensor) (set: Tensor) (setRadii: Tensor) =
-    use scope = new TensorScope()
     let inside =
         [ for start, len in chunks (points.size 0) ->
+              use chunk = new TensorScope()
               ((distances (points.narrow (0, start, len)) set).le (setRadii.unsqueeze 0)).``to``(Float64).max(1).sum().item () ]
     List.sum inside / float (points.size 0)
 

@@ -6,6 +6,17 @@ open Research.Core
 open Research.Core.Data
 open Research.Core.IO
 
+/// n images made 200 at a time by `make count`, each batch's intermediates freed before the next
+/// (a flow decoding 10,000 images in one scope holds tens of GB; 200 at a time, about 1 GB); the
+/// caller owns the result.
+let draw (n: int) (make: int -> Tensor) =
+    use scope = new TensorScope()
+    let parts =
+        [ for start in 0 .. 200 .. n - 1 ->
+              use batch = new TensorScope()
+              batch.MoveToOuter(make (min 200 (n - start))) ]
+    scope.MoveToOuter(torch.cat (parts, 0))
+
 /// Writes images [n; 1; H; W] in [0, 1] as `<output>-idx3-ubyte` and `<output>.png`; returns both paths.
 let write (output: string) (images: Tensor) =
     let shape = ImageShape.ofBatch images

@@ -327,6 +327,9 @@ type RealRunReportTests(fixture: BrowserFixture) =
             do! assertPlotsRendered page expected
             let! images = countOf page ".js-plotly-plot .imagelayer image"
             Assert.Equal(6, images)
+            // Image panels show their title above the frames.
+            let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+            Assert.Equal<string[]>([| "recon"; "samples"; "2-d latent manifold"; "Latent interpolations" |], headings)
             assertNoErrors errors
         }
 
@@ -405,5 +408,15 @@ type FlowRunReportTests(fixture: BrowserFixture) =
             do! assertPlotsRendered page expected
             let! images = countOf page ".js-plotly-plot .imagelayer image"
             Assert.Equal(6, images)
+            // Image panels show their title and caption above the frames.
+            let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+            Assert.Equal<string[]>([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |], headings)
+            let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
+            Assert.Contains(caption, paragraphs)
+            // Image panels show their title and caption above the frames.
+            let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+            Assert.Equal<string[]>([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |], headings)
+            let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
+            Assert.Contains(caption, paragraphs)
             assertNoErrors errors
         }

@@ -30,6 +30,24 @@ type Memory(output: ITestOutputHelper) =
             torch.ones [| 10L |] |> ignore
 
     [<Fact>]
+    member _.``drawing samples in batches frees each batch's intermediates before the next`` () =
+        settle ()
+        let start = Tensor.LiveCount
+        let liveAtEachBatch = Collections.Generic.List<int64>()
+        // Each batch makes 20 intermediate tensors and returns one: only the returned ones may pile up.
+        let make (count: int) =
+            liveAtEachBatch.Add(Tensor.LiveCount - start)
+            let mutable x = torch.ones [| int64 count; 3L |]
+            for _ in 1..20 do x <- x + 1.0
+            x
+        use images = Research.Core.Training.SampleFiles.draw 700 make
+        Assert.Equal<int64>([ 0L; 1L; 2L; 3L ], List.ofSeq liveAtEachBatch)
+        Assert.Equal<int64[]>([| 700L; 3L |], images.shape)
+        Assert.Equal(start + 1L, Tensor.LiveCount)
+        use scope = new TensorScope()
+        Assert.Equal(21.0, images.min().item ())
+
+    [<Fact>]
     member _.``a scope frees what it owns except tensors moved out`` () =
         settle ()
         let start = Tensor.LiveCount

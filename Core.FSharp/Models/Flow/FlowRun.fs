@@ -110,12 +110,11 @@ let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
             weighted <- weighted + (Flow.bitsPerDim flow logMean).sum().item ()
         single / float n, weighted / float n)
 
-/// n images at a temperature, [n; C; H; W] in [0, 1], drawn 500 at a time.
+/// n images at a temperature, [n; C; H; W] in [0, 1].
 let sample (flow: Flow) (n: int) (temperature: float) (seed: int64) =
     use _ = torch.no_grad ()
-    use scope = new TensorScope()
     use generator = new Generator(seed)
-    scope.MoveToOuter(torch.cat ([ for start in 0 .. 500 .. n - 1 -> Flow.sample flow (min 500 (n - start)) temperature generator ], 0) / 255.0)
+    SampleFiles.draw n (fun count -> Flow.sample flow count temperature generator / 255.0)
 
 /// `flow sample`: n images at a temperature, as `<output>-idx3-ubyte` and the first 64 as `<output>.png`.
 let writeSamples (folder: string, checkpoint: string, n: int, temperature: float, seed: int, threads: int, output: string) =

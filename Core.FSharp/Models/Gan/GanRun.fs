@@ -120,13 +120,11 @@ let load (folder: string, checkpoint: string) =
         reraise ()
     config, settings, gan, parameters
 
-/// N generated images (G in evaluation mode) in [0, 1], [n; C; H; W], drawn `batch` at a time.
+/// N generated images (G in evaluation mode) in [0, 1], [n; C; H; W].
 let sample (gan: Gan) (n: int) (seed: int64) =
     use _ = torch.no_grad ()
-    use scope = new TensorScope()
     use generator = new Generator(seed)
-    let parts = [ for start in 0 .. 500 .. n - 1 -> Gan.ofTanhRange (gan.Generate false (noise gan (int64 (min 500 (n - start))) generator)) ]
-    scope.MoveToOuter(torch.cat (parts, 0))
+    SampleFiles.draw n (fun count -> Gan.ofTanhRange (gan.Generate false (noise gan (int64 count) generator)))
 
 /// `gan sample`: n images from a run's checkpoint, written as `<output>-idx3-ubyte` (uint8, as
 /// MNIST stores its digits, for `vae eval --images` or a score) and the first 64 as `<output>.png`.

@@ -158,13 +158,11 @@ let load (folder: string, checkpoint: string) =
 /// from p(x|z) when `draw` (a Gaussian decoder's draws clamped to [0, 1]).
 let sample (vae: Vae) (config: VaeConfig) (n: int) (seed: int64) (draw: bool) =
     use _ = torch.no_grad ()
-    use scope = new TensorScope()
     use generator = new Generator(seed)
-    let parts =
-        [ for start in 0 .. 500 .. n - 1 ->
-              let p = vae.Decode(torch.randn ([| int64 (min 500 (n - start)); int64 config.Latent |], generator = generator))
-              (if draw then p.sample generator else p.mean).clamp (min = 0.0, max = 1.0) ]
-    scope.MoveToOuter((torch.cat (parts, 0)).view (Array.append [| int64 n |] vae.Image.Dims))
+    SampleFiles.draw n (fun count ->
+        let p = vae.Decode(torch.randn ([| int64 count; int64 config.Latent |], generator = generator))
+        let images = if draw then p.sample generator else p.mean
+        images.clamp(min = 0.0, max = 1.0).view (Array.append [| int64 count |] vae.Image.Dims))
 
 /// Test-set figures of a trained VAE, per example, in nats.
 type Evaluation =
