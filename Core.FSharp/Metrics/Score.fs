@@ -62,7 +62,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
               let path = Path.GetFullPath input
               if Directory.Exists path then
                   // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
-                  let checkpoint = if checkpoint = "best" && not (File.Exists(RunFolder(path).Checkpoint "best")) then "last" else checkpoint
+                  let checkpoint = if checkpoint = "best" then RunFolder(path).BestOrLast else checkpoint
                   progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint"
                   let sets = Families.samples path checkpoint n (int64 seed) threads temperature
                   let scored =

@@ -60,23 +60,22 @@ let likelihood (folder: string) =
 /// [0, 1]): a VAE's decoder means and draws from p(x|z), a GAN's G(z), a flow at temperature 1 and
 /// at `temperature`. The caller disposes the images.
 let samples (folder: string) (checkpoint: string) (n: int) (seed: int64) (threads: int) (temperature: float) =
-    if n < 2 then invalidArg "n" $"--n must be at least 2 (got {n})"
     let run = RunFolder folder
     match run.Family with
     | "vae" ->
         let config, _, vae = VaeRun.load (folder, checkpoint)
         use _ = vae.Parameters
-        VaeRun.useThreads (config.Architecture, threads)
+        Family.useThreads (VaeRun.family.Threads config threads)
         let draws = match config.Likelihood with Bernoulli -> "Bernoulli draws" | _ -> "decoder draws"
         [ "decoder means", VaeRun.sample vae config n seed false; draws, VaeRun.sample vae config n seed true ]
     | "gan" ->
         let config, _, gan, parameters = GanRun.load (folder, checkpoint)
         use _ = parameters
-        Family.useThreads (GanRun.threadSettings (config.Architecture, threads))
+        Family.useThreads (GanRun.family.Threads config threads)
         [ "samples", GanRun.sample gan n seed ]
     | "flow" ->
-        let _, _, flow, parameters = FlowRun.load (folder, checkpoint)
+        let config, _, flow, parameters = FlowRun.load (folder, checkpoint)
         use _ = parameters
-        Family.useThreads (threads, 1)
+        Family.useThreads (FlowRun.family.Threads config threads)
         [ for t in List.distinct [ 1.0; temperature ] -> $"T={t:G3}", FlowRun.sample flow n t seed ]
     | family -> invalidArg "run" $"{folder}: score draws samples from vae, gan and flow runs, not from a '{family}' run; pass an IDX file of its images instead"

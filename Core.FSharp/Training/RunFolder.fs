@@ -32,6 +32,8 @@ type RunFolder(path: string) =
     member _.CheckpointFolder = Path.Combine(path, "checkpoints")
     /// checkpoints/<name>.safetensors: "last" and "best" hold the model alone (PyTorch loads them as they are).
     member f.Checkpoint(name: string) = Path.Combine(f.CheckpointFolder, name + ".safetensors")
+    /// "best" when the run has a best checkpoint, else "last" (a family without a headline metric).
+    member f.BestOrLast = if File.Exists(f.Checkpoint "best") then "best" else "last"
     member f.ResumePath = f.Checkpoint "resume"
     member _.ImageFolder = Path.Combine(path, "images")
     member f.ImagePath(kind: string, epoch: int) = Path.Combine(f.ImageFolder, $"{kind}-epoch-{epoch:D3}.png")

@@ -12,7 +12,7 @@ let private grid (flow: Flow) (images: Tensor) rows cols =
 /// The panels of a flow run, from its best checkpoint (its last if it has none yet).
 let panels (folder: string) (dataFolder: string option) =
     let run = RunFolder folder
-    let checkpoint = if System.IO.File.Exists(run.Checkpoint "best") then "best" else "last"
+    let checkpoint = run.BestOrLast
     let _, settings, flow, parameters = FlowRun.load (folder, checkpoint)
     use _ = parameters
     use _ = torch.no_grad ()

@@ -68,7 +68,7 @@ let private pairsOfDigits (x: Tensor) (labels: int[]) =
 /// The panels of a VAE run, from its best checkpoint (its last if it has none yet).
 let panels (folder: string) (dataFolder: string option) =
     let run = RunFolder folder
-    let checkpoint = if File.Exists(run.Checkpoint "best") then "best" else "last"
+    let checkpoint = run.BestOrLast
     let config, settings, vae = VaeRun.load (folder, checkpoint)
     use _ = vae.Parameters
     use scope = new TensorScope()
