@@ -7,7 +7,8 @@ open System.Collections.Concurrent
 open System.IO
 open System.Threading.Tasks
 open Microsoft.Playwright
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Core.IO
 open Research.Core.Training
 open Research.Analysis.Plotly
@@ -17,38 +18,29 @@ open Research.Analysis.Tests.TestSupport
 
 let private chromium = "/usr/bin/chromium"
 
-/// One browser for the whole class.
+/// One browser for every test, launched on first use and closed after the run.
 type BrowserFixture() =
-    let mutable playwright: IPlaywright = null
-    let mutable browser: IBrowser = null
+    do
+        if not (File.Exists chromium) then
+            failwith $"Chromium not found at {chromium}: install the Debian 'chromium' package (scripts/setup.sh does)"
+    let playwright = Playwright.CreateAsync().GetAwaiter().GetResult()
+    let options =
+        BrowserTypeLaunchOptions(
+            ExecutablePath = chromium,
+            Headless = true,
+            Args =
+                [ "--no-sandbox"; "--disable-gpu"; "--disable-background-networking"; "--disable-component-update"
+                  "--disable-sync"; "--no-first-run"; "--disable-quic" ]
+        )
+    let browser = playwright.Chromium.LaunchAsync(options).GetAwaiter().GetResult()
     member _.Browser = browser
 
-    interface IAsyncLifetime with
-        member _.InitializeAsync() =
-            task {
-                if not (File.Exists chromium) then
-                    failwith $"Chromium not found at {chromium}: install the Debian 'chromium' package (scripts/setup.sh does)"
-                let! pw = Playwright.CreateAsync()
-                playwright <- pw
-                let options =
-                    BrowserTypeLaunchOptions(
-                        ExecutablePath = chromium,
-                        Headless = true,
-                        Args =
-                            [ "--no-sandbox"; "--disable-gpu"; "--disable-background-networking"; "--disable-component-update"
-                              "--disable-sync"; "--no-first-run"; "--disable-quic" ]
-                    )
-                let! b = pw.Chromium.LaunchAsync options
-                browser <- b
-            }
-            :> Task
+    interface IDisposable with
+        member _.Dispose() =
+            browser.CloseAsync().GetAwaiter().GetResult()
+            playwright.Dispose()
 
-        member _.DisposeAsync() =
-            task {
-                if not (isNull browser) then do! browser.CloseAsync()
-                if not (isNull playwright) then playwright.Dispose()
-            }
-            :> Task
+let private fixture = shared (fun () -> new BrowserFixture())
 
 /// A page that records console errors and uncaught exceptions.
 let private openPage (browser: IBrowser) =
@@ -77,7 +69,7 @@ let private loadPlots (browser: IBrowser) (path: string) (expectedPlots: int) =
     }
 
 let private assertNoErrors (errors: ConcurrentQueue<string>) =
-    Assert.True(errors.IsEmpty, "browser errors:\n" + String.Join("\n", errors))
+    Expect.isTrue errors.IsEmpty ("browser errors:\n" + String.Join("\n", errors))
 
 let private countOf (page: IPage) (selector: string) =
     page.EvaluateAsync<int>("s => document.querySelectorAll(s).length", selector)
@@ -88,9 +80,9 @@ let private assertPlotsRendered (page: IPage) (expected: int) =
         let! containers = countOf page "div.plot"
         let! plotly = countOf page ".js-plotly-plot"
         let! rendered = page.EvaluateAsync<int>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg')).length")
-        Assert.Equal(expected, containers)
-        Assert.Equal(expected, plotly)
-        Assert.Equal(expected, rendered)
+        Expect.equal containers expected "containers"
+        Expect.equal plotly expected "plotly"
+        Expect.equal rendered expected "rendered"
     }
 
 let private randomImages (rng: Random) (count: int) = Array.init (count * 28 * 28) (fun _ -> float32 (rng.NextDouble()))
@@ -147,112 +139,105 @@ let private pngs (runs: RunReportData list) =
 
 let private verifyResult = lazy (Verification.Run 0)
 
-type BrowserTests(fixture: BrowserFixture) =
-    interface IClassFixture<BrowserFixture>
-
-    [<Fact>]
-    member _.``report renders every figure, image and legend without console errors``() =
-        task {
-            let runs = syntheticRuns ()
-            let verify = verifyResult.Force()
-            use folder = new TempFolder "report"
-            let comparisonBars = [ Bars("Predicted classes, all runs", "class", [ for d in 0..9 -> string d ], [ "both", Array.create 10 1.0 ]) ]
-            let path = Report.Write(folder.Path, runs, verify.Rows, comparisonBars)
-            // comparison 1 + its class histogram; full run: 3 curves (elbo, kl, recon) + 2 sample
-            // epochs + reconstructions + manifold + latents + interpolations + class histogram = 10;
-            // partial run: 3 curves + 1 sample epoch + reconstructions + latents = 6
-            let expected = 18
-            let sections = Report.Sections(runs, verify.Rows, comparisonBars)
-            Assert.Equal(expected, sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length)
-            let! page, errors = loadPlots fixture.Browser path expected
-            do! assertPlotsRendered page expected
-            // Image traces: one per sample epoch (3 epochs), reconstructions x2, manifold, interpolations.
-            let! images = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')].map(i => i.getAttribute('href') || '')")
-            let embedded = pngs runs |> List.map (fun png -> "data:image/png;base64," + Convert.ToBase64String png)
-            Assert.Equal(7, embedded.Length)
-            Assert.Equal<string list>(List.sort embedded, images |> List.ofArray |> List.sort)
-            // The latent scatters have one legend entry per digit.
-            let! legends = page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.gtitle')?.textContent.startsWith('Latent codes')).map(p => p.querySelectorAll('.legend .traces').length)")
-            Assert.Equal<int[]>([| 10; 10 |], legends)
-            // Bars: two series of ten classes in the run, one in the comparison.
-            let! bars = countOf page ".js-plotly-plot .barlayer .point"
-            Assert.Equal(30, bars)
-            // Curves have ticks on whole epochs only.
-            let! ticks = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.xtitle')?.textContent === 'epoch').flatMap(p => [...p.querySelectorAll('.xtick text')].map(t => t.textContent))")
-            Assert.NotEmpty ticks
-            Assert.All(ticks, fun t -> Assert.Matches("^[0-9]+$", t))
-            // Tables are escaped text, and the verify table has a row per check.
-            let! bold = countOf page "td b"
-            Assert.Equal(0, bold)
-            let! verifyRows = countOf page "table.verify tbody tr"
-            Assert.Equal(verify.Rows.Length, verifyRows)
-            assertNoErrors errors
-        }
-
-    [<Fact>]
-    member _.``verify page renders its figures and table without console errors``() =
-        task {
-            let verify = verifyResult.Force()
-            use folder = new TempFolder "verify"
-            let path = VerifyPage.Write(folder.Path, verify)
-            let! page, errors = loadPlots fixture.Browser path verify.Figures.Length
-            do! assertPlotsRendered page verify.Figures.Length
-            let! rows = countOf page "table.verify tbody tr"
-            Assert.Equal(verify.Rows.Length, rows)
-            let! failed = countOf page "tr.fail"
-            Assert.Equal(0, failed)
-            assertNoErrors errors
-        }
-
-    [<Fact>]
-    member _.``every trace type renders``() =
-        task {
-            let rng = Random 3
-            let xs = Array.init 50 float
-            let figures =
-                [ Chart.Line(xs, xs |> Array.map sqrt, Name = "sqrt", Color = "#d62728") |> Chart.withYAxisLog
-                  Chart.Scatter(xs, xs |> Array.map sin, Markers, MarkerColor = xs, Text = (xs |> Array.map (sprintf "point %g")))
-                  Chart.Heatmap(Array.init 10 (fun i -> Array.init 12 (fun j -> float (i * j))), ColorScale = "Viridis")
-                  Chart.Histogram(Array.init 1000 (fun _ -> rng.NextDouble()), NBins = 20)
-                  Chart.Image(gridPng rng 4 2 2) ]
-            use folder = new TempFolder "traces"
-            let path = Path.Combine(folder.Path, "traces.html")
-            HtmlPage.Save(path, "traces", [ for f in figures -> Plot f ]) |> ignore
-            let! page, errors = loadPlots fixture.Browser path figures.Length
-            do! assertPlotsRendered page figures.Length
-            for selector, count in [ ".scatterlayer .trace", 2; ".heatmaplayer image", 1; ".barlayer .point", 20; ".imagelayer image", 1 ] do
-                let! found = countOf page $".js-plotly-plot {selector}"
-                Assert.True(found >= count, $"{selector}: {found} elements, expected at least {count}")
-            assertNoErrors errors
-        }
-
-    [<Fact>]
-    member _.``a title that tries to close the script element renders as text``() =
-        task {
-            let title = "</script><script>window.injected = 1</script> \u2028 <!-- end"
-            use folder = new TempFolder "escape"
-            let path = Path.Combine(folder.Path, "page.html")
-            HtmlPage.Save(path, "escape", [ Plot(Chart.Line([ 1.0; 2.0 ], [ 1.0; 4.0 ]) |> Chart.withTitle title) ]) |> ignore
-            let! page, errors = loadPlots fixture.Browser path 1
-            do! assertPlotsRendered page 1
-            let! injected = page.EvaluateAsync<bool>("() => window.injected === 1")
-            Assert.False injected
-            let! shown = page.EvaluateAsync<string>("() => document.querySelector('.gtitle').textContent")
-            // Plotly renders the line separator as a space-like character; the visible text must match.
-            Assert.StartsWith("</script><script>window.injected = 1</script>", shown)
-            Assert.EndsWith("<!-- end", shown)
-            assertNoErrors errors
-        }
-
-    [<Fact>]
-    member _.``Chromium decodes our grid PNG to the same gray levels``() =
-        task {
-            let rng = Random 9
-            let png = Png.Grid(randomImages rng 6, 28, 28, 2, 3, padding = 2, padValue = 0.5f)
-            let ours = Png.Decode png
-            let! page, errors = openPage fixture.Browser
-            let script =
-                """src => new Promise((resolve, reject) => {
+[<Tests>]
+let tests =
+    testList "BrowserTests" [
+        testList "BrowserTests" [
+            testCase "report renders every figure, image and legend without console errors" <| fun () ->
+                wait <| task {
+                    let runs = syntheticRuns ()
+                    let verify = verifyResult.Force()
+                    use folder = new TempFolder "report"
+                    let comparisonBars = [ Bars("Predicted classes, all runs", "class", [ for d in 0..9 -> string d ], [ "both", Array.create 10 1.0 ]) ]
+                    let path = Report.Write(folder.Path, runs, verify.Rows, comparisonBars)
+                    // comparison 1 + its class histogram; full run: 3 curves (elbo, kl, recon) + 2 sample
+                    // epochs + reconstructions + manifold + latents + interpolations + class histogram = 10;
+                    // partial run: 3 curves + 1 sample epoch + reconstructions + latents = 6
+                    let expected = 18
+                    let sections = Report.Sections(runs, verify.Rows, comparisonBars)
+                    Expect.equal (sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length) expected "sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length"
+                    let! page, errors = loadPlots fixture.Value.Browser path expected
+                    do! assertPlotsRendered page expected
+                    // Image traces: one per sample epoch (3 epochs), reconstructions x2, manifold, interpolations.
+                    let! images = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')].map(i => i.getAttribute('href') || '')")
+                    let embedded = pngs runs |> List.map (fun png -> "data:image/png;base64," + Convert.ToBase64String png)
+                    Expect.equal embedded.Length 7 "embedded.Length"
+                    Expect.equal (images |> List.ofArray |> List.sort) (List.sort embedded) "images |> List.ofArray |> List.sort"
+                    // The latent scatters have one legend entry per digit.
+                    let! legends = page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.gtitle')?.textContent.startsWith('Latent codes')).map(p => p.querySelectorAll('.legend .traces').length)")
+                    Expect.equal legends ([| 10; 10 |]) "legends"
+                    // Bars: two series of ten classes in the run, one in the comparison.
+                    let! bars = countOf page ".js-plotly-plot .barlayer .point"
+                    Expect.equal bars 30 "bars"
+                    // Curves have ticks on whole epochs only.
+                    let! ticks = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.xtitle')?.textContent === 'epoch').flatMap(p => [...p.querySelectorAll('.xtick text')].map(t => t.textContent))")
+                    Expect.isNonEmpty ticks "ticks"
+                    for t in ticks do
+                        Expect.isMatch t "^[0-9]+$" "an epoch tick label is an integer"
+                    // Tables are escaped text, and the verify table has a row per check.
+                    let! bold = countOf page "td b"
+                    Expect.equal bold 0 "bold"
+                    let! verifyRows = countOf page "table.verify tbody tr"
+                    Expect.equal verifyRows verify.Rows.Length "verifyRows"
+                    assertNoErrors errors
+                }
+            testCase "verify page renders its figures and table without console errors" <| fun () ->
+                wait <| task {
+                    let verify = verifyResult.Force()
+                    use folder = new TempFolder "verify"
+                    let path = VerifyPage.Write(folder.Path, verify)
+                    let! page, errors = loadPlots fixture.Value.Browser path verify.Figures.Length
+                    do! assertPlotsRendered page verify.Figures.Length
+                    let! rows = countOf page "table.verify tbody tr"
+                    Expect.equal rows verify.Rows.Length "rows"
+                    let! failed = countOf page "tr.fail"
+                    Expect.equal failed 0 "failed"
+                    assertNoErrors errors
+                }
+            testCase "every trace type renders" <| fun () ->
+                wait <| task {
+                    let rng = Random 3
+                    let xs = Array.init 50 float
+                    let figures =
+                        [ Chart.Line(xs, xs |> Array.map sqrt, Name = "sqrt", Color = "#d62728") |> Chart.withYAxisLog
+                          Chart.Scatter(xs, xs |> Array.map sin, Markers, MarkerColor = xs, Text = (xs |> Array.map (sprintf "point %g")))
+                          Chart.Heatmap(Array.init 10 (fun i -> Array.init 12 (fun j -> float (i * j))), ColorScale = "Viridis")
+                          Chart.Histogram(Array.init 1000 (fun _ -> rng.NextDouble()), NBins = 20)
+                          Chart.Image(gridPng rng 4 2 2) ]
+                    use folder = new TempFolder "traces"
+                    let path = Path.Combine(folder.Path, "traces.html")
+                    HtmlPage.Save(path, "traces", [ for f in figures -> Plot f ]) |> ignore
+                    let! page, errors = loadPlots fixture.Value.Browser path figures.Length
+                    do! assertPlotsRendered page figures.Length
+                    for selector, count in [ ".scatterlayer .trace", 2; ".heatmaplayer image", 1; ".barlayer .point", 20; ".imagelayer image", 1 ] do
+                        let! found = countOf page $".js-plotly-plot {selector}"
+                        Expect.isTrue (found >= count) ($"{selector}: {found} elements, expected at least {count}")
+                    assertNoErrors errors
+                }
+            testCase "a title that tries to close the script element renders as text" <| fun () ->
+                wait <| task {
+                    let title = "</script><script>window.injected = 1</script> \u2028 <!-- end"
+                    use folder = new TempFolder "escape"
+                    let path = Path.Combine(folder.Path, "page.html")
+                    HtmlPage.Save(path, "escape", [ Plot(Chart.Line([ 1.0; 2.0 ], [ 1.0; 4.0 ]) |> Chart.withTitle title) ]) |> ignore
+                    let! page, errors = loadPlots fixture.Value.Browser path 1
+                    do! assertPlotsRendered page 1
+                    let! injected = page.EvaluateAsync<bool>("() => window.injected === 1")
+                    Expect.isFalse injected "injected"
+                    let! shown = page.EvaluateAsync<string>("() => document.querySelector('.gtitle').textContent")
+                    // Plotly renders the line separator as a space-like character; the visible text must match.
+                    Expect.stringStarts shown "</script><script>window.injected = 1</script>" "shown"
+                    Expect.stringEnds shown "<!-- end" "shown"
+                    assertNoErrors errors
+                }
+            testCase "Chromium decodes our grid PNG to the same gray levels" <| fun () ->
+                wait <| task {
+                    let rng = Random 9
+                    let png = Png.Grid(randomImages rng 6, 28, 28, 2, 3, padding = 2, padValue = 0.5f)
+                    let ours = Png.Decode png
+                    let! page, errors = openPage fixture.Value.Browser
+                    let script =
+                        """src => new Promise((resolve, reject) => {
                      const img = new Image();
                      img.onload = () => {
                        const c = document.createElement('canvas');
@@ -270,153 +255,140 @@ type BrowserTests(fixture: BrowserFixture) =
                      img.onerror = () => reject('Chromium could not decode the PNG');
                      img.src = src;
                    })"""
-            let! decoded = page.EvaluateAsync<int[]>(script, "data:image/png;base64," + Convert.ToBase64String png)
-            Assert.Equal((ours.Width, ours.Height), (decoded[0], decoded[1]))
-            Assert.Equal<int[]>(ours.Pixels |> Array.map int, decoded[2..])
-            assertNoErrors errors
-        }
-
-    [<Fact>]
-    member _.``our decoder reads Chromium's screenshot PNGs``() =
-        task {
-            let! page, errors = openPage fixture.Browser
-            let colors = [ 12, 34, 56; 200, 100, 0; 255, 255, 255; 0, 0, 0 ]
-            let stripes = colors |> List.map (fun (r, g, b) -> $"<div style=\"height:10px;background:rgb({r},{g},{b})\"></div>") |> String.concat ""
-            do! page.SetContentAsync($"<html><body style=\"margin:0\">{stripes}</body></html>")
-            let! shot = page.ScreenshotAsync(PageScreenshotOptions(Type = ScreenshotType.Png, Clip = Clip(X = 0.0f, Y = 0.0f, Width = 50.0f, Height = 40.0f)))
-            let image = Png.Decode shot
-            Assert.Equal((50, 40), (image.Width, image.Height))
-            colors
-            |> List.iteri (fun stripe (r, g, b) ->
-                for row in stripe * 10 .. stripe * 10 + 9 do
-                    for col in 0 .. 49 do
-                        let at = (row * image.Width + col) * image.Channels
-                        Assert.Equal((r, g, b), (int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])))
-            assertNoErrors errors
-        }
-
-/// A real run: a latent-2 VAE trained here for one short epoch, reported through the same path as
-/// `research report` (the run folder read generically, plus the VAE's panels from its best checkpoint).
-type RealRunReportTests(fixture: BrowserFixture) =
-    interface IClassFixture<BrowserFixture>
-
-    [<Fact>]
-    member _.``the report of a real latent-2 run shows curves, samples, reconstructions, manifold, latents and interpolations``() =
-        task {
-            use folder = new TempFolder "real-run"
-            let run = Path.Combine(folder.Path, "run")
-            let config = { Research.Core.Models.Vae.VaeConfig.defaults with Latent = 2 }
-            let settings =
-                { Research.Core.Training.RunSettings.defaults with
-                    Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
-            Research.Core.Models.Vae.VaeExperiment.Train(config, settings, run, false) |> ignore
-            let data = RunReportData.read run (Research.Core.Models.Families.report run null)
-            let titles = data.Panels |> List.map Panel.title
-            Assert.Equal<string list>(
-                [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ],
-                titles)
-            let frames = data.Panels |> List.choose (function Images("samples", _, frames) -> Some(List.map fst frames) | _ -> None)
-            Assert.Equal<string list list>([ [ "epoch 0"; "epoch 1" ] ], frames)
-            let latents, labels = data.Panels |> List.pick (function Points(_, p, l) -> Some(p, l) | _ -> None)
-            Assert.Equal(5000, labels.Length)
-            Assert.True(latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p))
-            let path = Report.Write(run, [ data ], [])
-            // 3 curves, reconstructions and samples at epochs 0 and 1, manifold, latents, interpolations
-            let expected = 10
-            let! page, errors = loadPlots fixture.Browser path expected
-            do! assertPlotsRendered page expected
-            let! images = countOf page ".js-plotly-plot .imagelayer image"
-            Assert.Equal(6, images)
-            // Image panels show their title above the frames.
-            let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
-            Assert.Equal<string[]>([| "recon"; "samples"; "2-d latent manifold"; "Latent interpolations" |], headings)
-            assertNoErrors errors
-        }
-
-/// A real GAN run (latent 2, one short epoch), reported as `research report` does: the loss curves
-/// with the optimum lines, D(x) and D(G(z)) against 1/2, the samples, the interpolations and the
-/// 2-d latent grid, all drawn in Chromium.
-type GanRunReportTests(fixture: BrowserFixture) =
-    interface IClassFixture<BrowserFixture>
-
-    [<Fact>]
-    member _.``the report of a real GAN run shows its curves with optimum lines, samples and interpolations``() =
-        task {
-            use folder = new TempFolder "gan-run"
-            let run = Path.Combine(folder.Path, "gan")
-            let config = { Research.Core.Models.Gan.GanConfig.mlp with Latent = 2; GeneratorHidden = [ 32; 64 ]; DiscriminatorHidden = [ 64; 32 ] }
-            let settings =
-                { Research.Core.Models.Gan.GanConfig.runDefaults with
-                    Epochs = 1; TrainLimit = 500; ValidationSize = 200; Threads = 1; BatchSize = 50; ImageEpochs = [ 0; 1 ] }
-            let train () =
-                let threads = Research.Core.torch.get_num_threads ()
-                try Research.Core.Training.Loop.run (Research.Core.Models.Gan.GanRun.family, config, settings, run, false, null, null) |> ignore
-                finally Research.Core.torch.set_num_threads threads
-            train ()
-            let data = RunReportData.read run (Research.Core.Models.Families.report run null)
-            let titles = data.Panels |> List.map Panel.title
-            Assert.Equal<string list>(
-                [ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ],
-                titles)
-            let references =
-                data.Panels |> List.collect (function Curves(t, _, _, refs) -> refs |> List.map (fun (label, v) -> t, label, v) | _ -> [])
-            Assert.Contains(("d_loss", "log 4: D's loss at the optimum", log 4.0), references)
-            Assert.Contains(("g_loss", "log 2: G's loss at the optimum", log 2.0), references)
-            Assert.Contains(("d_real", "1/2: D at the equilibrium", 0.5), references)
-            Assert.Contains(("d_fake", "1/2: D at the equilibrium", 0.5), references)
-            let path = Report.Write(run, [ data ], [])
-            // 6 curves, samples at epochs 0 and 1, interpolations, latent grid
-            let expected = 10
-            let! page, errors = loadPlots fixture.Browser path expected
-            do! assertPlotsRendered page expected
-            let! images = countOf page ".js-plotly-plot .imagelayer image"
-            Assert.Equal(4, images)
-            let! names = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)")
-            Assert.Contains("log 4: D's loss at the optimum", names)
-            assertNoErrors errors
-        }
-
-/// A real flow run (two short epochs), reported as `research report` does: the bits-per-dimension
-/// curves, the samples at two temperatures, the reconstruction check and the interpolations.
-type FlowRunReportTests(fixture: BrowserFixture) =
-    interface IClassFixture<BrowserFixture>
-
-    [<Fact>]
-    member _.``the report of a real flow run shows its bpd curves, samples, reconstruction check and interpolations``() =
-        task {
-            use folder = new TempFolder "flow-run"
-            let run = Path.Combine(folder.Path, "flow")
-            let config = { Research.Core.Models.Flow.FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Couplings = [ 2; 2; 2 ]; Warmup = 2 }
-            let settings =
-                { Research.Core.Models.Flow.FlowConfig.runDefaults with
-                    Epochs = 2; TrainLimit = 256; ValidationSize = 100; Threads = 1; BatchSize = 64; ImageEpochs = [ 0; 2 ] }
-            let train () =
-                let threads = Research.Core.torch.get_num_threads ()
-                try Research.Core.Training.Loop.run (Research.Core.Models.Flow.FlowRun.family, config, settings, run, false, null, null) |> ignore
-                finally Research.Core.torch.set_num_threads threads
-            train ()
-            let data = RunReportData.read run (Research.Core.Models.Families.report run null)
-            let titles = data.Panels |> List.map Panel.title
-            Assert.Equal<string list>([ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ], titles)
-            // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
-            let caption = data.Panels |> List.pick (function Images("Reconstruction check", caption, _) -> Some caption | _ -> None)
-            Assert.Contains("largest pixel difference 0 of 255", caption)
-            let path = Report.Write(run, [ data ], [])
-            // 1 curve, samples and samples at 0.7 at epochs 0 and 2, reconstruction, interpolations
-            let expected = 7
-            let! page, errors = loadPlots fixture.Browser path expected
-            do! assertPlotsRendered page expected
-            let! images = countOf page ".js-plotly-plot .imagelayer image"
-            Assert.Equal(6, images)
-            // Image panels show their title and caption above the frames.
-            let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
-            Assert.Equal<string[]>([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |], headings)
-            let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
-            Assert.Contains(caption, paragraphs)
-            // Image panels show their title and caption above the frames.
-            let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
-            Assert.Equal<string[]>([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |], headings)
-            let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
-            Assert.Contains(caption, paragraphs)
-            assertNoErrors errors
-        }
+                    let! decoded = page.EvaluateAsync<int[]>(script, "data:image/png;base64," + Convert.ToBase64String png)
+                    Expect.equal ((decoded[0], decoded[1])) ((ours.Width, ours.Height)) "(decoded[0], decoded[1])"
+                    Expect.equal (decoded[2..]) (ours.Pixels |> Array.map int) "decoded[2..]"
+                    assertNoErrors errors
+                }
+            testCase "our decoder reads Chromium's screenshot PNGs" <| fun () ->
+                wait <| task {
+                    let! page, errors = openPage fixture.Value.Browser
+                    let colors = [ 12, 34, 56; 200, 100, 0; 255, 255, 255; 0, 0, 0 ]
+                    let stripes = colors |> List.map (fun (r, g, b) -> $"<div style=\"height:10px;background:rgb({r},{g},{b})\"></div>") |> String.concat ""
+                    do! page.SetContentAsync($"<html><body style=\"margin:0\">{stripes}</body></html>")
+                    let! shot = page.ScreenshotAsync(PageScreenshotOptions(Type = ScreenshotType.Png, Clip = Clip(X = 0.0f, Y = 0.0f, Width = 50.0f, Height = 40.0f)))
+                    let image = Png.Decode shot
+                    Expect.equal ((image.Width, image.Height)) ((50, 40)) "(image.Width, image.Height)"
+                    colors
+                    |> List.iteri (fun stripe (r, g, b) ->
+                        for row in stripe * 10 .. stripe * 10 + 9 do
+                            for col in 0 .. 49 do
+                                let at = (row * image.Width + col) * image.Channels
+                                Expect.equal ((int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])) ((r, g, b)) "(int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])")
+                    assertNoErrors errors
+                }
+        ]
+        // A real run: a latent-2 VAE trained here for one short epoch, reported through the same path as
+        // `research report` (the run folder read generically, plus the VAE's panels from its best checkpoint).
+        testList "RealRunReportTests" [
+            testCase "the report of a real latent-2 run shows curves, samples, reconstructions, manifold, latents and interpolations" <| fun () ->
+                wait <| task {
+                    use folder = new TempFolder "real-run"
+                    let run = Path.Combine(folder.Path, "run")
+                    let config = { Research.Core.Models.Vae.VaeConfig.defaults with Latent = 2 }
+                    let settings =
+                        { Research.Core.Training.RunSettings.defaults with
+                            Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
+                    Research.Core.Models.Vae.VaeExperiment.Train(config, settings, run, false) |> ignore
+                    let data = RunReportData.read run (Research.Core.Models.Families.report run null)
+                    let titles = data.Panels |> List.map Panel.title
+                    Expect.equal titles ([ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ]) "titles"
+                    let frames = data.Panels |> List.choose (function Images("samples", _, frames) -> Some(List.map fst frames) | _ -> None)
+                    Expect.equal frames ([ [ "epoch 0"; "epoch 1" ] ]) "frames"
+                    let latents, labels = data.Panels |> List.pick (function Points(_, p, l) -> Some(p, l) | _ -> None)
+                    Expect.equal labels.Length 5000 "labels.Length"
+                    Expect.isTrue (latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p)) "latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p)"
+                    let path = Report.Write(run, [ data ], [])
+                    // 3 curves, reconstructions and samples at epochs 0 and 1, manifold, latents, interpolations
+                    let expected = 10
+                    let! page, errors = loadPlots fixture.Value.Browser path expected
+                    do! assertPlotsRendered page expected
+                    let! images = countOf page ".js-plotly-plot .imagelayer image"
+                    Expect.equal images 6 "images"
+                    // Image panels show their title above the frames.
+                    let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+                    Expect.equal headings ([| "recon"; "samples"; "2-d latent manifold"; "Latent interpolations" |]) "headings"
+                    assertNoErrors errors
+                }
+        ]
+        // A real GAN run (latent 2, one short epoch), reported as `research report` does: the loss curves
+        // with the optimum lines, D(x) and D(G(z)) against 1/2, the samples, the interpolations and the
+        // 2-d latent grid, all drawn in Chromium.
+        testList "GanRunReportTests" [
+            testCase "the report of a real GAN run shows its curves with optimum lines, samples and interpolations" <| fun () ->
+                wait <| task {
+                    use folder = new TempFolder "gan-run"
+                    let run = Path.Combine(folder.Path, "gan")
+                    let config = { Research.Core.Models.Gan.GanConfig.mlp with Latent = 2; GeneratorHidden = [ 32; 64 ]; DiscriminatorHidden = [ 64; 32 ] }
+                    let settings =
+                        { Research.Core.Models.Gan.GanConfig.runDefaults with
+                            Epochs = 1; TrainLimit = 500; ValidationSize = 200; Threads = 1; BatchSize = 50; ImageEpochs = [ 0; 1 ] }
+                    let train () =
+                        let threads = Research.Core.torch.get_num_threads ()
+                        try Research.Core.Training.Loop.run (Research.Core.Models.Gan.GanRun.family, config, settings, run, false, null, null) |> ignore
+                        finally Research.Core.torch.set_num_threads threads
+                    train ()
+                    let data = RunReportData.read run (Research.Core.Models.Families.report run null)
+                    let titles = data.Panels |> List.map Panel.title
+                    Expect.equal titles ([ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ]) "titles"
+                    let references =
+                        data.Panels |> List.collect (function Curves(t, _, _, refs) -> refs |> List.map (fun (label, v) -> t, label, v) | _ -> [])
+                    Expect.contains references (("d_loss", "log 4: D's loss at the optimum", log 4.0)) "references"
+                    Expect.contains references (("g_loss", "log 2: G's loss at the optimum", log 2.0)) "references"
+                    Expect.contains references (("d_real", "1/2: D at the equilibrium", 0.5)) "references"
+                    Expect.contains references (("d_fake", "1/2: D at the equilibrium", 0.5)) "references"
+                    let path = Report.Write(run, [ data ], [])
+                    // 6 curves, samples at epochs 0 and 1, interpolations, latent grid
+                    let expected = 10
+                    let! page, errors = loadPlots fixture.Value.Browser path expected
+                    do! assertPlotsRendered page expected
+                    let! images = countOf page ".js-plotly-plot .imagelayer image"
+                    Expect.equal images 4 "images"
+                    let! names = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)")
+                    Expect.contains names "log 4: D's loss at the optimum" "the legend entries"
+                    assertNoErrors errors
+                }
+        ]
+        // A real flow run (two short epochs), reported as `research report` does: the bits-per-dimension
+        // curves, the samples at two temperatures, the reconstruction check and the interpolations.
+        testList "FlowRunReportTests" [
+            testCase "the report of a real flow run shows its bpd curves, samples, reconstruction check and interpolations" <| fun () ->
+                wait <| task {
+                    use folder = new TempFolder "flow-run"
+                    let run = Path.Combine(folder.Path, "flow")
+                    let config = { Research.Core.Models.Flow.FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Couplings = [ 2; 2; 2 ]; Warmup = 2 }
+                    let settings =
+                        { Research.Core.Models.Flow.FlowConfig.runDefaults with
+                            Epochs = 2; TrainLimit = 256; ValidationSize = 100; Threads = 1; BatchSize = 64; ImageEpochs = [ 0; 2 ] }
+                    let train () =
+                        let threads = Research.Core.torch.get_num_threads ()
+                        try Research.Core.Training.Loop.run (Research.Core.Models.Flow.FlowRun.family, config, settings, run, false, null, null) |> ignore
+                        finally Research.Core.torch.set_num_threads threads
+                    train ()
+                    let data = RunReportData.read run (Research.Core.Models.Families.report run null)
+                    let titles = data.Panels |> List.map Panel.title
+                    Expect.equal titles ([ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ]) "titles"
+                    // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
+                    let caption = data.Panels |> List.pick (function Images("Reconstruction check", caption, _) -> Some caption | _ -> None)
+                    Expect.stringContains caption "largest pixel difference 0 of 255" "caption"
+                    let path = Report.Write(run, [ data ], [])
+                    // 1 curve, samples and samples at 0.7 at epochs 0 and 2, reconstruction, interpolations
+                    let expected = 7
+                    let! page, errors = loadPlots fixture.Value.Browser path expected
+                    do! assertPlotsRendered page expected
+                    let! images = countOf page ".js-plotly-plot .imagelayer image"
+                    Expect.equal images 6 "images"
+                    // Image panels show their title and caption above the frames.
+                    let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+                    Expect.equal headings ([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |]) "headings"
+                    let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
+                    Expect.contains paragraphs caption "paragraphs"
+                    // Image panels show their title and caption above the frames.
+                    let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+                    Expect.equal headings ([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |]) "headings"
+                    let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
+                    Expect.contains paragraphs caption "paragraphs"
+                    assertNoErrors errors
+                }
+        ]
+    ]

@@ -7,8 +7,8 @@ module Research.Core.Tests.FlowTests
 open System
 open System.IO
 open MathNet.Numerics.LinearAlgebra
-open Xunit
-open Xunit.Abstractions
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Checkpoints
 open Research.Core.Data
@@ -44,156 +44,148 @@ let private layers (g: Generator) =
 /// The flow after its dequantization: continuous in, continuous out.
 let private withoutDequantization (flow: Flow) = { flow with Steps = List.tail flow.Steps }
 
-type FlowLayers(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``every layer's log-determinant is that of its Jacobian, and it inverts to 1e-10 in float64`` () =
-        use scope = new TensorScope()
-        use g = new Generator(3L)
-        for name, before, layer in layers g do
-            perturb layer.Parameters g 0.3
-            let prepare (x: Tensor) = before |> List.fold (fun (z, l) (b: FlowLayer) -> b.Forward (z, l)) (x, torch.zeros ([| 1L |], dtype = Float64)) |> fst
-            let x = prepare (torch.randn ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g))
-            let y, ldj = layer.Forward (x, torch.zeros ([| 1L |], dtype = Float64))
-            let j = Autodiff.jacobian (fun v -> fst (layer.Forward (v, torch.zeros ([| 1L |], dtype = Float64)))) x
-            let expected = logAbsDet j
-            output.WriteLine $"{name}: log|det J| {ldj.item ():F6}, from the Jacobian {expected:F6}"
-            Assert.Equal(expected, ldj.item (), 9)
-            let back = layer.Reverse y
-            Assert.True((back - x).abs().max().item () < 1e-10, $"{name}: inverse off by {(back - x).abs().max().item ()}")
-        // The logit pre-transform on (0, 1).
-        let v = torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g) * 0.98 + 0.01
-        let y, ldj = Dequantization.logit.Forward (v, torch.zeros ([| 1L |], dtype = Float64))
-        let j = Autodiff.jacobian (fun v -> fst (Dequantization.logit.Forward (v, torch.zeros ([| 1L |], dtype = Float64)))) v
-        Assert.Equal(logAbsDet j, ldj.item (), 9)
-        Assert.True((Dequantization.logit.Reverse y - v).abs().max().item () < 1e-10)
-        // Variational dequantization: log|du/du0| of the noise flow (conditioned on the image) is
-        // -log q(u | x), checked against the Jacobian of u0 -> u.
-        let noiseFlow = Dequantization.noiseFlow g small Float64
-        for c in noiseFlow do perturb c.Parameters g 0.05
-        let x = (torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g) * 256.0).floor ()
-        let u0 = torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g)
-        let u, ldj = Dequantization.transformNoise noiseFlow x (u0, torch.zeros ([| 1L |], dtype = Float64))
-        let j = Autodiff.jacobian (fun u0 -> fst (Dequantization.transformNoise noiseFlow x (u0, torch.zeros ([| 1L |], dtype = Float64)))) u0
-        output.WriteLine $"variational dequantization: log|det du/du0| {ldj.item ():F6}, from the Jacobian {logAbsDet j:F6}"
-        Assert.Equal(logAbsDet j, ldj.item (), 9)
-        Assert.True(u.min().item () > 0.0 && u.max().item () < 1.0, "the dequantization noise u must lie in (0, 1)")
-
-    [<Fact>]
-    member _.``the single-scale flow inverts to 1e-4 in float32 and dequantization to the same pixels`` () =
-        use scope = new TensorScope()
-        use g = new Generator(5L)
-        let flow = FlowModel.create g FlowConfig.singleScale Mnist.imageShape Float32
-        use parameters = flow.Parameters
-        // Weights of a trained flow's size: each coupling scales by up to e^0.2 or so.
-        perturb parameters g 0.05
-        let x = (torch.rand ([| 3L; 1L; 28L; 28L |], generator = g) * 256.0).floor ()
-        // Without the dequantization: continuous in, continuous out.
-        let v = (x + 0.5) / 256.0
-        let continuous = withoutDequantization flow
-        let back = Flow.decode continuous (fst (Flow.encode continuous v))
-        let error = (back - v).abs().max().item ()
-        output.WriteLine $"single-scale flow: max |f^-1(f(v)) - v| = {error:G3}"
-        Assert.True(error < 1e-4, $"the flow inverts only to {error}")
-        // The whole flow, dequantization included, gives back the same pixel values.
-        let z, _ = Flow.encode flow x
-        Assert.Equal(0.0, (Flow.decode flow z - x).abs().max().item ())
-
-    [<Fact>]
-    member _.``the multi-scale flow keeps its split-off latents and inverts to 1e-4 in float32 and 1e-10 in float64`` () =
-        use scope = new TensorScope()
-        use g = new Generator(6L)
-        for dtype, tolerance in [ Float32, 1e-4; Float64, 1e-10 ] do
-            let config = { FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Dequantization = Variational }
-            let flow = FlowModel.create g config Mnist.imageShape dtype
-            use parameters = flow.Parameters
-            perturb parameters g 0.05
-            let x = (torch.rand ([| 3L; 1L; 28L; 28L |], dtype = dtype, generator = g) * 256.0).floor ()
-            let v = (x + 0.5) / 256.0
-            let continuous = withoutDequantization flow
-            let z, _ = Flow.encode continuous v
-            // One factored-out part (2 x 14 x 14) and the final part (8 x 7 x 7): all 784 dimensions.
-            Assert.Equal<int64 list>([ 3L * 392L; 3L * 392L ], z.Parts |> List.map (fun p -> p.numel))
-            let error = (Flow.decode continuous z - v).abs().max().item ()
-            output.WriteLine $"multi-scale flow ({dtype}): max |f^-1(f(v)) - v| = {error:G3}"
-            Assert.True(error < tolerance, $"the {dtype} multi-scale flow inverts only to {error} (tolerance {tolerance})")
-            // With the (variational) dequantization: the same pixels come back.
-            let z, _ = Flow.encode flow x
-            Assert.Equal(0.0, (Flow.decode flow z - x).abs().max().item ())
-
-    [<Fact>]
-    member _.``bits per dimension of the identity flow on uniform noise equal the closed form`` () =
-        use scope = new TensorScope()
-        use g = new Generator(9L)
-        // A fresh flow is the identity after dequantization and the logit (zero-initialised couplings).
-        let flow = FlowModel.create g FlowConfig.singleScale Mnist.imageShape Float64
-        use parameters = flow.Parameters
-        let x = (torch.rand ([| 2L; 1L; 28L; 28L |], dtype = Float64, generator = g) * 256.0).floor ()
-        use noise1 = new Generator(11L)
-        let bpd = Flow.withNoise flow noise1 (fun () -> (Flow.bitsPerDim flow (Flow.logLikelihood flow x)).toFloat64Array ())
-        // The same u, drawn again, and the change of variables written out in doubles.
-        use noise2 = new Generator(11L)
-        let u = (torch.rand (x.shape, dtype = Float64, generator = noise2)).toFloat64Array ()
-        let pixels = x.toFloat64Array ()
-        let a, d = Dequantization.alpha, 784
-        let expected =
-            [| for i in 0 .. 1 ->
-                   let logp =
-                       Seq.sum (seq {
-                           for j in i * d .. i * d + d - 1 ->
-                               let s = a + (1.0 - 2.0 * a) * (pixels[j] + u[j]) / 256.0
-                               let y = log s - log (1.0 - s)
-                               -0.5 * (log (2.0 * Math.PI) + y * y) + log (1.0 - 2.0 * a) - log s - log (1.0 - s) - log 256.0 })
-                   -logp / (float d * log 2.0) |]
-        assertClose "bits per dimension" 1e-10 1e-10 expected bpd
-
 let private tinyFlow = { FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Couplings = [ 2; 2; 2 ]; Warmup = 4; Dequantization = Variational }
 let private flowSettings =
     { FlowConfig.runDefaults with Epochs = 2; BatchSize = 64; Seed = 3; Threads = 1; ValidationSize = 200; TrainLimit = 512; ImageEpochs = [ 2 ] }
 
-[<Collection(ProcessWideState)>]
-type FlowRunTests(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``a short multi-scale run with variational dequantization lowers the bits per dimension and resumes bit for bit`` () =
-        let root = tempFolder "flow-runs"
-        let threads = torch.get_num_threads ()
-        try
-            let straight, resumed = Path.Combine(root, "straight"), Path.Combine(root, "resumed")
-            let train settings folder resume = Loop.run (FlowRun.family, tinyFlow, settings, folder, resume, null, null)
-            let metrics = train flowSettings straight false
-            train { flowSettings with Epochs = 1 } resumed false |> ignore
-            train flowSettings resumed true |> ignore
-            let bpd = metrics.Column "val_bpd"
-            output.WriteLine $"validation bpd {bpd[0]:F3} -> {bpd[1]:F3}"
-            Assert.True(bpd[1] < bpd[0], $"the validation bpd went from {bpd[0]} to {bpd[1]}")
-            let rows folder = (MetricsLog.Open (RunFolder folder).MetricsPath).Rows |> Array.map (fun r -> r[.. r.Length - 2])
-            Assert.Equal<float[][]>(rows straight, rows resumed)
-            for name in [ "last"; "best"; "resume" ] do
-                use a = Safetensors.load ((RunFolder straight).Checkpoint name)
-                use b = Safetensors.load ((RunFolder resumed).Checkpoint name)
-                for (n, x), (_, y) in Array.zip a.entries b.entries do
-                    Assert.True(x.toArray<byte> () = y.toArray<byte> (), $"{name}: {n} differs")
-            Assert.Equal<byte[]>(File.ReadAllBytes((RunFolder straight).ImagePath("samples", 2)), File.ReadAllBytes((RunFolder resumed).ImagePath("samples", 2)))
-        finally
-            torch.set_num_threads threads
-            Directory.Delete(root, true)
-
-/// `research bench flow` in smoke mode: a few steps on each side train the same flow to the same
-/// bits per dimension (not timed).
-type FlowBenchmarkTests(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``a smoke epoch trains both sides to about the same bits per dimension`` () =
-        let threads = torch.get_num_threads ()
-        try
-            let settings = FlowBenchmark.Settings(1, 256, 1, 1)
-            let ours = FlowBenchmark.Run settings
-            Assert.Equal(256L, ours.[0].Images)
-            withPyTorch output (fun () ->
-                let theirs = FlowBenchmark.RunPyTorch("/usr/bin/python3", FlowBenchmark.PyTorchScript(), settings, 1)
-                output.WriteLine $"mean bpd over 2 steps: ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
-                // The same identity start and the same first steps: only the noise differs.
-                Assert.InRange(ours.[0].Loss, theirs.Epochs.[0].Loss - 0.5, theirs.Epochs.[0].Loss + 0.5))
-        finally
-            torch.set_num_threads threads
+[<Tests>]
+let tests =
+    testList "FlowTests" [
+        testList "FlowLayers" [
+            testCase "every layer's log-determinant is that of its Jacobian, and it inverts to 1e-10 in float64" <| fun () ->
+                use scope = new TensorScope()
+                use g = new Generator(3L)
+                for name, before, layer in layers g do
+                    perturb layer.Parameters g 0.3
+                    let prepare (x: Tensor) = before |> List.fold (fun (z, l) (b: FlowLayer) -> b.Forward (z, l)) (x, torch.zeros ([| 1L |], dtype = Float64)) |> fst
+                    let x = prepare (torch.randn ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g))
+                    let y, ldj = layer.Forward (x, torch.zeros ([| 1L |], dtype = Float64))
+                    let j = Autodiff.jacobian (fun v -> fst (layer.Forward (v, torch.zeros ([| 1L |], dtype = Float64)))) x
+                    let expected = logAbsDet j
+                    output.WriteLine $"{name}: log|det J| {ldj.item ():F6}, from the Jacobian {expected:F6}"
+                    Expect.floatClose (digits 9) (ldj.item ()) expected "ldj.item ()"
+                    let back = layer.Reverse y
+                    Expect.isTrue ((back - x).abs().max().item () < 1e-10) ($"{name}: inverse off by {(back - x).abs().max().item ()}")
+                // The logit pre-transform on (0, 1).
+                let v = torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g) * 0.98 + 0.01
+                let y, ldj = Dequantization.logit.Forward (v, torch.zeros ([| 1L |], dtype = Float64))
+                let j = Autodiff.jacobian (fun v -> fst (Dequantization.logit.Forward (v, torch.zeros ([| 1L |], dtype = Float64)))) v
+                Expect.floatClose (digits 9) (ldj.item ()) (logAbsDet j) "ldj.item ()"
+                Expect.isTrue ((Dequantization.logit.Reverse y - v).abs().max().item () < 1e-10) "(Dequantization.logit.Reverse y - v).abs().max().item () < 1e-10"
+                // Variational dequantization: log|du/du0| of the noise flow (conditioned on the image) is
+                // -log q(u | x), checked against the Jacobian of u0 -> u.
+                let noiseFlow = Dequantization.noiseFlow g small Float64
+                for c in noiseFlow do perturb c.Parameters g 0.05
+                let x = (torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g) * 256.0).floor ()
+                let u0 = torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g)
+                let u, ldj = Dequantization.transformNoise noiseFlow x (u0, torch.zeros ([| 1L |], dtype = Float64))
+                let j = Autodiff.jacobian (fun u0 -> fst (Dequantization.transformNoise noiseFlow x (u0, torch.zeros ([| 1L |], dtype = Float64)))) u0
+                output.WriteLine $"variational dequantization: log|det du/du0| {ldj.item ():F6}, from the Jacobian {logAbsDet j:F6}"
+                Expect.floatClose (digits 9) (ldj.item ()) (logAbsDet j) "ldj.item ()"
+                Expect.isTrue (u.min().item () > 0.0 && u.max().item () < 1.0) "the dequantization noise u must lie in (0, 1)"
+            testCase "the single-scale flow inverts to 1e-4 in float32 and dequantization to the same pixels" <| fun () ->
+                use scope = new TensorScope()
+                use g = new Generator(5L)
+                let flow = FlowModel.create g FlowConfig.singleScale Mnist.imageShape Float32
+                use parameters = flow.Parameters
+                // Weights of a trained flow's size: each coupling scales by up to e^0.2 or so.
+                perturb parameters g 0.05
+                let x = (torch.rand ([| 3L; 1L; 28L; 28L |], generator = g) * 256.0).floor ()
+                // Without the dequantization: continuous in, continuous out.
+                let v = (x + 0.5) / 256.0
+                let continuous = withoutDequantization flow
+                let back = Flow.decode continuous (fst (Flow.encode continuous v))
+                let error = (back - v).abs().max().item ()
+                output.WriteLine $"single-scale flow: max |f^-1(f(v)) - v| = {error:G3}"
+                Expect.isTrue (error < 1e-4) ($"the flow inverts only to {error}")
+                // The whole flow, dequantization included, gives back the same pixel values.
+                let z, _ = Flow.encode flow x
+                Expect.equal ((Flow.decode flow z - x).abs().max().item ()) 0.0 "(Flow.decode flow z - x).abs().max().item ()"
+            testCase "the multi-scale flow keeps its split-off latents and inverts to 1e-4 in float32 and 1e-10 in float64" <| fun () ->
+                use scope = new TensorScope()
+                use g = new Generator(6L)
+                for dtype, tolerance in [ Float32, 1e-4; Float64, 1e-10 ] do
+                    let config = { FlowConfig.multiScale with Hidden = [ 8; 8; 8 ]; Dequantization = Variational }
+                    let flow = FlowModel.create g config Mnist.imageShape dtype
+                    use parameters = flow.Parameters
+                    perturb parameters g 0.05
+                    let x = (torch.rand ([| 3L; 1L; 28L; 28L |], dtype = dtype, generator = g) * 256.0).floor ()
+                    let v = (x + 0.5) / 256.0
+                    let continuous = withoutDequantization flow
+                    let z, _ = Flow.encode continuous v
+                    // One factored-out part (2 x 14 x 14) and the final part (8 x 7 x 7): all 784 dimensions.
+                    Expect.equal (z.Parts |> List.map (fun p -> p.numel)) ([ 3L * 392L; 3L * 392L ]) "z.Parts |> List.map (fun p -> p.numel)"
+                    let error = (Flow.decode continuous z - v).abs().max().item ()
+                    output.WriteLine $"multi-scale flow ({dtype}): max |f^-1(f(v)) - v| = {error:G3}"
+                    Expect.isTrue (error < tolerance) ($"the {dtype} multi-scale flow inverts only to {error} (tolerance {tolerance})")
+                    // With the (variational) dequantization: the same pixels come back.
+                    let z, _ = Flow.encode flow x
+                    Expect.equal ((Flow.decode flow z - x).abs().max().item ()) 0.0 "(Flow.decode flow z - x).abs().max().item ()"
+            testCase "bits per dimension of the identity flow on uniform noise equal the closed form" <| fun () ->
+                use scope = new TensorScope()
+                use g = new Generator(9L)
+                // A fresh flow is the identity after dequantization and the logit (zero-initialised couplings).
+                let flow = FlowModel.create g FlowConfig.singleScale Mnist.imageShape Float64
+                use parameters = flow.Parameters
+                let x = (torch.rand ([| 2L; 1L; 28L; 28L |], dtype = Float64, generator = g) * 256.0).floor ()
+                use noise1 = new Generator(11L)
+                let bpd = Flow.withNoise flow noise1 (fun () -> (Flow.bitsPerDim flow (Flow.logLikelihood flow x)).toFloat64Array ())
+                // The same u, drawn again, and the change of variables written out in doubles.
+                use noise2 = new Generator(11L)
+                let u = (torch.rand (x.shape, dtype = Float64, generator = noise2)).toFloat64Array ()
+                let pixels = x.toFloat64Array ()
+                let a, d = Dequantization.alpha, 784
+                let expected =
+                    [| for i in 0 .. 1 ->
+                           let logp =
+                               Seq.sum (seq {
+                                   for j in i * d .. i * d + d - 1 ->
+                                       let s = a + (1.0 - 2.0 * a) * (pixels[j] + u[j]) / 256.0
+                                       let y = log s - log (1.0 - s)
+                                       -0.5 * (log (2.0 * Math.PI) + y * y) + log (1.0 - 2.0 * a) - log s - log (1.0 - s) - log 256.0 })
+                           -logp / (float d * log 2.0) |]
+                assertClose "bits per dimension" 1e-10 1e-10 expected bpd
+        ]
+        testSequenced <| testList "FlowRunTests" [
+            testCase "a short multi-scale run with variational dequantization lowers the bits per dimension and resumes bit for bit" <| fun () ->
+                let root = tempFolder "flow-runs"
+                let threads = torch.get_num_threads ()
+                try
+                    let straight, resumed = Path.Combine(root, "straight"), Path.Combine(root, "resumed")
+                    let train settings folder resume = Loop.run (FlowRun.family, tinyFlow, settings, folder, resume, null, null)
+                    let metrics = train flowSettings straight false
+                    train { flowSettings with Epochs = 1 } resumed false |> ignore
+                    train flowSettings resumed true |> ignore
+                    let bpd = metrics.Column "val_bpd"
+                    output.WriteLine $"validation bpd {bpd[0]:F3} -> {bpd[1]:F3}"
+                    Expect.isTrue (bpd[1] < bpd[0]) ($"the validation bpd went from {bpd[0]} to {bpd[1]}")
+                    let rows folder = (MetricsLog.Open (RunFolder folder).MetricsPath).Rows |> Array.map (fun r -> r[.. r.Length - 2])
+                    Expect.equal (rows resumed) (rows straight) "rows resumed"
+                    for name in [ "last"; "best"; "resume" ] do
+                        use a = Safetensors.load ((RunFolder straight).Checkpoint name)
+                        use b = Safetensors.load ((RunFolder resumed).Checkpoint name)
+                        for (n, x), (_, y) in Array.zip a.entries b.entries do
+                            Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) ($"{name}: {n} differs")
+                    Expect.equal (File.ReadAllBytes((RunFolder resumed).ImagePath("samples", 2))) (File.ReadAllBytes((RunFolder straight).ImagePath("samples", 2))) "File.ReadAllBytes((RunFolder resumed).ImagePath(\"samples\", 2))"
+                finally
+                    torch.set_num_threads threads
+                    Directory.Delete(root, true)
+        ]
+        // `research bench flow` in smoke mode: a few steps on each side train the same flow to the same
+        // bits per dimension (not timed).
+        testList "FlowBenchmarkTests" [
+            testCase "a smoke epoch trains both sides to about the same bits per dimension" <| fun () ->
+                let threads = torch.get_num_threads ()
+                try
+                    let settings = FlowBenchmark.Settings(1, 256, 1, 1)
+                    let ours = FlowBenchmark.Run settings
+                    Expect.equal (ours.[0].Images) 256L "ours.[0].Images"
+                    withPyTorch (fun () ->
+                        let theirs = FlowBenchmark.RunPyTorch("/usr/bin/python3", FlowBenchmark.PyTorchScript(), settings, 1)
+                        output.WriteLine $"mean bpd over 2 steps: ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
+                        // The same identity start and the same first steps: only the noise differs.
+                        within (theirs.Epochs.[0].Loss - 0.5) (theirs.Epochs.[0].Loss + 0.5) (ours.[0].Loss) "ours.[0].Loss")
+                finally
+                    torch.set_num_threads threads
+        ]
+    ]

@@ -6,8 +6,8 @@ module Research.Core.Tests.GanTests
 
 open System
 open System.IO
-open Xunit
-open Xunit.Abstractions
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Checkpoints
 open Research.Core.Data
@@ -22,56 +22,96 @@ open Research.Core.Tests.NnTestSupport
 let private smallConfig = { GanConfig.mlp with Latent = 4; GeneratorHidden = [ 8; 16 ]; DiscriminatorHidden = [ 16; 8 ]; Dropout = 0.0 }
 let private image = { Channels = 1; Height = 6; Width = 6 }
 
-type GanObjectives(output: ITestOutputHelper) =
+let private mlpRun = { GanConfig.mlp with Latent = 8; GeneratorHidden = [ 32; 64 ]; DiscriminatorHidden = [ 64; 32 ] }
+let private dcganRun = { GanConfig.dcgan with Latent = 8; GeneratorHidden = [ 8 ]; DiscriminatorHidden = [ 8 ] }
+let private runSettings =
+    { GanConfig.runDefaults with Epochs = 2; BatchSize = 50; Seed = 2; Threads = 1; ValidationSize = 200; TrainLimit = 500; ImageEpochs = [ 0; 2 ] }
 
-    [<Fact>]
-    member _.``at D = 1/2 everywhere the value is -log 4, and G's losses are log 2 and -log 2`` () =
-        use scope = new TensorScope()
-        let half = torch.zeros ([| 7L |], dtype = Float64) // logit 0: D = 1/2
-        let dLoss = (Objectives.discriminatorReal half + Objectives.discriminatorFake half).item ()
-        // V(D, G) = E[log D(x)] + E[log(1 - D(G(z)))] = -(D's loss).
-        Assert.Equal(-log 4.0, -dLoss, 12)
-        Assert.Equal(Objectives.optimumDiscriminatorLoss, dLoss, 12)
-        Assert.Equal(log 2.0, (Objectives.generator NonSaturating half).item (), 12)
-        Assert.Equal(-log 2.0, (Objectives.generator Saturating half).item (), 12)
+let private train (config: GanConfig) (settings: RunSettings) (folder: string) (resume: bool) =
+    let threads = torch.get_num_threads ()
+    try Loop.run (GanRun.family, config, settings, folder, resume, null, null)
+    finally torch.set_num_threads threads
 
-    [<Fact>]
-    member _.``the losses stay finite for logits far beyond float range of exp`` () =
-        use scope = new TensorScope()
-        let l = torch.tensor [| -1000.0f; -80.0f; 0.0f; 80.0f; 1000.0f |]
-        for name, loss in
-            [ "D real", Objectives.discriminatorReal l; "D fake", Objectives.discriminatorFake l
-              "G non-saturating", Objectives.generator NonSaturating l; "G saturating", Objectives.generator Saturating l ] do
-            Assert.True(Double.IsFinite(loss.item ()), $"{name} is {loss.item ()}")
-        // -log D(x) = softplus(-l): 1000, 80, log 2, e^-80 and e^-1000 for these logits.
-        Assert.Equal((1000.0 + 80.0 + log 2.0) / 5.0, (Objectives.discriminatorReal l).item (), 3)
+/// For each architecture, a run of two epochs straight and one of one epoch resumed to two.
+type GanRuns() =
+    let root = tempFolder "gan-runs"
+    let folder (arch: string) (kind: string) = Path.Combine(root, $"{arch}-{kind}")
+    do
+        for name, config in [ "mlp", mlpRun; "dcgan", dcganRun ] do
+            train config runSettings (folder name "straight") false |> ignore
+            train config { runSettings with Epochs = 1 } (folder name "resumed") false |> ignore
+            train config runSettings (folder name "resumed") true |> ignore
+    member _.Folder(arch, kind) = folder arch kind
+    interface IDisposable with
+        member _.Dispose() = Directory.Delete(root, true)
 
-    [<Fact>]
-    member _.``D's and G's losses and gradients equal PyTorch's on the same weights and images`` () =
-        withPyTorch output (fun () ->
-            use scope = new TensorScope()
-            use g = new Generator(7L)
-            let gan = MlpGan.create g smallConfig image
-            use parameters = gan.Parameters
-            let x = Gan.toTanhRange (torch.rand ([| 5L; 1L; 6L; 6L |], generator = g))
-            let z = torch.randn ([| 5L; 4L |], generator = g)
-            // Ours: D's loss on real and detached fakes, G's two losses on the same fakes.
-            let fake = gan.Generate true z
-            let dLoss = Objectives.discriminatorReal (gan.Discriminate true x) + Objectives.discriminatorFake (gan.Discriminate true (fake.detach ()))
-            let dGrads = Autodiff.autogradGrad [| dLoss |] gan.Discriminator.tensors null false
-            let gLosses =
-                [ for loss in [ NonSaturating; Saturating ] ->
-                      let l = Objectives.generator loss (gan.Discriminate true (gan.Generate true z))
-                      l.item (), Autodiff.autogradGrad [| l |] gan.Generator.tensors null false ]
-            let tensorPy (name: string, t: Tensor) =
-                let shape = t.shape |> Array.map string |> String.concat ", "
-                let values = pyList (t.toFloat64Array ())
-                $"'{name}': torch.tensor({values}, dtype=torch.float32).reshape({shape},)"
-            let tensorsPy (p: Parameters) = "{" + (p.named |> Array.map tensorPy |> String.concat ", ") + "}"
-            let gPy, dPy, xPy, zPy = tensorsPy gan.Generator, tensorsPy gan.Discriminator, pyList (x.toFloat64Array ()), pyList (z.toFloat64Array ())
-            let py =
-                runPython
-                    $"""
+let private runs = shared (fun () -> new GanRuns())
+
+let private resumedEqualsStraight (arch: string) () =
+    let straight, resumed = RunFolder(runs.Value.Folder(arch, "straight")), RunFolder(runs.Value.Folder(arch, "resumed"))
+    let rows (r: RunFolder) = (MetricsLog.Open r.MetricsPath).Rows |> Array.map (fun row -> row.[.. row.Length - 2])
+    Expect.equal ((rows straight).Length) 2 "(rows straight).Length"
+    Expect.equal (rows resumed) (rows straight) "rows resumed"
+    for name in [ "last"; "resume" ] do
+        use a = Safetensors.load (straight.Checkpoint name)
+        use b = Safetensors.load (resumed.Checkpoint name)
+        Expect.equal b.names a.names "b.names"
+        for (n, x), (_, y) in Array.zip a.entries b.entries do
+            Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) ($"{arch} {name}: {n} differs")
+    // Both optimizers are in the resume file, and a GAN keeps no best checkpoint.
+    use state = Safetensors.load straight.ResumePath
+    Expect.exists state.names (fun n -> n.StartsWith "optimizer.generator.") "the resume file has the generator optimizer's state"
+    Expect.exists state.names (fun n -> n.StartsWith "optimizer.discriminator.") "the resume file has the discriminator optimizer's state"
+    Expect.isFalse (File.Exists(straight.Checkpoint "best")) "File.Exists(straight.Checkpoint \"best\")"
+    Expect.equal (File.ReadAllBytes(resumed.ImagePath("samples", 2))) (File.ReadAllBytes(straight.ImagePath("samples", 2))) "File.ReadAllBytes(resumed.ImagePath(\"samples\", 2))"
+
+[<Tests>]
+let tests =
+    testList "GanTests" [
+        testList "GanObjectives" [
+            testCase "at D = 1/2 everywhere the value is -log 4, and G's losses are log 2 and -log 2" <| fun () ->
+                use scope = new TensorScope()
+                let half = torch.zeros ([| 7L |], dtype = Float64) // logit 0: D = 1/2
+                let dLoss = (Objectives.discriminatorReal half + Objectives.discriminatorFake half).item ()
+                // V(D, G) = E[log D(x)] + E[log(1 - D(G(z)))] = -(D's loss).
+                Expect.floatClose (digits 12) (-dLoss) (-log 4.0) "-dLoss"
+                Expect.floatClose (digits 12) dLoss Objectives.optimumDiscriminatorLoss "dLoss"
+                Expect.floatClose (digits 12) ((Objectives.generator NonSaturating half).item ()) (log 2.0) "(Objectives.generator NonSaturating half).item ()"
+                Expect.floatClose (digits 12) ((Objectives.generator Saturating half).item ()) (-log 2.0) "(Objectives.generator Saturating half).item ()"
+            testCase "the losses stay finite for logits far beyond float range of exp" <| fun () ->
+                use scope = new TensorScope()
+                let l = torch.tensor [| -1000.0f; -80.0f; 0.0f; 80.0f; 1000.0f |]
+                for name, loss in
+                    [ "D real", Objectives.discriminatorReal l; "D fake", Objectives.discriminatorFake l
+                      "G non-saturating", Objectives.generator NonSaturating l; "G saturating", Objectives.generator Saturating l ] do
+                    Expect.isTrue (Double.IsFinite(loss.item ())) ($"{name} is {loss.item ()}")
+                // -log D(x) = softplus(-l): 1000, 80, log 2, e^-80 and e^-1000 for these logits.
+                Expect.floatClose (digits 3) ((Objectives.discriminatorReal l).item ()) ((1000.0 + 80.0 + log 2.0) / 5.0) "(Objectives.discriminatorReal l).item ()"
+            testCase "D's and G's losses and gradients equal PyTorch's on the same weights and images" <| fun () ->
+                withPyTorch (fun () ->
+                    use scope = new TensorScope()
+                    use g = new Generator(7L)
+                    let gan = MlpGan.create g smallConfig image
+                    use parameters = gan.Parameters
+                    let x = Gan.toTanhRange (torch.rand ([| 5L; 1L; 6L; 6L |], generator = g))
+                    let z = torch.randn ([| 5L; 4L |], generator = g)
+                    // Ours: D's loss on real and detached fakes, G's two losses on the same fakes.
+                    let fake = gan.Generate true z
+                    let dLoss = Objectives.discriminatorReal (gan.Discriminate true x) + Objectives.discriminatorFake (gan.Discriminate true (fake.detach ()))
+                    let dGrads = Autodiff.autogradGrad [| dLoss |] gan.Discriminator.tensors null false
+                    let gLosses =
+                        [ for loss in [ NonSaturating; Saturating ] ->
+                              let l = Objectives.generator loss (gan.Discriminate true (gan.Generate true z))
+                              l.item (), Autodiff.autogradGrad [| l |] gan.Generator.tensors null false ]
+                    let tensorPy (name: string, t: Tensor) =
+                        let shape = t.shape |> Array.map string |> String.concat ", "
+                        let values = pyList (t.toFloat64Array ())
+                        $"'{name}': torch.tensor({values}, dtype=torch.float32).reshape({shape},)"
+                    let tensorsPy (p: Parameters) = "{" + (p.named |> Array.map tensorPy |> String.concat ", ") + "}"
+                    let gPy, dPy, xPy, zPy = tensorsPy gan.Generator, tensorsPy gan.Discriminator, pyList (x.toFloat64Array ()), pyList (z.toFloat64Array ())
+                    let py =
+                        runPython
+                            $"""
 import torch.nn.functional as F
 G = {gPy}
 D = {dPy}
@@ -99,144 +139,90 @@ for loss in ('ns', 's'):
     out['g'].append({{'loss': l.item(), 'grads': [g.flatten().tolist() for g in torch.autograd.grad(l, list(G.values()))]}})
 print(json.dumps(out))
 """
-            Assert.Equal(py.GetProperty("d_loss").GetDouble(), dLoss.item (), 5)
-            let names (p: Parameters) = p.named |> Array.map fst
-            for (name, ours), theirs in Array.zip (Array.zip (names gan.Discriminator) dGrads) [| for e in py.GetProperty("d_grads").EnumerateArray() -> floats e |] do
-                assertClose $"dD/d{name}" 1e-4 1e-6 theirs (ours.toFloat64Array ())
-            for (loss, grads), theirs in List.zip gLosses [ for e in py.GetProperty("g").EnumerateArray() -> e ] do
-                Assert.Equal(theirs.GetProperty("loss").GetDouble(), loss, 5)
-                for (name, ours), expected in Array.zip (Array.zip (names gan.Generator) grads) [| for e in theirs.GetProperty("grads").EnumerateArray() -> floats e |] do
-                    assertClose $"dG/d{name}" 1e-4 1e-6 expected (ours.toFloat64Array ()))
-
-let private mlpRun = { GanConfig.mlp with Latent = 8; GeneratorHidden = [ 32; 64 ]; DiscriminatorHidden = [ 64; 32 ] }
-let private dcganRun = { GanConfig.dcgan with Latent = 8; GeneratorHidden = [ 8 ]; DiscriminatorHidden = [ 8 ] }
-let private runSettings =
-    { GanConfig.runDefaults with Epochs = 2; BatchSize = 50; Seed = 2; Threads = 1; ValidationSize = 200; TrainLimit = 500; ImageEpochs = [ 0; 2 ] }
-
-let private train (config: GanConfig) (settings: RunSettings) (folder: string) (resume: bool) =
-    let threads = torch.get_num_threads ()
-    try Loop.run (GanRun.family, config, settings, folder, resume, null, null)
-    finally torch.set_num_threads threads
-
-/// For each architecture, a run of two epochs straight and one of one epoch resumed to two.
-type GanRuns() =
-    let root = tempFolder "gan-runs"
-    let folder (arch: string) (kind: string) = Path.Combine(root, $"{arch}-{kind}")
-    do
-        for name, config in [ "mlp", mlpRun; "dcgan", dcganRun ] do
-            train config runSettings (folder name "straight") false |> ignore
-            train config { runSettings with Epochs = 1 } (folder name "resumed") false |> ignore
-            train config runSettings (folder name "resumed") true |> ignore
-    member _.Folder(arch, kind) = folder arch kind
-    interface IDisposable with
-        member _.Dispose() = Directory.Delete(root, true)
-
-[<Collection(ProcessWideState)>]
-type GanRunTests(runs: GanRuns, output: ITestOutputHelper) =
-
-    [<Theory; InlineData("mlp"); InlineData("dcgan")>]
-    member _.``a resumed GAN run equals an uninterrupted one bit for bit`` (arch: string) =
-        let straight, resumed = RunFolder(runs.Folder(arch, "straight")), RunFolder(runs.Folder(arch, "resumed"))
-        let rows (r: RunFolder) = (MetricsLog.Open r.MetricsPath).Rows |> Array.map (fun row -> row.[.. row.Length - 2])
-        Assert.Equal(2, (rows straight).Length)
-        Assert.Equal<float[][]>(rows straight, rows resumed)
-        for name in [ "last"; "resume" ] do
-            use a = Safetensors.load (straight.Checkpoint name)
-            use b = Safetensors.load (resumed.Checkpoint name)
-            Assert.Equal<string[]>(a.names, b.names)
-            for (n, x), (_, y) in Array.zip a.entries b.entries do
-                Assert.True(x.toArray<byte> () = y.toArray<byte> (), $"{arch} {name}: {n} differs")
-        // Both optimizers are in the resume file, and a GAN keeps no best checkpoint.
-        use state = Safetensors.load straight.ResumePath
-        Assert.Contains(state.names, fun n -> n.StartsWith "optimizer.generator.")
-        Assert.Contains(state.names, fun n -> n.StartsWith "optimizer.discriminator.")
-        Assert.False(File.Exists(straight.Checkpoint "best"))
-        Assert.Equal<byte[]>(File.ReadAllBytes(straight.ImagePath("samples", 2)), File.ReadAllBytes(resumed.ImagePath("samples", 2)))
-
-    [<Fact>]
-    member _.``BatchNorm's running statistics are trained and saved`` () =
-        let run = RunFolder(runs.Folder("dcgan", "straight"))
-        use last = Safetensors.load (run.Checkpoint "last")
-        // 500 images in batches of 50, two epochs: G's batch norms saw one batch per step, D's three
-        // (the real images and the detached fakes in D's step, the fakes again in G's).
-        Assert.Equal(20.0, last.["generator.norm1.num_batches_tracked"].item ())
-        Assert.Equal(60.0, last.["discriminator.norm2.num_batches_tracked"].item ())
-        let mean = last.["generator.norm1.running_mean"].toFloat64Array ()
-        Assert.True(mean |> Array.exists (fun v -> v <> 0.0), "the running mean never moved from 0")
-        let _, _, gan, parameters = GanRun.load (run.Path, "last")
-        use _ = parameters
-        for name, t in gan.Parameters.buffers do
-            Assert.True((t.toArray<byte> () = last.[name].toArray<byte> ()), $"{name} did not load")
-
-    [<Fact>]
-    member _.``evaluation mode uses the running statistics and no dropout; training mode the batch and dropout`` () =
-        let _, _, gan, parameters = GanRun.load (runs.Folder("mlp", "straight"), "last")
-        use _ = parameters
-        use scope = new TensorScope()
-        use g = new Generator(3L)
-        let z = torch.randn ([| 6L; 8L |], generator = g)
-        let eval1, eval2 = gan.Generate false z, gan.Generate false z
-        Assert.Equal(0.0, (eval1 - eval2).abs().max().item ())
-        // One image alone gives the same output in evaluation mode (no batch statistics).
-        Assert.Equal(0.0, ((gan.Generate false (z.narrow (0, 0L, 1L))) - eval1.narrow (0, 0L, 1L)).abs().max().item (), 6)
-        Assert.True(((gan.Generate true z) - eval1).abs().max().item () > 1e-3, "training mode gave evaluation mode's output")
-        let x = eval1.detach ()
-        Assert.Equal(0.0, ((gan.Discriminate false x) - (gan.Discriminate false x)).abs().max().item ())
-        Assert.True(((gan.Discriminate true x) - (gan.Discriminate true x)).abs().max().item () > 1e-4, "dropout did not drop in training mode")
-
-    [<Fact>]
-    member _.``sample grids are written before training and at the chosen epochs`` () =
-        let run = RunFolder(runs.Folder("mlp", "straight"))
-        Assert.Equal<string[]>([| "samples-epoch-000.png"; "samples-epoch-002.png" |],
-                               Directory.GetFiles run.ImageFolder |> Array.map Path.GetFileName |> Array.sort)
-        let grid = Research.Core.IO.Png.Decode(File.ReadAllBytes(run.ImagePath("samples", 2)))
-        Assert.True(grid.Width >= 8 * 28 && grid.Height >= 8 * 28, $"a {grid.Width}x{grid.Height} grid")
-
-    interface IClassFixture<GanRuns>
-
-[<Collection(ProcessWideState)>]
-type GanLearning(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``the generator learns: from a discriminator that rejects its images, D(G(z)) rises`` () =
-        let threads = torch.get_num_threads ()
-        torch.set_num_threads 1
-        try
-            let settings = { runSettings with BatchSize = 64; TrainLimit = 3000 }
-            use data = Family.mnist settings None
-            use generator = new Generator(1L)
-            use trainer = GanRun.trainer GanConfig.mlp settings data generator
-            let gAdam = trainer.Optimizers |> List.find (fst >> (=) "generator") |> snd
-            // D(G(z)) at each step of an epoch of 47 steps.
-            let epoch () =
-                [| for batch in data.train.batches (64, generator = generator) do
-                       use scope = new TensorScope()
-                       let r = trainer.Step batch
-                       yield r.Sums.[5] / float (batch.x.size 0) |]
-            // An epoch with G frozen (step size 0): D learns to reject its images.
-            gAdam.lr <- 0.0
-            let frozen = epoch ()
-            gAdam.lr <- GanConfig.mlp.GeneratorLr
-            let learning = Array.append (epoch ()) (epoch ())
-            let rejected = Array.average frozen.[frozen.Length - 10 ..]
-            let recovered = Array.average learning.[learning.Length - 20 ..]
-            output.WriteLine $"D(G(z)): {frozen.[0]:F3} -> {rejected:F3} with G frozen, then {Array.average learning.[.. 9]:F3} -> {recovered:F3} as G learns"
-            Assert.True(rejected < 0.1, $"D did not learn to reject G's images (D(G(z)) {rejected})")
-            Assert.True(recovered > 0.3, $"G did not learn to fool D: D(G(z)) {rejected} -> {recovered}")
-        finally
-            torch.set_num_threads threads
-
-/// `research bench gan` in smoke mode: the MLP GAN's GEMM count against PyTorch's profiler, and a
-/// short epoch on each side that trains the same model to about the same losses (not timed).
-type GanBenchmarkTests(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``the MLP GAN's GEMM count is what PyTorch's profiler counts for one step`` () =
-        withPyTorch output (fun () ->
-            let script = Research.Core.Benchmarks.PyTorchPeer.Script "gan_pytorch.py"
-            let py =
-                runPython
-                    $"""
+                    Expect.floatClose (digits 5) (dLoss.item ()) (py.GetProperty("d_loss").GetDouble()) "dLoss.item ()"
+                    let names (p: Parameters) = p.named |> Array.map fst
+                    for (name, ours), theirs in Array.zip (Array.zip (names gan.Discriminator) dGrads) [| for e in py.GetProperty("d_grads").EnumerateArray() -> floats e |] do
+                        assertClose $"dD/d{name}" 1e-4 1e-6 theirs (ours.toFloat64Array ())
+                    for (loss, grads), theirs in List.zip gLosses [ for e in py.GetProperty("g").EnumerateArray() -> e ] do
+                        Expect.floatClose (digits 5) loss (theirs.GetProperty("loss").GetDouble()) "loss"
+                        for (name, ours), expected in Array.zip (Array.zip (names gan.Generator) grads) [| for e in theirs.GetProperty("grads").EnumerateArray() -> floats e |] do
+                            assertClose $"dG/d{name}" 1e-4 1e-6 expected (ours.toFloat64Array ()))
+        ]
+        testSequenced <| testList "GanRunTests" [
+            testList "a resumed GAN run equals an uninterrupted one bit for bit" [
+                for arch in [ "mlp"; "dcgan" ] -> testCase arch (resumedEqualsStraight arch)
+            ]
+            testCase "BatchNorm's running statistics are trained and saved" <| fun () ->
+                let run = RunFolder(runs.Value.Folder("dcgan", "straight"))
+                use last = Safetensors.load (run.Checkpoint "last")
+                // 500 images in batches of 50, two epochs: G's batch norms saw one batch per step, D's three
+                // (the real images and the detached fakes in D's step, the fakes again in G's).
+                Expect.equal (last.["generator.norm1.num_batches_tracked"].item ()) 20.0 "last.[\"generator.norm1.num_batches_tracked\"].item ()"
+                Expect.equal (last.["discriminator.norm2.num_batches_tracked"].item ()) 60.0 "last.[\"discriminator.norm2.num_batches_tracked\"].item ()"
+                let mean = last.["generator.norm1.running_mean"].toFloat64Array ()
+                Expect.isTrue (mean |> Array.exists (fun v -> v <> 0.0)) "the running mean never moved from 0"
+                let _, _, gan, parameters = GanRun.load (run.Path, "last")
+                use _ = parameters
+                for name, t in gan.Parameters.buffers do
+                    Expect.isTrue ((t.toArray<byte> () = last.[name].toArray<byte> ())) ($"{name} did not load")
+            testCase "evaluation mode uses the running statistics and no dropout; training mode the batch and dropout" <| fun () ->
+                let _, _, gan, parameters = GanRun.load (runs.Value.Folder("mlp", "straight"), "last")
+                use _ = parameters
+                use scope = new TensorScope()
+                use g = new Generator(3L)
+                let z = torch.randn ([| 6L; 8L |], generator = g)
+                let eval1, eval2 = gan.Generate false z, gan.Generate false z
+                Expect.equal ((eval1 - eval2).abs().max().item ()) 0.0 "(eval1 - eval2).abs().max().item ()"
+                // One image alone gives the same output in evaluation mode (no batch statistics).
+                Expect.floatClose (digits 6) (((gan.Generate false (z.narrow (0, 0L, 1L))) - eval1.narrow (0, 0L, 1L)).abs().max().item ()) 0.0 "((gan.Generate false (z.narrow (0, 0L, 1L))) - eval1.narrow (0, 0L, 1L)).abs().max().item ()"
+                Expect.isTrue (((gan.Generate true z) - eval1).abs().max().item () > 1e-3) "training mode gave evaluation mode's output"
+                let x = eval1.detach ()
+                Expect.equal (((gan.Discriminate false x) - (gan.Discriminate false x)).abs().max().item ()) 0.0 "((gan.Discriminate false x) - (gan.Discriminate false x)).abs().max().item ()"
+                Expect.isTrue (((gan.Discriminate true x) - (gan.Discriminate true x)).abs().max().item () > 1e-4) "dropout did not drop in training mode"
+            testCase "sample grids are written before training and at the chosen epochs" <| fun () ->
+                let run = RunFolder(runs.Value.Folder("mlp", "straight"))
+                Expect.equal (Directory.GetFiles run.ImageFolder |> Array.map Path.GetFileName |> Array.sort) ([| "samples-epoch-000.png"; "samples-epoch-002.png" |]) "Directory.GetFiles run.ImageFolder |> Array.map Path.GetFileName |> Array.sort"
+                let grid = Research.Core.IO.Png.Decode(File.ReadAllBytes(run.ImagePath("samples", 2)))
+                Expect.isTrue (grid.Width >= 8 * 28 && grid.Height >= 8 * 28) ($"a {grid.Width}x{grid.Height} grid")
+        ]
+        testSequenced <| testList "GanLearning" [
+            testCase "the generator learns: from a discriminator that rejects its images, D(G(z)) rises" <| fun () ->
+                let threads = torch.get_num_threads ()
+                torch.set_num_threads 1
+                try
+                    let settings = { runSettings with BatchSize = 64; TrainLimit = 3000 }
+                    use data = Family.mnist settings None
+                    use generator = new Generator(1L)
+                    use trainer = GanRun.trainer GanConfig.mlp settings data generator
+                    let gAdam = trainer.Optimizers |> List.find (fst >> (=) "generator") |> snd
+                    // D(G(z)) at each step of an epoch of 47 steps.
+                    let epoch () =
+                        [| for batch in data.train.batches (64, generator = generator) do
+                               use scope = new TensorScope()
+                               let r = trainer.Step batch
+                               yield r.Sums.[5] / float (batch.x.size 0) |]
+                    // An epoch with G frozen (step size 0): D learns to reject its images.
+                    gAdam.lr <- 0.0
+                    let frozen = epoch ()
+                    gAdam.lr <- GanConfig.mlp.GeneratorLr
+                    let learning = Array.append (epoch ()) (epoch ())
+                    let rejected = Array.average frozen.[frozen.Length - 10 ..]
+                    let recovered = Array.average learning.[learning.Length - 20 ..]
+                    output.WriteLine $"D(G(z)): {frozen.[0]:F3} -> {rejected:F3} with G frozen, then {Array.average learning.[.. 9]:F3} -> {recovered:F3} as G learns"
+                    Expect.isTrue (rejected < 0.1) ($"D did not learn to reject G's images (D(G(z)) {rejected})")
+                    Expect.isTrue (recovered > 0.3) ($"G did not learn to fool D: D(G(z)) {rejected} -> {recovered}")
+                finally
+                    torch.set_num_threads threads
+        ]
+        // `research bench gan` in smoke mode: the MLP GAN's GEMM count against PyTorch's profiler, and a
+        // short epoch on each side that trains the same model to about the same losses (not timed).
+        testList "GanBenchmarkTests" [
+            testCase "the MLP GAN's GEMM count is what PyTorch's profiler counts for one step" <| fun () ->
+                withPyTorch (fun () ->
+                    let script = Research.Core.Benchmarks.PyTorchPeer.Script "gan_pytorch.py"
+                    let py =
+                        runPython
+                            $"""
 import importlib.util, torch.nn.functional as F
 from torch.profiler import profile
 spec = importlib.util.spec_from_file_location('peer', {sprintf "%A" script})
@@ -252,60 +238,57 @@ with profile(with_flops=True) as p:
     g_loss.backward()
 print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm', 'aten::mm')) / 128))
 """
-            Assert.Equal(py.GetDouble(), float (GanBenchmark.GemmFlopsPerImage GanConfig.mlp)))
-
-    [<Fact>]
-    member _.``a smoke epoch trains both sides to about the same losses`` () =
-        let threads = torch.get_num_threads ()
-        try
-            let settings = GanBenchmark.Settings(1, 1280, 1, 1)
-            for arch in [ "mlp"; "dcgan" ] do
-                let config = GanBenchmark.Config arch
-                let ours = GanBenchmark.Run(config, settings)
-                Assert.Equal(1280L, ours.[0].Images)
-                withPyTorch output (fun () ->
-                    let theirs = GanBenchmark.RunPyTorch("/usr/bin/python3", GanBenchmark.PyTorchScript(), config, settings, 1, 1)
-                    Assert.Equal(1280L, theirs.Epochs.[0].Images)
-                    output.WriteLine $"{arch}: D + G loss per step, ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
-                    // Different initial weights and noise: the sums of the two losses agree loosely
-                    // (both start near log 4 + log 2 = 2.08).
-                    Assert.InRange(ours.[0].Loss, theirs.Epochs.[0].Loss - 0.35, theirs.Epochs.[0].Loss + 0.35))
-        finally
-            torch.set_num_threads threads
-
-/// Native memory over thousands of GAN steps (two networks, two optimizers, BatchNorm buffers,
-/// dropout): the live-tensor count and the process RSS stay flat.
-[<Collection(ProcessWideState)>]
-type GanMemory(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``2000 GAN steps keep LiveCount and RSS flat`` () =
-        let rss () = (File.ReadAllText "/proc/self/statm").Split(' ').[1] |> int64 |> (*) (int64 Environment.SystemPageSize)
-        let threads = torch.get_num_threads ()
-        torch.set_num_threads 1
-        try
-            let settings = { runSettings with BatchSize = 32; TrainLimit = 320 }
-            use data = Family.mnist settings None
-            use generator = new Generator(4L)
-            for name, config in [ "mlp", mlpRun; "dcgan", dcganRun ] do
-                use trainer = GanRun.trainer config settings data generator
-                let mutable live, rssAt = -1L, 0L
-                let mutable step = 0
-                while step < 2000 do
-                    for batch in data.train.batches (32, generator = generator) do
-                        use scope = new TensorScope()
-                        trainer.Step batch |> ignore
-                        step <- step + 1
-                    // Between epochs only the model, the optimizers' state and the data live.
-                    if step >= 500 && live < 0L then
+                    Expect.equal (float (GanBenchmark.GemmFlopsPerImage GanConfig.mlp)) (py.GetDouble()) "float (GanBenchmark.GemmFlopsPerImage GanConfig.mlp)")
+            testCase "a smoke epoch trains both sides to about the same losses" <| fun () ->
+                let threads = torch.get_num_threads ()
+                try
+                    let settings = GanBenchmark.Settings(1, 1280, 1, 1)
+                    for arch in [ "mlp"; "dcgan" ] do
+                        let config = GanBenchmark.Config arch
+                        let ours = GanBenchmark.Run(config, settings)
+                        Expect.equal (ours.[0].Images) 1280L "ours.[0].Images"
+                        withPyTorch (fun () ->
+                            let theirs = GanBenchmark.RunPyTorch("/usr/bin/python3", GanBenchmark.PyTorchScript(), config, settings, 1, 1)
+                            Expect.equal (theirs.Epochs.[0].Images) 1280L "theirs.Epochs.[0].Images"
+                            output.WriteLine $"{arch}: D + G loss per step, ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
+                            // Different initial weights and noise: the sums of the two losses agree loosely
+                            // (both start near log 4 + log 2 = 2.08).
+                            within (theirs.Epochs.[0].Loss - 0.35) (theirs.Epochs.[0].Loss + 0.35) (ours.[0].Loss) "ours.[0].Loss")
+                finally
+                    torch.set_num_threads threads
+        ]
+        // Native memory over thousands of GAN steps (two networks, two optimizers, BatchNorm buffers,
+        // dropout): the live-tensor count and the process RSS stay flat.
+        testSequenced <| testList "GanMemory" [
+            testCase "2000 GAN steps keep LiveCount and RSS flat" <| fun () ->
+                let rss () = (File.ReadAllText "/proc/self/statm").Split(' ').[1] |> int64 |> (*) (int64 Environment.SystemPageSize)
+                let threads = torch.get_num_threads ()
+                torch.set_num_threads 1
+                try
+                    let settings = { runSettings with BatchSize = 32; TrainLimit = 320 }
+                    use data = Family.mnist settings None
+                    use generator = new Generator(4L)
+                    for name, config in [ "mlp", mlpRun; "dcgan", dcganRun ] do
+                        use trainer = GanRun.trainer config settings data generator
+                        let mutable live, rssAt = -1L, 0L
+                        let mutable step = 0
+                        while step < 2000 do
+                            for batch in data.train.batches (32, generator = generator) do
+                                use scope = new TensorScope()
+                                trainer.Step batch |> ignore
+                                step <- step + 1
+                            // Between epochs only the model, the optimizers' state and the data live.
+                            if step >= 500 && live < 0L then
+                                GC.Collect()
+                                live <- Tensor.LiveCount
+                                rssAt <- rss ()
                         GC.Collect()
-                        live <- Tensor.LiveCount
-                        rssAt <- rss ()
-                GC.Collect()
-                GC.WaitForPendingFinalizers()
-                let growth = rss () - rssAt
-                output.WriteLine $"{name}: live tensors {live} after epoch 50, {Tensor.LiveCount} after step {step}; RSS growth {growth / 1024L} KiB"
-                Assert.Equal(live, Tensor.LiveCount)
-                Assert.True(growth < 20L * 1024L * 1024L, $"{name}: RSS grew by {growth / 1024L} KiB between step 500 and {step}")
-        finally
-            torch.set_num_threads threads
+                        GC.WaitForPendingFinalizers()
+                        let growth = rss () - rssAt
+                        output.WriteLine $"{name}: live tensors {live} after epoch 50, {Tensor.LiveCount} after step {step}; RSS growth {growth / 1024L} KiB"
+                        Expect.equal Tensor.LiveCount live "Tensor.LiveCount"
+                        Expect.isTrue (growth < 20L * 1024L * 1024L) ($"{name}: RSS grew by {growth / 1024L} KiB between step 500 and {step}")
+                finally
+                    torch.set_num_threads threads
+        ]
+    ]

@@ -3,7 +3,8 @@
 /// random W of f's output shape, so every output element's gradient is checked.
 module Research.Core.Tests.GradTests
 
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Tests.TensorTestSupport
 
@@ -139,12 +140,8 @@ let private cases: (string * Input list * (Tensor[] -> Tensor)) list =
           use g = new Generator(17L)
           F.dropout (x, 0.3, true, g)) ]
 
-let caseNames: obj[] seq = cases |> Seq.map (fun (name, _, _) -> [| box name |])
-
-[<Theory; MemberData(nameof caseNames)>]
-let ``gradient equals central finite differences`` (name: string) =
+let private gradientEqualsFiniteDifferences name inputSpecs (f: Tensor[] -> Tensor) () =
     use scope = new TensorScope()
-    let _, inputSpecs, f = cases |> List.find (fun (n, _, _) -> n = name)
     let inputs = inputSpecs |> List.mapi (fun i s -> make (int64 (100 + i)) s) |> List.toArray
     let weights = randn64 7L (List.ofArray (f inputs).shape)
     let objective (xs: Tensor[]) = (f xs * weights).sum ()
@@ -153,3 +150,11 @@ let ``gradient equals central finite differences`` (name: string) =
         let withInput (xi: Tensor) = objective (Array.updateAt i xi inputs)
         let numeric = numericGrad withInput inputs.[i] 1e-6
         assertClose $"{name}: d/d input {i}" 1e-6 1e-7 numeric (analytic.[i].toFloat64Array ())
+
+[<Tests>]
+let tests =
+    testList "GradTests" [
+        testList "gradient equals central finite differences" [
+            for name, inputSpecs, f in cases -> testCase name (gradientEqualsFiniteDifferences name inputSpecs f)
+        ]
+    ]

@@ -6,7 +6,8 @@ module Research.Core.Tests.LoopTests
 
 open System
 open System.IO
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Data
 open Research.Core.IO
@@ -68,79 +69,72 @@ let private train (config: ToyConfig) (settings: RunSettings) (folder: string) (
     try Loop.train toy config settings folder resume None ignore
     finally torch.set_num_threads threads
 
-[<Collection(ProcessWideState)>]
-type LoopTests() =
-
-    [<Fact>]
-    member _.``a loss that becomes NaN stops the run with epoch and step, keeps the last epoch, and resumes`` () =
-        let folder = tempFolder "toy-nan"
-        // 5 steps per epoch: step 8 is epoch 2's third.
-        let e = Assert.Throws<TrainingDivergedException>(fun () -> train { LearningRate = 0.05; NanAtStep = 8 } settings folder false |> ignore)
-        Assert.Equal("the loss became NaN at epoch 2, step 3", e.Message)
-        let run = RunFolder folder
-        Assert.Equal(1, Checkpoint.epoch run.ResumePath)
-        Assert.Equal(1, Checkpoint.epoch (run.Checkpoint "last"))
-        Assert.Equal(1, (MetricsLog.Open run.MetricsPath).Rows.Length)
-        let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder true
-        Assert.Equal<float[]>([| 1.0; 2.0; 3.0 |], metrics.Column "epoch")
-        // The same as a run that never diverged.
-        let straight = tempFolder "toy-straight"
-        let expected = train { LearningRate = 0.05; NanAtStep = 0 } settings straight false
-        let measured (log: MetricsLog) = log.Rows |> Array.map (fun r -> r.[.. r.Length - 2])
-        Assert.Equal<float[][]>(measured expected, measured metrics)
-        Directory.Delete(folder, true)
-        Directory.Delete(straight, true)
-
-    [<Fact>]
-    member _.``a lower-is-better headline keeps the epoch with the least validation loss`` () =
-        let folder = tempFolder "toy-best"
-        let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder false
-        let loss = metrics.Column "val_loss"
-        Assert.True(loss.[2] < loss.[0], $"the toy's validation loss went from {loss.[0]} to {loss.[2]}")
-        let best = Array.findIndex ((=) (Array.min loss)) loss + 1
-        Assert.Equal(best, Checkpoint.epoch ((RunFolder folder).Checkpoint "best"))
-        let config = File.ReadAllText (RunFolder folder).ConfigPath
-        Assert.Contains("\"model\": \"toy\"", config)
-        Assert.Contains("\"better\": \"lower\"", config)
-        Assert.Equal<string[]>([| "mean-epoch-000.png"; "mean-epoch-003.png" |],
-                               Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort)
-        Directory.Delete(folder, true)
-
-    [<Fact>]
-    member _.``a held run folder is refused with its owner, and free again once released`` () =
-        let folder = tempFolder "toy-lock"
-        let run = RunFolder folder
-        (use held = run.Lock()
-         let e = Assert.Throws<IOException>(fun () -> train { LearningRate = 0.05; NanAtStep = 0 } settings folder false |> ignore)
-         Assert.Contains($"{run.Path} is in use by process {Environment.ProcessId}", e.Message)
-         Assert.False(File.Exists run.ConfigPath))
-        train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 1 } folder false |> ignore
-        Assert.True(run.HoldsRun)
-        Directory.Delete(folder, true)
-
-    [<Fact>]
-    member _.``temporary files that killed writes left are removed when the folder is taken`` () =
-        let folder = tempFolder "toy-stale"
-        let run = RunFolder folder
-        train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 1 } folder false |> ignore
-        let stale =
-            [ Path.Combine(run.CheckpointFolder, ".resume.safetensors.0123456789abcdef.tmp")
-              Path.Combine(run.ImageFolder, ".mean-epoch-002.png.0123456789abcdef.tmp")
-              Path.Combine(folder, ".metrics.csv.0123456789abcdef.tmp") ]
-        for f in stale do File.WriteAllText(f, "half a write")
-        let kept = Path.Combine(folder, "notes.txt")
-        File.WriteAllText(kept, "mine")
-        train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 2 } folder true |> ignore
-        for f in stale do Assert.False(File.Exists f, $"{f} is left")
-        Assert.True(File.Exists kept)
-        Directory.Delete(folder, true)
-
-    [<Fact>]
-    member _.``evaluation files are named after checkpoint, images and k`` () =
-        let run = RunFolder "/runs/a"
-        let names =
-            [ run.EvalPath("best", "test", 5000); run.EvalPath("best", "test-first1000", 5000)
-              run.EvalPath("last", "test", 5000); run.EvalPath("best", "test", 100)
-              run.EvalPath("best", "my samples/idx3 ubyte", 5000) ]
-        Assert.Equal(names.Length, List.distinct names |> List.length)
-        Assert.Equal("/runs/a/eval/best-my_samples_idx3_ubyte-k5000.json", List.last names)
+[<Tests>]
+let tests =
+    testList "LoopTests" [
+        testSequenced <| testList "LoopTests" [
+            testCase "a loss that becomes NaN stops the run with epoch and step, keeps the last epoch, and resumes" <| fun () ->
+                let folder = tempFolder "toy-nan"
+                // 5 steps per epoch: step 8 is epoch 2's third.
+                let e = raises<TrainingDivergedException> (fun () -> train { LearningRate = 0.05; NanAtStep = 8 } settings folder false |> ignore)
+                Expect.equal e.Message "the loss became NaN at epoch 2, step 3" "e.Message"
+                let run = RunFolder folder
+                Expect.equal (Checkpoint.epoch run.ResumePath) 1 "Checkpoint.epoch run.ResumePath"
+                Expect.equal (Checkpoint.epoch (run.Checkpoint "last")) 1 "Checkpoint.epoch (run.Checkpoint \"last\")"
+                Expect.equal ((MetricsLog.Open run.MetricsPath).Rows.Length) 1 "(MetricsLog.Open run.MetricsPath).Rows.Length"
+                let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder true
+                Expect.equal (metrics.Column "epoch") ([| 1.0; 2.0; 3.0 |]) "metrics.Column \"epoch\""
+                // The same as a run that never diverged.
+                let straight = tempFolder "toy-straight"
+                let expected = train { LearningRate = 0.05; NanAtStep = 0 } settings straight false
+                let measured (log: MetricsLog) = log.Rows |> Array.map (fun r -> r.[.. r.Length - 2])
+                Expect.equal (measured metrics) (measured expected) "measured metrics"
+                Directory.Delete(folder, true)
+                Directory.Delete(straight, true)
+            testCase "a lower-is-better headline keeps the epoch with the least validation loss" <| fun () ->
+                let folder = tempFolder "toy-best"
+                let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder false
+                let loss = metrics.Column "val_loss"
+                Expect.isTrue (loss.[2] < loss.[0]) ($"the toy's validation loss went from {loss.[0]} to {loss.[2]}")
+                let best = Array.findIndex ((=) (Array.min loss)) loss + 1
+                Expect.equal (Checkpoint.epoch ((RunFolder folder).Checkpoint "best")) best "Checkpoint.epoch ((RunFolder folder).Checkpoint \"best\")"
+                let config = File.ReadAllText (RunFolder folder).ConfigPath
+                Expect.stringContains config ("\"model\": \"toy\"") "config"
+                Expect.stringContains config ("\"better\": \"lower\"") "config"
+                Expect.equal (Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort) ([| "mean-epoch-000.png"; "mean-epoch-003.png" |]) "Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort"
+                Directory.Delete(folder, true)
+            testCase "a held run folder is refused with its owner, and free again once released" <| fun () ->
+                let folder = tempFolder "toy-lock"
+                let run = RunFolder folder
+                (use held = run.Lock()
+                 let e = raises<IOException> (fun () -> train { LearningRate = 0.05; NanAtStep = 0 } settings folder false |> ignore)
+                 Expect.stringContains e.Message ($"{run.Path} is in use by process {Environment.ProcessId}") "e.Message"
+                 Expect.isFalse (File.Exists run.ConfigPath) "File.Exists run.ConfigPath")
+                train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 1 } folder false |> ignore
+                Expect.isTrue run.HoldsRun "run.HoldsRun"
+                Directory.Delete(folder, true)
+            testCase "temporary files that killed writes left are removed when the folder is taken" <| fun () ->
+                let folder = tempFolder "toy-stale"
+                let run = RunFolder folder
+                train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 1 } folder false |> ignore
+                let stale =
+                    [ Path.Combine(run.CheckpointFolder, ".resume.safetensors.0123456789abcdef.tmp")
+                      Path.Combine(run.ImageFolder, ".mean-epoch-002.png.0123456789abcdef.tmp")
+                      Path.Combine(folder, ".metrics.csv.0123456789abcdef.tmp") ]
+                for f in stale do File.WriteAllText(f, "half a write")
+                let kept = Path.Combine(folder, "notes.txt")
+                File.WriteAllText(kept, "mine")
+                train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 2 } folder true |> ignore
+                for f in stale do Expect.isFalse (File.Exists f) ($"{f} is left")
+                Expect.isTrue (File.Exists kept) "File.Exists kept"
+                Directory.Delete(folder, true)
+            testCase "evaluation files are named after checkpoint, images and k" <| fun () ->
+                let run = RunFolder "/runs/a"
+                let names =
+                    [ run.EvalPath("best", "test", 5000); run.EvalPath("best", "test-first1000", 5000)
+                      run.EvalPath("last", "test", 5000); run.EvalPath("best", "test", 100)
+                      run.EvalPath("best", "my samples/idx3 ubyte", 5000) ]
+                Expect.equal (List.distinct names |> List.length) names.Length "List.distinct names |> List.length"
+                Expect.equal (List.last names) "/runs/a/eval/best-my_samples_idx3_ubyte-k5000.json" "List.last names"
+        ]
+    ]

@@ -3,8 +3,8 @@ module Research.Core.Tests.OptimTests
 
 open System
 open System.Diagnostics
-open Xunit
-open Xunit.Abstractions
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Nn
 open Research.Core.Optim
@@ -92,7 +92,7 @@ let ourTrajectory (make: Parameters -> Optimizer) (dtype: Dtype) (transposed: bo
     let w =
         if transposed then (use wt = tensor problem.w [| 4L; 3L |] in wt.t().detach().requires_grad_ ())
         else (tensor problem.w [| 3L; 4L |]).requires_grad_ ()
-    Assert.Equal(not transposed, w.is_contiguous)
+    Expect.equal w.is_contiguous (not transposed) "w.is_contiguous"
     use parameters =
         Parameters.create [ "w", w; "b", (tensor problem.b [| 3L |]).requires_grad_ (); "u", (tensor problem.u [| 2L |]).requires_grad_ () ]
     use opt = make parameters
@@ -103,28 +103,6 @@ let ourTrajectory (make: Parameters -> Optimizer) (dtype: Dtype) (transposed: bo
           opt.step ()
           Array.concat [ parameters.["w"].toFloat64Array (); parameters.["b"].toFloat64Array (); parameters.["u"].toFloat64Array () ] ]
 
-type Trajectories(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``Adam and SGD trajectories equal torch.optim's`` () =
-        withPyTorch output (fun () ->
-            let expected = pytorchTrajectories ()
-            let worst = Collections.Generic.Dictionary<Dtype, float>()
-            for i, (python, make, dtype, transposed) in List.indexed cases do
-                let rtol, atol = if dtype = Float64 then 1e-12, 1e-14 else 2e-6, 1e-7
-                let layout = if transposed then "non-contiguous w" else "contiguous w"
-                let ours = ourTrajectory make dtype transposed
-                for step, values in List.indexed ours do
-                    let reference = floats expected.[i].[step]
-                    assertClose $"{python} ({dtype}, {layout}), step {step + 1}" rtol atol reference values
-                    let diff = Array.map2 (fun a b -> abs (a - b)) reference values |> Array.max
-                    worst[dtype] <- max diff (match worst.TryGetValue dtype with | true, d -> d | _ -> 0.0)
-                // The unused parameter never moves: both skip parameters without a gradient.
-                let u0 = if dtype = Float32 then problem.u |> Array.map (float32 >> float) else problem.u
-                assertClose $"{python}: unused parameter" 0.0 0.0 u0 (List.last ours).[15..]
-            for KeyValue(dtype, d) in worst do
-                output.WriteLine $"{dtype}: largest |ours - torch.optim| over {cases.Length / 2} cases x {steps} steps = {d:E2}")
-
 /// A two-layer model with the shapes of a VAE's decoder half, for resume tests.
 let smallModel (seed: int64) =
     use g = new Generator(seed)
@@ -132,95 +110,109 @@ let smallModel (seed: int64) =
     let fc2 = Linear.create (g, 5, 4)
     Parameters.compose [ "fc1", fc1.parameters; "fc2", fc2.parameters ], (fun (x: Tensor) -> x |> fc1.forward |> F.tanh |> fc2.forward)
 
-type State(output: ITestOutputHelper) =
+/// Trains `steps` steps on a fixed batch.
+let train (forward: Tensor -> Tensor) (opt: Optimizer) (steps: int) =
+    use scope = new TensorScope()
+    let x = randn64 7L [ 8; 6 ]
+    let y = randn64 8L [ 8; 4 ]
+    for _ in 1..steps do
+        use step = new TensorScope()
+        opt.zero_grad ()
+        (F.mse_loss (forward (x.float ()), y.float ())).backward ()
+        opt.step ()
 
-    /// Trains `steps` steps on a fixed batch.
-    let train (forward: Tensor -> Tensor) (opt: Optimizer) (steps: int) =
-        use scope = new TensorScope()
-        let x = randn64 7L [ 8; 6 ]
-        let y = randn64 8L [ 8; 4 ]
-        for _ in 1..steps do
-            use step = new TensorScope()
-            opt.zero_grad ()
-            (F.mse_loss (forward (x.float ()), y.float ())).backward ()
-            opt.step ()
+let resumesExactly (make: Parameters -> Optimizer) =
+    let folder = tempFolder "resume"
+    let path = IO.Path.Combine(folder, "checkpoint.safetensors")
+    // Run A: 3 steps, checkpoint, 2 more steps.
+    let parametersA, forwardA = smallModel 1L
+    use _ = parametersA
+    use optA = make parametersA
+    train forwardA optA 3
+    (use model = parametersA.state_dict ()
+     use optimizer = optA.state_dict ()
+     use both = StateDict.concat [ "model.", model; "optimizer.", optimizer ]
+     Safetensors.save (path, both))
+    train forwardA optA 2
+    // Run B: a different start, restored from the checkpoint, then the same 2 steps.
+    let parametersB, forwardB = smallModel 2L
+    use _ = parametersB
+    use optB = make parametersB
+    (use saved = Safetensors.load path
+     use model = saved.sub "model."
+     use optimizer = saved.sub "optimizer."
+     parametersB.load_state_dict model
+     optB.load_state_dict optimizer)
+    train forwardB optB 2
+    for (name, a), (_, b) in Array.zip parametersA.named parametersB.named do
+        Expect.isTrue (a.equal b) ($"parameter {name} differs after resuming")
+    IO.Directory.Delete(folder, true)
 
-    let resumesExactly (make: Parameters -> Optimizer) =
-        let folder = tempFolder "resume"
-        let path = IO.Path.Combine(folder, "checkpoint.safetensors")
-        // Run A: 3 steps, checkpoint, 2 more steps.
-        let parametersA, forwardA = smallModel 1L
-        use _ = parametersA
-        use optA = make parametersA
-        train forwardA optA 3
-        (use model = parametersA.state_dict ()
-         use optimizer = optA.state_dict ()
-         use both = StateDict.concat [ "model.", model; "optimizer.", optimizer ]
-         Safetensors.save (path, both))
-        train forwardA optA 2
-        // Run B: a different start, restored from the checkpoint, then the same 2 steps.
-        let parametersB, forwardB = smallModel 2L
-        use _ = parametersB
-        use optB = make parametersB
-        (use saved = Safetensors.load path
-         use model = saved.sub "model."
-         use optimizer = saved.sub "optimizer."
-         parametersB.load_state_dict model
-         optB.load_state_dict optimizer)
-        train forwardB optB 2
-        for (name, a), (_, b) in Array.zip parametersA.named parametersB.named do
-            Assert.True(a.equal b, $"parameter {name} differs after resuming")
-        IO.Directory.Delete(folder, true)
-
-    [<Fact>]
-    member _.``Adam resumes exactly from a safetensors checkpoint`` () =
-        resumesExactly (fun p -> new Adam(p, lr = 0.01, amsgrad = true, weight_decay = 0.01))
-
-    [<Fact>]
-    member _.``SGD with momentum resumes exactly from a safetensors checkpoint`` () =
-        resumesExactly (fun p -> new Sgd(p, 0.05, momentum = 0.9, nesterov = true))
-
-    [<Fact>]
-    member _.``state dict names follow PyTorch's state entries`` () =
-        let parameters, forward = smallModel 3L
-        use _ = parameters
-        use adam = new Adam(parameters, amsgrad = true)
-        (use fresh = adam.state_dict () in Assert.Equal(0, fresh.Count))
-        train forward adam 2
-        use state = adam.state_dict ()
-        let expected =
-            [ for name in [ "fc1.weight"; "fc1.bias"; "fc2.weight"; "fc2.bias" ] do
-                  for s in [ "step"; "exp_avg"; "exp_avg_sq"; "max_exp_avg_sq" ] -> $"state.{name}.{s}" ]
-        Assert.Equal<string>(expected, state.names)
-        Assert.Equal(2.0, state.["state.fc1.weight.step"].item ())
-        Assert.Equal<int64>(parameters.["fc2.weight"].shape, state.["state.fc2.weight.exp_avg"].shape)
-        use unknown = new StateDict([ "state.fc9.weight.step", torch.scalar_tensor 1.0 ])
-        let e = Assert.Throws<ArgumentException>(fun () -> adam.load_state_dict unknown)
-        Assert.Contains("state.fc9.weight.step", e.Message)
-
-    [<Fact>]
-    member _.``zero_grad drops or zeroes the gradients`` () =
-        let parameters, forward = smallModel 4L
-        use _ = parameters
-        use sgd = new Sgd(parameters, 0.1)
-        let backward () =
-            use scope = new TensorScope()
-            (forward (torch.ones [| 2L; 6L |])).sum().backward ()
-        backward ()
-        sgd.zero_grad (set_to_none = false)
-        for name, p in parameters.named do
-            use g = p.grad
-            Assert.True(not (isNull g) && g.abs().sum().item () = 0.0, $"{name}.grad should be zeros")
-        backward ()
-        sgd.zero_grad ()
-        for name, p in parameters.named do
-            Assert.True(isNull p.grad, $"{name}.grad should be None")
-
-    [<Fact>]
-    member _.``bad hyperparameters are rejected`` () =
-        use parameters = Parameters.create [ "w", torch.zeros([| 2L |]).requires_grad_ () ]
-        Assert.Throws<ArgumentException>(fun () -> new Adam(parameters, lr = -1.0) |> ignore) |> ignore
-        Assert.Throws<ArgumentException>(fun () -> new Adam(parameters, beta1 = 1.0) |> ignore) |> ignore
-        let e = Assert.Throws<ArgumentException>(fun () -> new Sgd(parameters, 0.1, nesterov = true) |> ignore)
-        Assert.Contains("Nesterov", e.Message)
-
+[<Tests>]
+let tests =
+    testList "OptimTests" [
+        testList "Trajectories" [
+            testCase "Adam and SGD trajectories equal torch.optim's" <| fun () ->
+                withPyTorch (fun () ->
+                    let expected = pytorchTrajectories ()
+                    let worst = Collections.Generic.Dictionary<Dtype, float>()
+                    for i, (python, make, dtype, transposed) in List.indexed cases do
+                        let rtol, atol = if dtype = Float64 then 1e-12, 1e-14 else 2e-6, 1e-7
+                        let layout = if transposed then "non-contiguous w" else "contiguous w"
+                        let ours = ourTrajectory make dtype transposed
+                        for step, values in List.indexed ours do
+                            let reference = floats expected.[i].[step]
+                            assertClose $"{python} ({dtype}, {layout}), step {step + 1}" rtol atol reference values
+                            let diff = Array.map2 (fun a b -> abs (a - b)) reference values |> Array.max
+                            worst[dtype] <- max diff (match worst.TryGetValue dtype with | true, d -> d | _ -> 0.0)
+                        // The unused parameter never moves: both skip parameters without a gradient.
+                        let u0 = if dtype = Float32 then problem.u |> Array.map (float32 >> float) else problem.u
+                        assertClose $"{python}: unused parameter" 0.0 0.0 u0 (List.last ours).[15..]
+                    for KeyValue(dtype, d) in worst do
+                        output.WriteLine $"{dtype}: largest |ours - torch.optim| over {cases.Length / 2} cases x {steps} steps = {d:E2}")
+        ]
+        testList "State" [
+            testCase "Adam resumes exactly from a safetensors checkpoint" <| fun () ->
+                resumesExactly (fun p -> new Adam(p, lr = 0.01, amsgrad = true, weight_decay = 0.01))
+            testCase "SGD with momentum resumes exactly from a safetensors checkpoint" <| fun () ->
+                resumesExactly (fun p -> new Sgd(p, 0.05, momentum = 0.9, nesterov = true))
+            testCase "state dict names follow PyTorch's state entries" <| fun () ->
+                let parameters, forward = smallModel 3L
+                use _ = parameters
+                use adam = new Adam(parameters, amsgrad = true)
+                (use fresh = adam.state_dict () in Expect.equal fresh.Count 0 "fresh.Count")
+                train forward adam 2
+                use state = adam.state_dict ()
+                let expected =
+                    [ for name in [ "fc1.weight"; "fc1.bias"; "fc2.weight"; "fc2.bias" ] do
+                          for s in [ "step"; "exp_avg"; "exp_avg_sq"; "max_exp_avg_sq" ] -> $"state.{name}.{s}" ]
+                Expect.sequenceEqual state.names expected "state.names"
+                Expect.equal (state.["state.fc1.weight.step"].item ()) 2.0 "state.[\"state.fc1.weight.step\"].item ()"
+                Expect.sequenceEqual (state.["state.fc2.weight.exp_avg"].shape) (parameters.["fc2.weight"].shape) "state.[\"state.fc2.weight.exp_avg\"].shape"
+                use unknown = new StateDict([ "state.fc9.weight.step", torch.scalar_tensor 1.0 ])
+                let e = raises<ArgumentException> (fun () -> adam.load_state_dict unknown)
+                Expect.stringContains e.Message "state.fc9.weight.step" "e.Message"
+            testCase "zero_grad drops or zeroes the gradients" <| fun () ->
+                let parameters, forward = smallModel 4L
+                use _ = parameters
+                use sgd = new Sgd(parameters, 0.1)
+                let backward () =
+                    use scope = new TensorScope()
+                    (forward (torch.ones [| 2L; 6L |])).sum().backward ()
+                backward ()
+                sgd.zero_grad (set_to_none = false)
+                for name, p in parameters.named do
+                    use g = p.grad
+                    Expect.isTrue (not (isNull g) && g.abs().sum().item () = 0.0) ($"{name}.grad should be zeros")
+                backward ()
+                sgd.zero_grad ()
+                for name, p in parameters.named do
+                    Expect.isTrue (isNull p.grad) ($"{name}.grad should be None")
+            testCase "bad hyperparameters are rejected" <| fun () ->
+                use parameters = Parameters.create [ "w", torch.zeros([| 2L |]).requires_grad_ () ]
+                raises<ArgumentException> (fun () -> new Adam(parameters, lr = -1.0) |> ignore) |> ignore
+                raises<ArgumentException> (fun () -> new Adam(parameters, beta1 = 1.0) |> ignore) |> ignore
+                let e = raises<ArgumentException> (fun () -> new Sgd(parameters, 0.1, nesterov = true) |> ignore)
+                Expect.stringContains e.Message "Nesterov" "e.Message"
+        ]
+    ]

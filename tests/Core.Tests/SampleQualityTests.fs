@@ -6,8 +6,8 @@ module Research.Core.Tests.SampleQualityTests
 
 open System
 open MathNet.Numerics.LinearAlgebra
-open Xunit
-open Xunit.Abstractions
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Data
 open Research.Core.Metrics
@@ -20,121 +20,113 @@ let private pyRows (t: Tensor) =
     let values = t.toFloat64Array ()
     "[" + String.Join(", ", [ for r in 0 .. values.Length / d - 1 -> pyList values[r * d .. r * d + d - 1] ]) + "]"
 
-type SampleQualityMetrics(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``FID of Gaussians with commuting covariances equals the closed form`` () =
-        // C1 = Q diag(a) Q^T and C2 = Q diag(b) Q^T commute, so tr (C1 C2)^(1/2) = sum sqrt(a b) and
-        // FID = |mu1 - mu2|^2 + sum (sqrt a - sqrt b)^2; Q is a random rotation, so neither is diagonal.
-        let rng = Random 4
-        let d = 6
-        let q = Matrix<float>.Build.Dense(d, d, fun _ _ -> rng.NextDouble() - 0.5).QR().Q
-        let a = Array.init d (fun _ -> 0.1 + 3.0 * rng.NextDouble())
-        let b = Array.init d (fun _ -> 0.1 + 3.0 * rng.NextDouble())
-        let cov (e: float[]) = q * Matrix<float>.Build.DiagonalOfDiagonalArray e * q.Transpose()
-        let mu1 = Vector<float>.Build.Dense(d, fun _ -> rng.NextDouble())
-        let mu2 = Vector<float>.Build.Dense(d, fun _ -> rng.NextDouble())
-        let expected = (mu1 - mu2).DotProduct(mu1 - mu2) + Array.sum (Array.map2 (fun x y -> (sqrt x - sqrt y) ** 2.0) a b)
-        let fid = SampleQuality.frechetDistance (mu1, cov a) (mu2, cov b)
-        output.WriteLine $"FID {fid:R}, closed form {expected:R}"
-        Assert.True(abs (fid - expected) < 1e-10 * max 1.0 expected, $"FID {fid}, closed form {expected}")
-
-    [<Fact>]
-    member _.``FID and the unbiased MMD behind KID equal numpy's on the same features, and FID of a set with itself is 0`` () =
-        use scope = new TensorScope()
-        use g = new Generator(7L)
-        let x = torch.randn ([| 300L; 8L |], dtype = Float64, generator = g)
-        let mix = torch.randn ([| 8L; 8L |], dtype = Float64, generator = g) * 0.5
-        let y = (torch.randn ([| 300L; 8L |], dtype = Float64, generator = g)).mm(mix) + 0.3
-        let fid = SampleQuality.fid x y
-        let mmd = SampleQuality.mmdUnbiased x y
-        withPyTorch output (fun () ->
-            // numpy by another route: the eigenvalues of C1 C2 (not symmetric) rather than of S C2 S,
-            // and the kernel sums written out.
-            let reference =
-                runPython (
-                    "import numpy as np\n"
-                    + $"x = np.array({pyRows x}); y = np.array({pyRows y})\n"
-                    + "m1, m2 = x.mean(0), y.mean(0); c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)\n"
-                    + "root = np.sqrt(np.linalg.eigvals(c1 @ c2).astype(complex)).real.sum()\n"
-                    + "fid = ((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * root\n"
-                    + "d = x.shape[1]; k = lambda a, b: (a @ b.T / d + 1) ** 3\n"
-                    + "kxx, kyy, kxy = k(x, x), k(y, y), k(x, y); m, n = len(x), len(y)\n"
-                    + "mmd = (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()\n"
-                    + "print(json.dumps({'fid': fid, 'mmd': mmd}))\n")
-            let expectedFid, expectedMmd = reference.GetProperty("fid").GetDouble(), reference.GetProperty("mmd").GetDouble()
-            output.WriteLine $"FID {fid:R} (numpy {expectedFid:R}); MMD^2 {mmd:R} (numpy {expectedMmd:R})"
-            assertClose "FID" 1e-9 1e-12 [| expectedFid |] [| fid |]
-            assertClose "unbiased MMD^2" 1e-9 1e-12 [| expectedMmd |] [| mmd |])
-        // KID over one subset as large as both sets is that MMD^2 (the order of rows does not matter).
-        use kidGenerator = new Generator(1L)
-        let kid, stdErr = SampleQuality.kid x y 1 300 kidGenerator
-        assertClose "KID over one full subset" 1e-9 1e-12 [| mmd |] [| kid |]
-        Assert.Equal(0.0, stdErr)
-        let self = SampleQuality.fid x x
-        output.WriteLine $"FID of a set with itself: {self:G3}"
-        Assert.True(abs self < 1e-9, $"FID of a set with itself is {self}")
-
-    [<Fact>]
-    member _.``precision and recall of point clouds with answers worked by hand`` () =
-        use scope = new TensorScope()
-        // Real points at 0, 1, ..., 99 on a line. With k = 3 an inner point's ball has radius 2 (its
-        // neighbours are at 1, 1, 2), an end point's 3 (at 1, 2, 3).
-        let line (values: float[]) = torch.tensor(values, [| int64 values.Length; 1L |]).``to`` Float64 * torch.ones ([| 1L; 2L |], dtype = Float64)
-        let real = line [| for i in 0..99 -> float i |]
-        // The first half: every fake lies on a real point (precision 1); the fake balls (radius 2
-        // inside, 3 at the ends 0 and 49, in units of the line) reach the real points 0..52
-        // (52 is 3 from 49), so recall is 53/100.
-        let half = line [| for i in 0..49 -> float i |]
-        let precision, recall = SampleQuality.precisionRecall real half 3
-        output.WriteLine $"half of the line: precision {precision}, recall {recall}"
-        Assert.Equal(1.0, precision)
-        Assert.Equal(0.53, recall, 12)
-        // Far away: nothing of either set is in the other's manifold.
-        let far = line [| for i in 0..49 -> 1000.0 + float i |]
-        Assert.Equal((0.0, 0.0), SampleQuality.precisionRecall real far 3)
-        // Identical sets: both 1.
-        Assert.Equal((1.0, 1.0), SampleQuality.precisionRecall real real 3)
-
-    [<Fact>]
-    member _.``the classifier score is 10 for confident predictions spread over the classes and 1 for one class`` () =
-        use scope = new TensorScope()
-        let oneHot (classes: int[]) =
-            torch.tensor([| for c in classes do for k in 0..9 -> if k = c then 1.0 else 0.0 |], [| int64 classes.Length; 10L |])
-        Assert.Equal(10.0, SampleQuality.classifierScore (oneHot [| for i in 0..99 -> i % 10 |]), 9)
-        Assert.Equal(1.0, SampleQuality.classifierScore (oneHot (Array.create 50 7)), 9)
-        // Unsure predictions carry no information: p(y|x) = p(y) gives 1.
-        Assert.Equal(1.0, SampleQuality.classifierScore (torch.full ([| 20L; 10L |], 0.1, dtype = Float64)), 9)
-        // Two classes, evenly: 2.
-        Assert.Equal(2.0, SampleQuality.classifierScore (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |]), 9)
-        Assert.Equal<int[]>([| 0; 0; 0; 50; 0; 0; 0; 50; 0; 0 |], SampleQuality.classHistogram (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |]))
-
-[<Collection(ProcessWideState)>]
-type FeatureNetwork(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``the versioned feature network has its recorded digest and classifies at least 99% of the test digits`` () =
-        let path = FeatureNet.defaultPath ()
-        Assert.Equal(FeatureNet.sha256, FeatureNet.digest path)
-        let threads = torch.get_num_threads ()
-        try
-            use net = FeatureNet.load None
-            let accuracy = snd (Research.Core.Models.Classifier.evaluate net.forward mnist.Value.test)
-            output.WriteLine $"test accuracy {100.0 * accuracy:F2}%%"
-            Assert.True(accuracy >= 0.99, $"test accuracy {accuracy}")
-        finally
-            torch.set_num_threads threads
-
-    [<Fact>]
-    member _.``weights other than the versioned ones are refused with their digest`` () =
-        let path = IO.Path.Combine(IO.Path.GetTempPath(), $"lenet-{Guid.NewGuid():N}.safetensors")
-        IO.File.Copy(FeatureNet.defaultPath (), path)
-        try
-            use stream = IO.File.OpenWrite path
-            stream.Seek(-1L, IO.SeekOrigin.End) |> ignore
-            stream.WriteByte 0uy
-            stream.Dispose()
-            let e = Assert.Throws<IO.InvalidDataException>(fun () -> FeatureNet.load (Some path) |> ignore)
-            Assert.Contains("not comparable", e.Message)
-        finally
-            IO.File.Delete path
+[<Tests>]
+let tests =
+    testList "SampleQualityTests" [
+        testList "SampleQualityMetrics" [
+            testCase "FID of Gaussians with commuting covariances equals the closed form" <| fun () ->
+                // C1 = Q diag(a) Q^T and C2 = Q diag(b) Q^T commute, so tr (C1 C2)^(1/2) = sum sqrt(a b) and
+                // FID = |mu1 - mu2|^2 + sum (sqrt a - sqrt b)^2; Q is a random rotation, so neither is diagonal.
+                let rng = Random 4
+                let d = 6
+                let q = Matrix<float>.Build.Dense(d, d, fun _ _ -> rng.NextDouble() - 0.5).QR().Q
+                let a = Array.init d (fun _ -> 0.1 + 3.0 * rng.NextDouble())
+                let b = Array.init d (fun _ -> 0.1 + 3.0 * rng.NextDouble())
+                let cov (e: float[]) = q * Matrix<float>.Build.DiagonalOfDiagonalArray e * q.Transpose()
+                let mu1 = Vector<float>.Build.Dense(d, fun _ -> rng.NextDouble())
+                let mu2 = Vector<float>.Build.Dense(d, fun _ -> rng.NextDouble())
+                let expected = (mu1 - mu2).DotProduct(mu1 - mu2) + Array.sum (Array.map2 (fun x y -> (sqrt x - sqrt y) ** 2.0) a b)
+                let fid = SampleQuality.frechetDistance (mu1, cov a) (mu2, cov b)
+                output.WriteLine $"FID {fid:R}, closed form {expected:R}"
+                Expect.isTrue (abs (fid - expected) < 1e-10 * max 1.0 expected) ($"FID {fid}, closed form {expected}")
+            testCase "FID and the unbiased MMD behind KID equal numpy's on the same features, and FID of a set with itself is 0" <| fun () ->
+                use scope = new TensorScope()
+                use g = new Generator(7L)
+                let x = torch.randn ([| 300L; 8L |], dtype = Float64, generator = g)
+                let mix = torch.randn ([| 8L; 8L |], dtype = Float64, generator = g) * 0.5
+                let y = (torch.randn ([| 300L; 8L |], dtype = Float64, generator = g)).mm(mix) + 0.3
+                let fid = SampleQuality.fid x y
+                let mmd = SampleQuality.mmdUnbiased x y
+                withPyTorch (fun () ->
+                    // numpy by another route: the eigenvalues of C1 C2 (not symmetric) rather than of S C2 S,
+                    // and the kernel sums written out.
+                    let reference =
+                        runPython (
+                            "import numpy as np\n"
+                            + $"x = np.array({pyRows x}); y = np.array({pyRows y})\n"
+                            + "m1, m2 = x.mean(0), y.mean(0); c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)\n"
+                            + "root = np.sqrt(np.linalg.eigvals(c1 @ c2).astype(complex)).real.sum()\n"
+                            + "fid = ((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * root\n"
+                            + "d = x.shape[1]; k = lambda a, b: (a @ b.T / d + 1) ** 3\n"
+                            + "kxx, kyy, kxy = k(x, x), k(y, y), k(x, y); m, n = len(x), len(y)\n"
+                            + "mmd = (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()\n"
+                            + "print(json.dumps({'fid': fid, 'mmd': mmd}))\n")
+                    let expectedFid, expectedMmd = reference.GetProperty("fid").GetDouble(), reference.GetProperty("mmd").GetDouble()
+                    output.WriteLine $"FID {fid:R} (numpy {expectedFid:R}); MMD^2 {mmd:R} (numpy {expectedMmd:R})"
+                    assertClose "FID" 1e-9 1e-12 [| expectedFid |] [| fid |]
+                    assertClose "unbiased MMD^2" 1e-9 1e-12 [| expectedMmd |] [| mmd |])
+                // KID over one subset as large as both sets is that MMD^2 (the order of rows does not matter).
+                use kidGenerator = new Generator(1L)
+                let kid, stdErr = SampleQuality.kid x y 1 300 kidGenerator
+                assertClose "KID over one full subset" 1e-9 1e-12 [| mmd |] [| kid |]
+                Expect.equal stdErr 0.0 "stdErr"
+                let self = SampleQuality.fid x x
+                output.WriteLine $"FID of a set with itself: {self:G3}"
+                Expect.isTrue (abs self < 1e-9) ($"FID of a set with itself is {self}")
+            testCase "precision and recall of point clouds with answers worked by hand" <| fun () ->
+                use scope = new TensorScope()
+                // Real points at 0, 1, ..., 99 on a line. With k = 3 an inner point's ball has radius 2 (its
+                // neighbours are at 1, 1, 2), an end point's 3 (at 1, 2, 3).
+                let line (values: float[]) = torch.tensor(values, [| int64 values.Length; 1L |]).``to`` Float64 * torch.ones ([| 1L; 2L |], dtype = Float64)
+                let real = line [| for i in 0..99 -> float i |]
+                // The first half: every fake lies on a real point (precision 1); the fake balls (radius 2
+                // inside, 3 at the ends 0 and 49, in units of the line) reach the real points 0..52
+                // (52 is 3 from 49), so recall is 53/100.
+                let half = line [| for i in 0..49 -> float i |]
+                let precision, recall = SampleQuality.precisionRecall real half 3
+                output.WriteLine $"half of the line: precision {precision}, recall {recall}"
+                Expect.equal precision 1.0 "precision"
+                Expect.floatClose (digits 12) recall 0.53 "recall"
+                // Far away: nothing of either set is in the other's manifold.
+                let far = line [| for i in 0..49 -> 1000.0 + float i |]
+                Expect.equal (SampleQuality.precisionRecall real far 3) ((0.0, 0.0)) "SampleQuality.precisionRecall real far 3"
+                // Identical sets: both 1.
+                Expect.equal (SampleQuality.precisionRecall real real 3) ((1.0, 1.0)) "SampleQuality.precisionRecall real real 3"
+            testCase "the classifier score is 10 for confident predictions spread over the classes and 1 for one class" <| fun () ->
+                use scope = new TensorScope()
+                let oneHot (classes: int[]) =
+                    torch.tensor([| for c in classes do for k in 0..9 -> if k = c then 1.0 else 0.0 |], [| int64 classes.Length; 10L |])
+                Expect.floatClose (digits 9) (SampleQuality.classifierScore (oneHot [| for i in 0..99 -> i % 10 |])) 10.0 "SampleQuality.classifierScore (oneHot [| for i in 0..99 -> i % 10 |])"
+                Expect.floatClose (digits 9) (SampleQuality.classifierScore (oneHot (Array.create 50 7))) 1.0 "SampleQuality.classifierScore (oneHot (Array.create 50 7))"
+                // Unsure predictions carry no information: p(y|x) = p(y) gives 1.
+                Expect.floatClose (digits 9) (SampleQuality.classifierScore (torch.full ([| 20L; 10L |], 0.1, dtype = Float64))) 1.0 "SampleQuality.classifierScore (torch.full ([| 20L; 10L |], 0.1, dtype = Float64))"
+                // Two classes, evenly: 2.
+                Expect.floatClose (digits 9) (SampleQuality.classifierScore (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])) 2.0 "SampleQuality.classifierScore (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])"
+                Expect.equal (SampleQuality.classHistogram (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])) ([| 0; 0; 0; 50; 0; 0; 0; 50; 0; 0 |]) "SampleQuality.classHistogram (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])"
+        ]
+        testSequenced <| testList "FeatureNetwork" [
+            testCase "the versioned feature network has its recorded digest and classifies at least 99% of the test digits" <| fun () ->
+                let path = FeatureNet.defaultPath ()
+                Expect.equal (FeatureNet.digest path) FeatureNet.sha256 "FeatureNet.digest path"
+                let threads = torch.get_num_threads ()
+                try
+                    use net = FeatureNet.load None
+                    let accuracy = snd (Research.Core.Models.Classifier.evaluate net.forward mnist.Value.test)
+                    output.WriteLine $"test accuracy {100.0 * accuracy:F2}%%"
+                    Expect.isTrue (accuracy >= 0.99) ($"test accuracy {accuracy}")
+                finally
+                    torch.set_num_threads threads
+            testCase "weights other than the versioned ones are refused with their digest" <| fun () ->
+                let path = IO.Path.Combine(IO.Path.GetTempPath(), $"lenet-{Guid.NewGuid():N}.safetensors")
+                IO.File.Copy(FeatureNet.defaultPath (), path)
+                try
+                    use stream = IO.File.OpenWrite path
+                    stream.Seek(-1L, IO.SeekOrigin.End) |> ignore
+                    stream.WriteByte 0uy
+                    stream.Dispose()
+                    let e = raises<IO.InvalidDataException> (fun () -> FeatureNet.load (Some path) |> ignore)
+                    Expect.stringContains e.Message "not comparable" "e.Message"
+                finally
+                    IO.File.Delete path
+        ]
+    ]

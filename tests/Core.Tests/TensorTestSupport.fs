@@ -5,16 +5,16 @@ module Research.Core.Tests.TensorTestSupport
 open System
 open System.Diagnostics
 open System.Text.Json
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 
-/// Tests that read or change process-wide state (Tensor.LiveCount, RSS, the default generator)
-/// run in this collection, after and never beside the parallel ones.
-[<Literal>]
-let ProcessWideState = "process-wide state"
-
-[<CollectionDefinition(ProcessWideState, DisableParallelization = true)>]
-type ProcessWideStateCollection() = class end
+/// Runs pending finalizers (of tensors other tests leaked to the safety net) so that
+/// Tensor.LiveCount is stable.
+let settle () =
+    GC.Collect()
+    GC.WaitForPendingFinalizers()
+    GC.Collect()
 
 /// A float64 tensor with the given values and shape.
 let f64 (shape: int64 list) (values: float[]) = torch.tensor (values, List.toArray shape)
@@ -38,11 +38,11 @@ let numericGrad (f: Tensor -> Tensor) (x: Tensor) (h: float) : float[] =
 
 /// Asserts |actual - expected| <= atol + rtol |expected| element-wise, naming the first mismatch.
 let assertClose (what: string) (rtol: float) (atol: float) (expected: float[]) (actual: float[]) =
-    Assert.True(expected.Length = actual.Length, $"{what}: {actual.Length} values, expected {expected.Length}")
+    Expect.equal actual.Length expected.Length $"{what}: the number of values"
     for i in 0 .. expected.Length - 1 do
         let e, a = expected.[i], actual.[i]
         if not (abs (a - e) <= atol + rtol * abs e) then
-            Assert.Fail $"{what}: element {i} is {a}, expected {e} (|diff| = {abs (a - e)})"
+            failtest $"{what}: element {i} is {a}, expected {e} (|diff| = {abs (a - e)})"
 
 /// Whether /usr/bin/python3 can import torch.
 let pythonTorchAvailable =
@@ -68,7 +68,7 @@ let runPython (script: string) : JsonElement =
 
 /// Runs `check` with PyTorch's numbers. scripts/setup.sh installs python3-torch, so a missing one
 /// fails the test rather than letting a cross-check pass unchecked.
-let withPyTorch (_: Xunit.Abstractions.ITestOutputHelper) (check: unit -> unit) =
+let withPyTorch (check: unit -> unit) =
     if pythonTorchAvailable.Value then check ()
     else failwith "/usr/bin/python3 cannot import torch: run scripts/setup.sh (it installs python3-torch); the PyTorch cross-check needs it"
 

@@ -2,7 +2,8 @@
 /// central finite differences in float64, with eps held fixed by re-seeding the generator.
 module Research.Core.Tests.VaeGradientTests
 
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Models.Vae
 open Research.Core.Tests.TensorTestSupport
@@ -43,23 +44,22 @@ let private images (binary: bool) =
     let u = torch.rand ([| 4L; 6L |], Float64, generator = g)
     scope.Detach(if binary then u.gt(0.5).double () else u)
 
-[<Fact>]
-let ``ELBO gradients with Bernoulli pixels match finite differences`` () =
-    let vae = tinyVae64 1L 6 5 2 None
-    use _ = vae.Parameters
-    use x = images true
-    checkGradients vae x (fun vae g x -> (Objectives.elboTerms vae g x).Elbo)
-
-[<Fact>]
-let ``ELBO gradients with Gaussian pixels and a learned variance match finite differences`` () =
-    let vae = tinyVae64 2L 6 5 2 (Some -1.0)
-    use _ = vae.Parameters
-    use x = images false
-    checkGradients vae x (fun vae g x -> (Objectives.elboTerms vae g x).Elbo)
-
-[<Fact>]
-let ``IWAE bound gradients (k = 3) match finite differences`` () =
-    let vae = tinyVae64 3L 6 5 2 None
-    use _ = vae.Parameters
-    use x = images true
-    checkGradients vae x (fun vae g x -> Objectives.iwae vae g 3 x)
+[<Tests>]
+let tests =
+    testList "VaeGradientTests" [
+        testCase "ELBO gradients with Bernoulli pixels match finite differences" <| fun () ->
+            let vae = tinyVae64 1L 6 5 2 None
+            use _ = vae.Parameters
+            use x = images true
+            checkGradients vae x (fun vae g x -> (Objectives.elboTerms vae g x).Elbo)
+        testCase "ELBO gradients with Gaussian pixels and a learned variance match finite differences" <| fun () ->
+            let vae = tinyVae64 2L 6 5 2 (Some -1.0)
+            use _ = vae.Parameters
+            use x = images false
+            checkGradients vae x (fun vae g x -> (Objectives.elboTerms vae g x).Elbo)
+        testCase "IWAE bound gradients (k = 3) match finite differences" <| fun () ->
+            let vae = tinyVae64 3L 6 5 2 None
+            use _ = vae.Parameters
+            use x = images true
+            checkGradients vae x (fun vae g x -> Objectives.iwae vae g 3 x)
+    ]

@@ -3,35 +3,36 @@
 module Research.Core.Tests.VaePyTorchTests
 
 open System.IO
-open Xunit
-open Xunit.Abstractions
+open Expecto
+open Research.Tests.Checks
 open Research.Core
 open Research.Core.Models.Vae
 open Research.Core.Training
 open Research.Core.Tests.TensorTestSupport
 open Research.Core.Tests.VaeTestSupport
 
-type VaePyTorchTests(output: ITestOutputHelper) =
-
-    [<Fact>]
-    member _.``PyTorch rebuilds an MLP VAE from its checkpoint and gets the same mu, logvar and decoder logits`` () =
-        withPyTorch output (fun () ->
-            inTempFolder "vae-pytorch" (fun folder ->
-                let config = { VaeConfig.defaults with Latent = 3; Hidden = [ 16; 8 ] }
-                use generator = new Generator(5L)
-                let vae = VaeModel.create generator config Data.Mnist.imageShape
-                use _ = vae.Parameters
-                let checkpoint = Path.Combine(folder, "best.safetensors")
-                Checkpoint.saveModel (checkpoint, 1, vae.Parameters, [ "config", VaeConfig.toJson config ])
-                use scope = new TensorScope()
-                use _ = torch.no_grad ()
-                let x = mnistTestDigits 4
-                let q = vae.Encode x
-                let logits = match vae.Decode q.mu with Probability.BernoulliLogits l -> l | other -> failwith $"{other}"
-                let path = sprintf "%A" checkpoint
-                let py =
-                    runPython
-                        $"""
+[<Tests>]
+let tests =
+    testList "VaePyTorchTests" [
+        testList "VaePyTorchTests" [
+            testCase "PyTorch rebuilds an MLP VAE from its checkpoint and gets the same mu, logvar and decoder logits" <| fun () ->
+                withPyTorch (fun () ->
+                    inTempFolder "vae-pytorch" (fun folder ->
+                        let config = { VaeConfig.defaults with Latent = 3; Hidden = [ 16; 8 ] }
+                        use generator = new Generator(5L)
+                        let vae = VaeModel.create generator config Data.Mnist.imageShape
+                        use _ = vae.Parameters
+                        let checkpoint = Path.Combine(folder, "best.safetensors")
+                        Checkpoint.saveModel (checkpoint, 1, vae.Parameters, [ "config", VaeConfig.toJson config ])
+                        use scope = new TensorScope()
+                        use _ = torch.no_grad ()
+                        let x = mnistTestDigits 4
+                        let q = vae.Encode x
+                        let logits = match vae.Decode q.mu with Probability.BernoulliLogits l -> l | other -> failwith $"{other}"
+                        let path = sprintf "%A" checkpoint
+                        let py =
+                            runPython
+                                $"""
 import struct
 data = open({path}, 'rb').read()
 (n,) = struct.unpack('<Q', data[:8])
@@ -57,6 +58,8 @@ g = mu
 for layer in decoder['hidden']: g = torch.relu(layer(g))
 print(json.dumps({{'mu': mu.flatten().tolist(), 'logvar': logvar.flatten().tolist(), 'logits': decoder['out'](g).flatten().tolist()}}))
 """
-                assertClose "mu" 1e-5 1e-6 (floats (py.GetProperty "mu")) (q.mu.toFloat64Array ())
-                assertClose "logvar" 1e-5 1e-6 (floats (py.GetProperty "logvar")) (q.logvar.toFloat64Array ())
-                assertClose "logits" 1e-5 1e-5 (floats (py.GetProperty "logits")) (logits.toFloat64Array ())))
+                        assertClose "mu" 1e-5 1e-6 (floats (py.GetProperty "mu")) (q.mu.toFloat64Array ())
+                        assertClose "logvar" 1e-5 1e-6 (floats (py.GetProperty "logvar")) (q.logvar.toFloat64Array ())
+                        assertClose "logits" 1e-5 1e-5 (floats (py.GetProperty "logits")) (logits.toFloat64Array ())))
+        ]
+    ]

@@ -6,118 +6,112 @@ module Research.Experiments.Tests.CliErrorTests
 open System
 open System.IO
 open System.Threading
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Experiments.Tests.Cli
 
 /// A small, fast VAE run (a few seconds).
 let private small = [ "--latent"; "4"; "--hidden"; "32"; "--limit"; "500"; "--validation"; "200"; "--batch-size"; "100"; "--threads"; "1" ]
 
 let private oneLineError (code: int) (fragment: string) (r: Result) =
-    Assert.True((code = r.ExitCode), $"exit code {r.ExitCode}, expected {code}; stderr: {r.Err}; stdout: {r.Out}")
+    Expect.isTrue ((code = r.ExitCode)) ($"exit code {r.ExitCode}, expected {code}; stderr: {r.Err}; stdout: {r.Out}")
     let errors = lines r.Err
-    Assert.True((errors.Length = 1), $"expected one line on stderr, got: {r.Err}")
-    Assert.StartsWith("error: ", errors[0])
-    Assert.Contains(fragment, errors[0])
-    Assert.DoesNotContain("   at ", r.Out + r.Err)
+    Expect.isTrue ((errors.Length = 1)) ($"expected one line on stderr, got: {r.Err}")
+    Expect.stringStarts (errors[0]) "error: " "errors[0]"
+    Expect.stringContains (errors[0]) fragment "errors[0]"
+    Expect.isFalse ((r.Out + r.Err).Contains "   at ") "r.Out + r.Err does not contain \" at \""
 
-[<Fact>]
-let ``a bad flag or value is one line and exit code 2, and creates nothing`` () =
-    use temp = new TempFolder "bad-flags"
-    let cores = Environment.ProcessorCount
-    for args, fragment in
-        [ [ "vae"; "train"; "--out"; "run"; "--bogus" ], "Unrecognized command or argument '--bogus'"
-          [ "vae"; "train"; "--out"; "run"; "--epochs"; "abc" ], "Cannot parse argument 'abc' for option '--epochs'"
-          [ "vae"; "train"; "--out"; "run"; "--threads"; "999" ], $"--threads must be between 1 and this machine's {cores} cores (got 999)"
-          [ "vae"; "train"; "--out"; "run"; "--lr"; "Infinity" ], "--lr must be a positive, finite number (got Infinity)"
-          [ "vae"; "train"; "--out"; "run"; "--validation"; "0" ], "--validation must be between 1 and 59999"
-          [ "vae"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown architecture 'transformer'"
-          [ "vae"; "train"; "--out"; "run"; "--hidden"; "400,x" ], "--hidden: 'x' is not an integer"
-          [ "mlp"; "train"; "--out"; "run"; "--lr"; "-1" ], "--lr must be a positive, finite number (got -1)"
-          [ "gan"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown GAN architecture 'transformer'"
-          [ "gan"; "train"; "--out"; "run"; "--d-steps"; "0" ], "--d-steps must be at least 1 (got 0)"
-          [ "gan"; "train"; "--out"; "run"; "--arch"; "dcgan"; "--gen-hidden"; "32,64" ], "the DCGAN takes one base channel count for --gen-hidden"
-          [ "gan"; "sample"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
-          [ "vae"; "eval"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
-          [ "report"; "nowhere"; "--no-verify"; "--out"; "run" ], "nowhere is not a run folder: it has no config.json" ] do
-        let r = research temp.Path [] args
-        oneLineError 2 fragment r
-        Assert.False(Directory.Exists(Path.Combine(temp.Path, "run")), $"{args}: a run folder was created")
-
-[<Fact>]
-let ``a second process on a run folder is refused while the first trains, and the first is unharmed`` () =
-    use temp = new TempFolder "two-processes"
-    let first = start temp.Path [] [ researchDll; "vae"; "train"; "--epochs"; "3"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run" ]
-    let owner = Path.Combine(temp.Path, "run", ".lock-owner")
-    let clock = Diagnostics.Stopwatch.StartNew()
-    while not (File.Exists owner) && clock.Elapsed < TimeSpan.FromSeconds 60.0 && not first.HasExited do
-        Thread.Sleep 50
-    let second = research temp.Path [] ([ "vae"; "train"; "--out"; "run" ] @ small)
-    let firstDone = finish first
-    Assert.Equal(0, firstDone.ExitCode)
-    oneLineError 2 $"run is in use by process {first.Id}" second
-    // The first run's folder is its own: its config, all three epochs.
-    let config = File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))
-    Assert.Contains("\"train_limit\": 20000", config)
-    Assert.Equal(4, File.ReadAllLines(Path.Combine(temp.Path, "run", "metrics.csv")).Length)
-    // Once it has finished, the folder is free again (to resume, here).
-    let third = research temp.Path [] ([ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ])
-    Assert.Equal(0, third.ExitCode)
-
-[<Fact>]
-let ``a diverging run exits with code 3 and one line naming where it stopped`` () =
-    use temp = new TempFolder "diverging"
-    let r = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--out"; "run" ] @ small)
-    oneLineError 3 "the loss became NaN at epoch 1, step" r
-    Assert.False(File.Exists(Path.Combine(temp.Path, "run", "config.json")))
-
-[<Fact>]
-let ``evaluations of other images or fewer of them do not overwrite the test-set result`` () =
-    use temp = new TempFolder "eval-names"
-    Assert.Equal(0, (research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; "run" ] @ small)).ExitCode)
-    // 12 grey-level images of the model's size as an IDX file.
-    let rng = Random 3
-    let idx = Path.Combine(temp.Path, "mine-idx3-ubyte")
-    let header = [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 12uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |]
-    File.WriteAllBytes(idx, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 256))))
-    let eval args = research temp.Path [] ([ "vae"; "eval"; "run"; "--threads"; "1" ] @ args)
-    for args, file in
-        [ [ "--k"; "3" ], "best-test-k3.json"
-          [ "--k"; "3"; "--limit"; "50" ], "best-test-first50-k3.json"
-          [ "--k"; "3"; "--images"; idx ], "best-mine-idx3-ubyte-k3.json"
-          [ "--k"; "3"; "--images"; idx; "--binarize"; "dynamic" ], "best-mine-idx3-ubyte-dynamic-k3.json"
-          [ "--checkpoint"; "last"; "--k"; "2" ], "last-test-k2.json" ] do
-        let r = eval args
-        Assert.True((0 = r.ExitCode), r.Err)
-        Assert.Contains(file, r.Out)
-    let written = Directory.GetFiles(Path.Combine(temp.Path, "run", "eval")) |> Array.map Path.GetFileName |> Array.sort
-    Assert.Equal<string[]>(
-        [| "best-mine-idx3-ubyte-dynamic-k3.json"; "best-mine-idx3-ubyte-k3.json"; "best-test-first50-k3.json"; "best-test-k3.json"; "last-test-k2.json" |],
-        written)
-    Assert.Contains("\"count\": 12", File.ReadAllText(Path.Combine(temp.Path, "run", "eval", "best-mine-idx3-ubyte-k3.json")))
-    // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
-    let binary = Path.Combine(temp.Path, "binary-idx3-ubyte")
-    File.WriteAllBytes(binary, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 2))))
-    oneLineError 2 "every pixel is 0 or 1; binary images must be stored as 0 and 255" (eval [ "--images"; binary ])
-    // Images of another size than the model's.
-    let small = Path.Combine(temp.Path, "small-idx3-ubyte")
-    File.WriteAllBytes(small, Array.append [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 2uy; 0uy; 0uy; 0uy; 14uy; 0uy; 0uy; 0uy; 14uy |] (Array.init (2 * 196) (fun i -> byte i)))
-    oneLineError 2 "its images are 1x14x14, the model's are 1x28x28" (eval [ "--images"; small ])
-
-[<Fact>]
-let ``gan train then gan sample writes an IDX file of the requested images and a grid`` () =
-    use temp = new TempFolder "gan-sample"
-    let train = research temp.Path [] [ "gan"; "train"; "--latent"; "8"; "--gen-hidden"; "32,64"; "--disc-hidden"; "64,32"; "--epochs"; "1"
-                                        "--limit"; "500"; "--validation"; "200"; "--batch-size"; "50"; "--threads"; "1"; "--out"; "gan" ]
-    Assert.True((0 = train.ExitCode), train.Err)
-    let sample = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1" ]
-    Assert.True((0 = sample.ExitCode), sample.Err)
-    let idx = Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1-idx3-ubyte")
-    let bytes = File.ReadAllBytes idx
-    // IDX: magic 0x00000803, then 70, 28, 28 big-endian, then the pixels.
-    Assert.Equal<byte[]>([| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 70uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |], bytes.[.. 15])
-    Assert.Equal(16 + 70 * 784, bytes.Length)
-    Assert.True(File.Exists(Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1.png")))
-    // The same seed gives the same images.
-    let again = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1"; "--out"; "again" ]
-    Assert.True((0 = again.ExitCode), again.Err)
-    Assert.Equal<byte[]>(bytes, File.ReadAllBytes(Path.Combine(temp.Path, "again-idx3-ubyte")))
+[<Tests>]
+let tests =
+    testList "CliErrorTests" [
+        testCase "a bad flag or value is one line and exit code 2, and creates nothing" <| fun () ->
+            use temp = new TempFolder "bad-flags"
+            let cores = Environment.ProcessorCount
+            for args, fragment in
+                [ [ "vae"; "train"; "--out"; "run"; "--bogus" ], "Unrecognized command or argument '--bogus'"
+                  [ "vae"; "train"; "--out"; "run"; "--epochs"; "abc" ], "Cannot parse argument 'abc' for option '--epochs'"
+                  [ "vae"; "train"; "--out"; "run"; "--threads"; "999" ], $"--threads must be between 1 and this machine's {cores} cores (got 999)"
+                  [ "vae"; "train"; "--out"; "run"; "--lr"; "Infinity" ], "--lr must be a positive, finite number (got Infinity)"
+                  [ "vae"; "train"; "--out"; "run"; "--validation"; "0" ], "--validation must be between 1 and 59999"
+                  [ "vae"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown architecture 'transformer'"
+                  [ "vae"; "train"; "--out"; "run"; "--hidden"; "400,x" ], "--hidden: 'x' is not an integer"
+                  [ "mlp"; "train"; "--out"; "run"; "--lr"; "-1" ], "--lr must be a positive, finite number (got -1)"
+                  [ "gan"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown GAN architecture 'transformer'"
+                  [ "gan"; "train"; "--out"; "run"; "--d-steps"; "0" ], "--d-steps must be at least 1 (got 0)"
+                  [ "gan"; "train"; "--out"; "run"; "--arch"; "dcgan"; "--gen-hidden"; "32,64" ], "the DCGAN takes one base channel count for --gen-hidden"
+                  [ "gan"; "sample"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
+                  [ "vae"; "eval"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
+                  [ "report"; "nowhere"; "--no-verify"; "--out"; "run" ], "nowhere is not a run folder: it has no config.json" ] do
+                let r = research temp.Path [] args
+                oneLineError 2 fragment r
+                Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) ($"{args}: a run folder was created")
+        testCase "a second process on a run folder is refused while the first trains, and the first is unharmed" <| fun () ->
+            use temp = new TempFolder "two-processes"
+            let first = start temp.Path [] [ researchDll; "vae"; "train"; "--epochs"; "3"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run" ]
+            let owner = Path.Combine(temp.Path, "run", ".lock-owner")
+            let clock = Diagnostics.Stopwatch.StartNew()
+            while not (File.Exists owner) && clock.Elapsed < TimeSpan.FromSeconds 60.0 && not first.HasExited do
+                Thread.Sleep 50
+            let second = research temp.Path [] ([ "vae"; "train"; "--out"; "run" ] @ small)
+            let firstDone = finish first
+            Expect.equal firstDone.ExitCode 0 "firstDone.ExitCode"
+            oneLineError 2 $"run is in use by process {first.Id}" second
+            // The first run's folder is its own: its config, all three epochs.
+            let config = File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))
+            Expect.stringContains config ("\"train_limit\": 20000") "config"
+            Expect.equal (File.ReadAllLines(Path.Combine(temp.Path, "run", "metrics.csv")).Length) 4 "File.ReadAllLines(Path.Combine(temp.Path, \"run\", \"metrics.csv\")).Length"
+            // Once it has finished, the folder is free again (to resume, here).
+            let third = research temp.Path [] ([ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ])
+            Expect.equal third.ExitCode 0 "third.ExitCode"
+        testCase "a diverging run exits with code 3 and one line naming where it stopped" <| fun () ->
+            use temp = new TempFolder "diverging"
+            let r = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--out"; "run" ] @ small)
+            oneLineError 3 "the loss became NaN at epoch 1, step" r
+            Expect.isFalse (File.Exists(Path.Combine(temp.Path, "run", "config.json"))) "File.Exists(Path.Combine(temp.Path, \"run\", \"config.json\"))"
+        testCase "evaluations of other images or fewer of them do not overwrite the test-set result" <| fun () ->
+            use temp = new TempFolder "eval-names"
+            Expect.equal ((research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; "run" ] @ small)).ExitCode) 0 "(research temp.Path [] ([ \"vae\"; \"train\"; \"--epochs\"; \"1\"; \"--out\"; \"run\" ] @ small)).ExitCode"
+            // 12 grey-level images of the model's size as an IDX file.
+            let rng = Random 3
+            let idx = Path.Combine(temp.Path, "mine-idx3-ubyte")
+            let header = [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 12uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |]
+            File.WriteAllBytes(idx, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 256))))
+            let eval args = research temp.Path [] ([ "vae"; "eval"; "run"; "--threads"; "1" ] @ args)
+            for args, file in
+                [ [ "--k"; "3" ], "best-test-k3.json"
+                  [ "--k"; "3"; "--limit"; "50" ], "best-test-first50-k3.json"
+                  [ "--k"; "3"; "--images"; idx ], "best-mine-idx3-ubyte-k3.json"
+                  [ "--k"; "3"; "--images"; idx; "--binarize"; "dynamic" ], "best-mine-idx3-ubyte-dynamic-k3.json"
+                  [ "--checkpoint"; "last"; "--k"; "2" ], "last-test-k2.json" ] do
+                let r = eval args
+                Expect.isTrue ((0 = r.ExitCode)) r.Err
+                Expect.stringContains r.Out file "the command's output"
+            let written = Directory.GetFiles(Path.Combine(temp.Path, "run", "eval")) |> Array.map Path.GetFileName |> Array.sort
+            Expect.equal written ([| "best-mine-idx3-ubyte-dynamic-k3.json"; "best-mine-idx3-ubyte-k3.json"; "best-test-first50-k3.json"; "best-test-k3.json"; "last-test-k2.json" |]) "written"
+            Expect.stringContains (File.ReadAllText(Path.Combine(temp.Path, "run", "eval", "best-mine-idx3-ubyte-k3.json"))) ("\"count\": 12") "File.ReadAllText(Path.Combine(temp.Path, \"run\", \"eval\", \"best-mine-idx3-ubyte-k3.json\"))"
+            // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
+            let binary = Path.Combine(temp.Path, "binary-idx3-ubyte")
+            File.WriteAllBytes(binary, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 2))))
+            oneLineError 2 "every pixel is 0 or 1; binary images must be stored as 0 and 255" (eval [ "--images"; binary ])
+            // Images of another size than the model's.
+            let small = Path.Combine(temp.Path, "small-idx3-ubyte")
+            File.WriteAllBytes(small, Array.append [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 2uy; 0uy; 0uy; 0uy; 14uy; 0uy; 0uy; 0uy; 14uy |] (Array.init (2 * 196) (fun i -> byte i)))
+            oneLineError 2 "its images are 1x14x14, the model's are 1x28x28" (eval [ "--images"; small ])
+        testCase "gan train then gan sample writes an IDX file of the requested images and a grid" <| fun () ->
+            use temp = new TempFolder "gan-sample"
+            let train = research temp.Path [] [ "gan"; "train"; "--latent"; "8"; "--gen-hidden"; "32,64"; "--disc-hidden"; "64,32"; "--epochs"; "1"
+                                                "--limit"; "500"; "--validation"; "200"; "--batch-size"; "50"; "--threads"; "1"; "--out"; "gan" ]
+            Expect.isTrue ((0 = train.ExitCode)) train.Err
+            let sample = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1" ]
+            Expect.isTrue ((0 = sample.ExitCode)) sample.Err
+            let idx = Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1-idx3-ubyte")
+            let bytes = File.ReadAllBytes idx
+            // IDX: magic 0x00000803, then 70, 28, 28 big-endian, then the pixels.
+            Expect.equal (bytes.[.. 15]) ([| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 70uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |]) "bytes.[.. 15]"
+            Expect.equal bytes.Length (16 + 70 * 784) "bytes.Length"
+            Expect.isTrue (File.Exists(Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1.png"))) "File.Exists(Path.Combine(temp.Path, \"gan\", \"samples\", \"last-n70-seed1.png\"))"
+            // The same seed gives the same images.
+            let again = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1"; "--out"; "again" ]
+            Expect.isTrue ((0 = again.ExitCode)) again.Err
+            Expect.equal (File.ReadAllBytes(Path.Combine(temp.Path, "again-idx3-ubyte"))) bytes "File.ReadAllBytes(Path.Combine(temp.Path, \"again-idx3-ubyte\"))"
+    ]

@@ -7,7 +7,8 @@ module Research.Experiments.Tests.CrashTests
 open System
 open System.IO
 open System.Text.Json
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Experiments.Tests.Cli
 
 /// Two epochs of a tiny VAE: about twenty atomic writes, two steps each.
@@ -31,38 +32,41 @@ let private metrics (folder: string) =
     File.ReadAllLines(Path.Combine(folder, "metrics.csv")) |> Array.map (fun l -> l.Substring(0, l.LastIndexOf ','))
 
 let private assertSameRun (expected: string) (actual: string) (what: string) =
-    Assert.True((metrics expected = metrics actual), $"{what}: metrics.csv differs")
+    Expect.isTrue ((metrics expected = metrics actual)) ($"{what}: metrics.csv differs")
     for name in [ "last"; "best"; "resume" ] do
         let file (folder: string) = Path.Combine(folder, "checkpoints", name + ".safetensors")
-        Assert.True((tensors (file expected) = tensors (file actual)), $"{what}: {name}.safetensors differs")
+        Expect.isTrue ((tensors (file expected) = tensors (file actual))) ($"{what}: {name}.safetensors differs")
     let images (folder: string) =
         Directory.GetFiles(Path.Combine(folder, "images")) |> Array.sort |> Array.map (fun f -> Path.GetFileName f, File.ReadAllBytes f)
-    Assert.True((images expected = images actual), $"{what}: the image grids differ")
-    Assert.Equal(File.ReadAllText(Path.Combine(expected, "config.json")), File.ReadAllText(Path.Combine(actual, "config.json")))
+    Expect.isTrue ((images expected = images actual)) ($"{what}: the image grids differ")
+    Expect.equal (File.ReadAllText(Path.Combine(actual, "config.json"))) (File.ReadAllText(Path.Combine(expected, "config.json"))) "File.ReadAllText(Path.Combine(actual, \"config.json\"))"
     let temps = Directory.GetFiles(actual, "*.tmp", SearchOption.AllDirectories)
     let left = String.Join(" ", temps)
-    Assert.True((temps.Length = 0), $"{what}: temporary files are left: {left}")
+    Expect.isTrue ((temps.Length = 0)) ($"{what}: temporary files are left: {left}")
 
-[<Fact>]
-let ``a kill at any step of any write leaves a run that continues to the uninterrupted result`` () =
-    use temp = new TempFolder "kills"
-    let reference = Path.Combine(temp.Path, "reference")
-    Assert.Equal(0, (research temp.Path [] (args @ [ "--out"; reference ])).ExitCode)
-    let mutable step, finished = 1, false
-    while not finished do
-        let folder = Path.Combine(temp.Path, $"killed-at-{step}")
-        let killed = research temp.Path [ "RESEARCH_TEST_KILL_AT", string step ] (args @ [ "--out"; folder ])
-        if killed.ExitCode = 0 then
-            // The run made fewer writes than `step`: every one of them has been killed at.
-            finished <- true
-        else
-            Assert.True((137 = killed.ExitCode), $"step {step}: exit code {killed.ExitCode} (expected SIGKILL's 137): {killed.Err}")
-            // As a user would: resume a run that has committed an epoch, else start it again.
-            let committed = File.Exists(Path.Combine(folder, "checkpoints", "resume.safetensors"))
-            let continued = research temp.Path [] (args @ [ "--out"; folder ] @ (if committed then [ "--resume" ] else []))
-            Assert.True((0 = continued.ExitCode), $"step {step}: continuing failed: {continued.Err}")
-            assertSameRun reference folder $"killed at step {step}"
-            Directory.Delete(folder, true)
-            step <- step + 1
-    // Epoch 0's images, and per epoch the metrics, images, two model files, config and the commit.
-    Assert.True(step > 20, $"only {step - 1} write steps were killed at")
+[<Tests>]
+let tests =
+    testList "CrashTests" [
+        testCase "a kill at any step of any write leaves a run that continues to the uninterrupted result" <| fun () ->
+            use temp = new TempFolder "kills"
+            let reference = Path.Combine(temp.Path, "reference")
+            Expect.equal ((research temp.Path [] (args @ [ "--out"; reference ])).ExitCode) 0 "(research temp.Path [] (args @ [ \"--out\"; reference ])).ExitCode"
+            let mutable step, finished = 1, false
+            while not finished do
+                let folder = Path.Combine(temp.Path, $"killed-at-{step}")
+                let killed = research temp.Path [ "RESEARCH_TEST_KILL_AT", string step ] (args @ [ "--out"; folder ])
+                if killed.ExitCode = 0 then
+                    // The run made fewer writes than `step`: every one of them has been killed at.
+                    finished <- true
+                else
+                    Expect.isTrue ((137 = killed.ExitCode)) ($"step {step}: exit code {killed.ExitCode} (expected SIGKILL's 137): {killed.Err}")
+                    // As a user would: resume a run that has committed an epoch, else start it again.
+                    let committed = File.Exists(Path.Combine(folder, "checkpoints", "resume.safetensors"))
+                    let continued = research temp.Path [] (args @ [ "--out"; folder ] @ (if committed then [ "--resume" ] else []))
+                    Expect.isTrue ((0 = continued.ExitCode)) ($"step {step}: continuing failed: {continued.Err}")
+                    assertSameRun reference folder $"killed at step {step}"
+                    Directory.Delete(folder, true)
+                    step <- step + 1
+            // Epoch 0's images, and per epoch the metrics, images, two model files, config and the commit.
+            Expect.isTrue (step > 20) ($"only {step - 1} write steps were killed at")
+    ]

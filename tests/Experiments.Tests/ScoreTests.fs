@@ -6,7 +6,8 @@ module Research.Experiments.Tests.ScoreTests
 open System
 open System.IO
 open System.Text.Json
-open Xunit
+open Expecto
+open Research.Tests.Checks
 open Research.Experiments.Tests.Cli
 
 /// Uniform noise as an IDX file of uint8 28 x 28 images.
@@ -25,57 +26,57 @@ let private table (out: string) =
     |> Array.map (fun cells -> cells[0], cells)
     |> Map.ofArray
 
-[<Fact>]
-let ``score ranks a trained GAN between noise and real data, and report compares the scored runs`` () =
-    use temp = new TempFolder "score"
-    let gan, vae, noise = Path.Combine(temp.Path, "gan"), Path.Combine(temp.Path, "vae"), Path.Combine(temp.Path, "noise-idx3-ubyte")
-    let common = [ "--limit"; "20000"; "--validation"; "1000"; "--threads"; "1" ]
-    let trained = research temp.Path [] ([ "gan"; "train"; "--epochs"; "3"; "--image-epochs"; "3"; "--out"; gan ] @ common)
-    Assert.True((0 = trained.ExitCode), trained.Err)
-    let trained = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; vae ] @ common)
-    Assert.True((0 = trained.ExitCode), trained.Err)
-    writeNoise noise 2000
-    let scored = research temp.Path [] [ "score"; gan; vae; noise; "--n"; "2000"; "--threads"; "1" ]
-    Assert.True((0 = scored.ExitCode), scored.Err)
-    let rows = table scored.Out
-    let fid label = float rows[label].[2]
-    let kid label = float (rows[label].[3].Split(' ')[0])
-    let classifierScore label = float rows[label].[6]
-    let real, generated, random = "floor: MNIST training images", "gan: samples", "noise-idx3-ubyte"
-    for label in [ real; generated; random; "vae: decoder means"; "vae: Bernoulli draws" ] do
-        Assert.True(rows.ContainsKey label, $"no row '{label}' in\n{scored.Out}")
-    Assert.True(fid real < fid generated && fid generated < fid random, $"FID: real {fid real}, GAN {fid generated}, noise {fid random}")
-    Assert.True(kid real < kid generated && kid generated < kid random, $"KID: real {kid real}, GAN {kid generated}, noise {kid random}")
-    Assert.True(classifierScore real > classifierScore generated && classifierScore generated > classifierScore random,
-                $"classifier score: real {classifierScore real}, GAN {classifierScore generated}, noise {classifierScore random}")
-    // scores.json in each run, with the floor and the versioned network's digest.
-    use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(gan, "scores.json")))
-    Assert.Equal(fid generated, Math.Round(doc.RootElement.GetProperty("sets").[0].GetProperty("fid").GetDouble(), 2))
-    Assert.Equal(fid real, Math.Round(doc.RootElement.GetProperty("floor").GetProperty("fid").GetDouble(), 2))
-    Assert.Equal(64, doc.RootElement.GetProperty("feature_net_sha256").GetString().Length)
-    let classes = doc.RootElement.GetProperty("sets").[0].GetProperty("classes")
-    Assert.Equal(2000, classes.EnumerateArray() |> Seq.sumBy (fun c -> c.GetInt32()))
-    Assert.True(File.Exists(Path.Combine(vae, "scores.json")))
-    // The comparison report.
-    let out = Path.Combine(temp.Path, "compare")
-    let report = research temp.Path [] [ "report"; gan; vae; "--no-verify"; "--out"; out ]
-    Assert.True((0 = report.ExitCode), report.Err)
-    let page = File.ReadAllText(Path.Combine(out, "report.html"))
-    for text in [ "Sample quality, all runs"; "Predicted classes, all runs"; "Samples side by side"; "What each model offers as a likelihood"
-                  "none: a GAN defines no density"; "a bound and an estimate"; "floor: MNIST training images" ] do
-        Assert.Contains(text, page)
-
-[<Fact>]
-let ``score refuses what it cannot score with one line`` () =
-    use temp = new TempFolder "score-errors"
-    let missing = research temp.Path [] [ "score"; Path.Combine(temp.Path, "nowhere") ]
-    Assert.Equal(2, missing.ExitCode)
-    Assert.Contains("no such run folder or IDX file", missing.Err)
-    let notRun = research temp.Path [] [ "score"; temp.Path ]
-    Assert.Equal(2, notRun.ExitCode)
-    Assert.Contains("not a run folder", notRun.Err)
-    let bad = Path.Combine(temp.Path, "bad-idx3-ubyte")
-    File.WriteAllBytes(bad, [| 0uy; 0uy; 8uy; 3uy; 0uy |])
-    let malformed = research temp.Path [] [ "score"; bad ]
-    Assert.Equal(2, malformed.ExitCode)
-    Assert.Equal(1, (lines malformed.Err).Length)
+[<Tests>]
+let tests =
+    testList "ScoreTests" [
+        testCase "score ranks a trained GAN between noise and real data, and report compares the scored runs" <| fun () ->
+            use temp = new TempFolder "score"
+            let gan, vae, noise = Path.Combine(temp.Path, "gan"), Path.Combine(temp.Path, "vae"), Path.Combine(temp.Path, "noise-idx3-ubyte")
+            let common = [ "--limit"; "20000"; "--validation"; "1000"; "--threads"; "1" ]
+            let trained = research temp.Path [] ([ "gan"; "train"; "--epochs"; "3"; "--image-epochs"; "3"; "--out"; gan ] @ common)
+            Expect.isTrue ((0 = trained.ExitCode)) trained.Err
+            let trained = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; vae ] @ common)
+            Expect.isTrue ((0 = trained.ExitCode)) trained.Err
+            writeNoise noise 2000
+            let scored = research temp.Path [] [ "score"; gan; vae; noise; "--n"; "2000"; "--threads"; "1" ]
+            Expect.isTrue ((0 = scored.ExitCode)) scored.Err
+            let rows = table scored.Out
+            let fid label = float rows[label].[2]
+            let kid label = float (rows[label].[3].Split(' ')[0])
+            let classifierScore label = float rows[label].[6]
+            let real, generated, random = "floor: MNIST training images", "gan: samples", "noise-idx3-ubyte"
+            for label in [ real; generated; random; "vae: decoder means"; "vae: Bernoulli draws" ] do
+                Expect.isTrue (rows.ContainsKey label) ($"no row '{label}' in\n{scored.Out}")
+            Expect.isTrue (fid real < fid generated && fid generated < fid random) ($"FID: real {fid real}, GAN {fid generated}, noise {fid random}")
+            Expect.isTrue (kid real < kid generated && kid generated < kid random) ($"KID: real {kid real}, GAN {kid generated}, noise {kid random}")
+            Expect.isTrue (classifierScore real > classifierScore generated && classifierScore generated > classifierScore random) ($"classifier score: real {classifierScore real}, GAN {classifierScore generated}, noise {classifierScore random}")
+            // scores.json in each run, with the floor and the versioned network's digest.
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(gan, "scores.json")))
+            Expect.equal (Math.Round(doc.RootElement.GetProperty("sets").[0].GetProperty("fid").GetDouble(), 2)) (fid generated) "Math.Round(doc.RootElement.GetProperty(\"sets\").[0].GetProperty(\"fid\").GetDouble(), 2)"
+            Expect.equal (Math.Round(doc.RootElement.GetProperty("floor").GetProperty("fid").GetDouble(), 2)) (fid real) "Math.Round(doc.RootElement.GetProperty(\"floor\").GetProperty(\"fid\").GetDouble(), 2)"
+            Expect.equal (doc.RootElement.GetProperty("feature_net_sha256").GetString().Length) 64 "doc.RootElement.GetProperty(\"feature_net_sha256\").GetString().Length"
+            let classes = doc.RootElement.GetProperty("sets").[0].GetProperty("classes")
+            Expect.equal (classes.EnumerateArray() |> Seq.sumBy (fun c -> c.GetInt32())) 2000 "classes.EnumerateArray() |> Seq.sumBy (fun c -> c.GetInt32())"
+            Expect.isTrue (File.Exists(Path.Combine(vae, "scores.json"))) "File.Exists(Path.Combine(vae, \"scores.json\"))"
+            // The comparison report.
+            let out = Path.Combine(temp.Path, "compare")
+            let report = research temp.Path [] [ "report"; gan; vae; "--no-verify"; "--out"; out ]
+            Expect.isTrue ((0 = report.ExitCode)) report.Err
+            let page = File.ReadAllText(Path.Combine(out, "report.html"))
+            for text in [ "Sample quality, all runs"; "Predicted classes, all runs"; "Samples side by side"; "What each model offers as a likelihood"
+                          "none: a GAN defines no density"; "a bound and an estimate"; "floor: MNIST training images" ] do
+                Expect.stringContains page text "the report page"
+        testCase "score refuses what it cannot score with one line" <| fun () ->
+            use temp = new TempFolder "score-errors"
+            let missing = research temp.Path [] [ "score"; Path.Combine(temp.Path, "nowhere") ]
+            Expect.equal missing.ExitCode 2 "missing.ExitCode"
+            Expect.stringContains missing.Err "no such run folder or IDX file" "missing.Err"
+            let notRun = research temp.Path [] [ "score"; temp.Path ]
+            Expect.equal notRun.ExitCode 2 "notRun.ExitCode"
+            Expect.stringContains notRun.Err "not a run folder" "notRun.Err"
+            let bad = Path.Combine(temp.Path, "bad-idx3-ubyte")
+            File.WriteAllBytes(bad, [| 0uy; 0uy; 8uy; 3uy; 0uy |])
+            let malformed = research temp.Path [] [ "score"; bad ]
+            Expect.equal malformed.ExitCode 2 "malformed.ExitCode"
+            Expect.equal ((lines malformed.Err).Length) 1 "(lines malformed.Err).Length"
+    ]
