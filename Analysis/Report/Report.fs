@@ -2,8 +2,9 @@ namespace Research.Analysis.Report
 
 open System.IO
 open System.Runtime.InteropServices
+open Plotly.NET
 open Research.Core.Training
-open Research.Analysis.Plotly
+open Research.Analysis.Pages
 open Research.Analysis.Verify
 
 /// report.html for one or several runs of any family: it draws their panels (Panel.fs).
@@ -11,16 +12,16 @@ open Research.Analysis.Verify
 type Report =
 
     static let curves (title: string) (yTitle: string) (series: Series list) (references: (string * float) list) =
-        let lines = [ for s in series -> Chart.Scatter(s.X, s.Y, LinesMarkers, Name = s.Name) ]
+        let lines = [ for s in series -> Chart.Line(s.X, s.Y, Name = s.Name, ShowMarkers = true) ]
         let x = series |> List.collect (fun s -> List.ofArray s.X)
         let refs =
             if x.IsEmpty then []
             else [ for label, y in references -> Chart.Line([ List.min x; List.max x ], [ y; y ], Name = label) ]
         Chart.combine (lines @ refs)
         |> Chart.withTitle title
-        |> Chart.withYAxisTitle yTitle
-        |> Chart.withXAxisTitle "epoch"
-        |> Chart.withXAxisIntegers (if x.IsEmpty then 1.0 else List.max x)
+        |> Chart.withYAxisStyle yTitle
+        |> Charts.withEpochAxis (if x.IsEmpty then 1.0 else List.max x)
+        |> Charts.withCurveSize
 
     static let points (title: string) (rows: float[][]) (labels: int[]) =
         if rows.Length <> labels.Length then invalidArg "labels" $"{rows.Length} points but {labels.Length} labels"
@@ -36,7 +37,7 @@ type Report =
         |> Array.sort
         |> Array.map (fun label ->
             let idx = Array.indexed labels |> Array.filter (fun (_, l) -> l = label) |> Array.map fst
-            Chart.Scatter(idx |> Array.map (fun i -> x[i]), idx |> Array.map (fun i -> y[i]), Markers, Name = string label))
+            Chart.Point(idx |> Array.map (fun i -> x[i]), idx |> Array.map (fun i -> y[i]), Name = string label))
         |> Chart.combine
         |> Chart.withTitle (title + how)
         |> Chart.withSize (800, 650)
@@ -47,14 +48,15 @@ type Report =
         | Panel.Images(title, caption, frames) ->
             [ yield Heading(3, title)
               if caption <> "" then yield Paragraph caption
-              for label, png in frames -> Plot(Chart.Image png |> Chart.withTitle $"{title}, {label}") ]
+              yield Plot(Charts.imageFrames frames |> Chart.withTitle title) ]
         | Panel.Points(title, rows, labels) -> [ Plot(points title rows labels) ]
         | Panel.Table(title, header, rows) ->
             [ Heading(3, title); Section.Table(Array.ofList header, rows |> List.map Array.ofList |> Array.ofList) ]
         | Panel.Bars(title, xTitle, categories, series) ->
-            [ Plot(Chart.combine [ for name, heights in series -> Chart.Bar(categories, heights, Name = name) ]
+            [ Plot(Chart.combine [ for name, heights in series -> Chart.Column(values = heights, Keys = categories, Name = name) ]
                    |> Chart.withTitle title
-                   |> Chart.withXAxisTitle xTitle) ]
+                   |> Chart.withXAxisStyle xTitle
+                   |> Charts.withCurveSize) ]
 
     /// Config values side by side, one column per run; keys in first-seen order, differing rows marked.
     static let configTable (runs: RunReportData list) =

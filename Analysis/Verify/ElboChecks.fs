@@ -8,7 +8,8 @@ open System
 open MathNet.Numerics.Distributions
 open MathNet.Numerics.LinearAlgebra
 open MathNet.Numerics.Random
-open Research.Analysis.Plotly
+open Plotly.NET
+open Research.Analysis.Pages
 
 let private group = "ELBO / IWAE (pPCA)"
 
@@ -98,11 +99,11 @@ let runIwae (rng: Random) =
     let kAxis = ks |> List.map float
     let figure =
         Chart.combine
-            [ Chart.Scatter(kAxis, bounds |> List.map _.Bound.Mean, LinesMarkers, Name = "IWAE_k (Monte Carlo)")
+            [ Chart.Line(kAxis, bounds |> List.map _.Bound.Mean, Name = "IWAE_k (Monte Carlo)", ShowMarkers = true)
               Chart.Line(kAxis, List.replicate ks.Length logEvidence, Name = "log p(x) (exact)")
               Chart.Line(kAxis, List.replicate ks.Length elboIw, Name = "ELBO (closed form)") ]
         |> Chart.withTitle "Importance-weighted bound vs k (pPCA, d = 5, latent 2)"
-        |> Chart.withXAxisTitle "k (samples)"
-        |> Chart.withXAxisLog
-        |> Chart.withYAxisTitle "nats"
+        |> Chart.withXAxisStyle("k (samples)", AxisType = StyleParam.AxisType.Log)
+        |> Chart.withYAxisStyle "nats"
+        |> Charts.withCurveSize
     iwaeRows @ [ exactIwaeRow ], figure

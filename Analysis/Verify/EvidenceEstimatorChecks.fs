@@ -6,7 +6,8 @@ module Research.Analysis.Verify.EvidenceEstimatorChecks
 
 open System
 open MathNet.Numerics.LinearAlgebra
-open Research.Analysis.Plotly
+open Plotly.NET
+open Research.Analysis.Pages
 
 let private group = "log p(x) estimators (pPCA)"
 let latentSizes = [ 1; 2; 5; 10; 20 ]
@@ -84,16 +85,16 @@ let run (rng: Random) =
               last.PooledImportance.Mean
               (4.0 * last.PooledImportance.StdError) ]
     let sizes = results |> List.map (fun r -> float r.LatentDim)
-    let panel title yTitle (value: ErrorSummary -> float) showLegend =
-        Chart.combine
-            [ Chart.Scatter(sizes, results |> List.map (fun r -> value r.Naive), LinesMarkers, Name = "prior sampling", Color = "#d62728", ShowLegend = showLegend)
-              Chart.Scatter(sizes, results |> List.map (fun r -> value r.Importance), LinesMarkers, Name = "importance sampling", Color = "#1f77b4", ShowLegend = showLegend) ]
-        |> Chart.withTitle title
-        |> Chart.withXAxisTitle "latent size"
-        |> Chart.withYAxisTitle yTitle
+    let panel yTitle axisType (value: ErrorSummary -> float) showLegend =
+        let line name color (summary: LatentResult -> ErrorSummary) =
+            Chart.Line(sizes, results |> List.map (summary >> value), Name = name, ShowMarkers = true, LineColor = Color.fromHex color, ShowLegend = showLegend)
+        Chart.combine [ line "prior sampling" "#d62728" _.Naive; line "importance sampling" "#1f77b4" _.Importance ]
+        |> Chart.withXAxisStyle "latent size"
+        |> Chart.withYAxisStyle(yTitle, AxisType = axisType)
     let figure =
-        [ panel "RMSE of log p(x) estimate" "nats (log scale)" _.Rmse true |> Chart.withYAxisLog
-          panel "bias of log p(x) estimate" "nats" _.Bias false ]
-        |> Chart.Grid(1, 2)
+        [ panel "nats (log scale)" StyleParam.AxisType.Log _.Rmse true
+          panel "nats" StyleParam.AxisType.Linear _.Bias false ]
+        |> Chart.Grid(1, 2, SubPlotTitles = [ "RMSE of log p(x) estimate"; "bias of log p(x) estimate" ])
         |> Chart.withTitle $"Estimating log p(x) with {samplesPerEstimate} draws (pPCA, d = {dataDim})"
+        |> Chart.withSize (1100, 450)
     rows, figure

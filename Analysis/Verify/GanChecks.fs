@@ -7,7 +7,8 @@ module Research.Analysis.Verify.GanChecks
 open System
 open MathNet.Numerics
 open MathNet.Numerics.Distributions
-open Research.Analysis.Plotly
+open Plotly.NET
+open Research.Analysis.Pages
 
 /// log(e^a + e^b) without overflow or underflow to -infinity.
 let private logAddExp (a: float) (b: float) =
@@ -90,5 +91,6 @@ let run (valueFromJsd: float -> float) (rng: Random) =
               Chart.Line(xs, xs |> Array.map (pG.LogDensity >> exp), Name = "p_g = N(0, 2^2)")
               Chart.Line(xs, xs |> Array.map (fun x -> let _, _, logD, _ = logOptimal data pG x in exp logD), Name = "D*(x)") ]
         |> Chart.withTitle "Optimal discriminator D* = p_data / (p_data + p_g)"
-        |> Chart.withXAxisTitle "x"
+        |> Chart.withXAxisStyle "x"
+        |> Charts.withCurveSize
     identical @ rows, figure

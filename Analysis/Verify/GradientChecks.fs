@@ -8,7 +8,8 @@ module Research.Analysis.Verify.GradientChecks
 open System
 open MathNet.Numerics
 open MathNet.Numerics.Distributions
-open Research.Analysis.Plotly
+open Plotly.NET
+open Research.Analysis.Pages
 
 type Case =
     { Name: string
@@ -92,9 +93,10 @@ let run (gradientCases: Case list) (rng: Random) =
     let first = List.head gradientCases
     let figure =
         snd (List.head results)
-        |> List.map (fun m -> Chart.Histogram(m.Draws[..19_999], NBins = 200, Name = m.Label))
+        |> List.map (fun m -> Chart.Histogram(X = m.Draws[..19_999], NBinsX = 200, Name = m.Label))
         |> Chart.combine
         |> Chart.withTitle $"Per-draw gradient estimates, {first.Name}, mu = {first.Mu}, sigma = {first.Sigma} (20,000 draws each)"
-        |> Chart.withXAxisTitle "estimate of d/dmu E[f(z)]"
-        |> Chart.withYAxisTitle "count"
+        |> Chart.withXAxisStyle "estimate of d/dmu E[f(z)]"
+        |> Chart.withYAxisStyle "count"
+        |> Charts.withCurveSize
     results |> List.collect fst, figure

@@ -3,11 +3,11 @@ namespace Research.Analysis.Verify
 open System
 open System.Diagnostics
 open MathNet.Numerics.Random
-open Research.Analysis.Plotly
+open Plotly.NET
 
 type VerifyResult =
     { Rows: CheckRow[]
-      Figures: Figure[]
+      Figures: GenericChart[]
       Seed: int
       Seconds: float }
 
@@ -21,7 +21,7 @@ type Verification =
     /// result does not depend on scheduling.
     static member Run(seed: int) =
         let clock = Stopwatch.StartNew()
-        let groups: (Random -> CheckRow list * Figure list)[] =
+        let groups: (Random -> CheckRow list * GenericChart list)[] =
             [| fun rng -> KlChecks.run KlChecks.formulas rng, []
                fun rng -> ElboChecks.runGap Gaussians.klFull rng, []
                fun rng -> let rows, fig = ElboChecks.runIwae rng in rows, [ fig ]

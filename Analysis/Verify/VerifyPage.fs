@@ -1,7 +1,7 @@
 namespace Research.Analysis.Verify
 
 open System.IO
-open Research.Analysis.Plotly
+open Research.Analysis.Pages
 
 /// verify.html: the check table and the figures of `verify`.
 [<AbstractClass; Sealed>]

@@ -11,7 +11,8 @@ open Expecto
 open Research.Tests.Checks
 open Research.Core.IO
 open Research.Core.Training
-open Research.Analysis.Plotly
+open Plotly.NET
+open Research.Analysis.Pages
 open Research.Analysis.Report
 open Research.Analysis.Verify
 open Research.Analysis.Tests.TestSupport
@@ -42,13 +43,21 @@ type BrowserFixture() =
 
 let private fixture = shared (fun () -> new BrowserFixture())
 
-/// A page that records console errors and uncaught exceptions.
+/// A page that records console errors and uncaught exceptions, and blocks (and records) every
+/// request that is not for a file: a report must open offline.
 let private openPage (browser: IBrowser) =
     task {
         let! page = browser.NewPageAsync(BrowserNewPageOptions(ViewportSize = ViewportSize(Width = 1280, Height = 900)))
         let errors = ConcurrentQueue<string>()
         page.Console.Add(fun msg -> if msg.Type = "error" then errors.Enqueue $"console: {msg.Text}")
         page.PageError.Add(fun error -> errors.Enqueue $"page error: {error}")
+        let onlyFiles (route: IRoute) : Task =
+            let url = route.Request.Url
+            if url.StartsWith "file:" || url.StartsWith "data:" then route.ContinueAsync()
+            else
+                errors.Enqueue $"request that is not a file, blocked: {url}"
+                route.AbortAsync()
+        let! _ = page.RouteAsync("**/*", Func<IRoute, Task> onlyFiles)
         return page, errors
     }
 
@@ -133,11 +142,50 @@ let private syntheticRuns () =
                     Points("Latent codes by digit", points rng 300 20, Array.init 300 (fun i -> i % 10)) ] }
     [ full; partial ]
 
-/// The PNG bytes of every image panel.
-let private pngs (runs: RunReportData list) =
-    runs |> List.collect (fun r -> r.Panels |> List.collect (function Images(_, _, frames) -> List.map snd frames | _ -> []))
+/// The PNG bytes of the frame each image panel shows first (its last).
+let private lastFrames (runs: RunReportData list) =
+    runs |> List.collect (fun r -> r.Panels |> List.choose (function Images(_, _, frames) -> Some(snd (List.last frames)) | _ -> None))
 
-let private verifyResult = lazy (Verification.Run 0)
+let private dataUri (png: byte[]) = "data:image/png;base64," + Convert.ToBase64String png
+
+/// The data URIs of the images plotly has drawn.
+let private drawnImages (page: IPage) =
+    page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')].map(i => i.getAttribute('href') || '')")
+
+/// Moves the slider of the first figure titled `title` to step `index` by clicking the rail above
+/// the step's label, as a reader would, and waits for plotly to redraw.
+let private showFrame (page: IPage) (title: string) (index: int) =
+    task {
+        let! box =
+            page.EvaluateAsync<float[]>(
+                "([title, index]) => { const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => p.querySelector('.gtitle')?.textContent === title); plot.scrollIntoView(); const r = plot.querySelectorAll('.slider-labels .slider-label')[index].getBoundingClientRect(); const rail = plot.querySelector('.slider-group .slider-rail-touch-rect').getBoundingClientRect(); return [r.x + r.width / 2, rail.y + rail.height / 2]; }",
+                [| box title; box index |]
+            )
+        do! page.Mouse.ClickAsync(float32 box[0], float32 box[1])
+        let! _ = page.EvaluateAsync("() => new Promise(r => setTimeout(r, 300))")
+        return ()
+    }
+
+
+/// Trains a short run of any family through the core, leaving libtorch's thread count as it was.
+let private train family config settings (run: string) =
+    let threads = Research.Core.torch.get_num_threads ()
+    try Research.Core.Training.Loop.run (family, config, settings, run, false, null, null) |> ignore
+    finally Research.Core.torch.set_num_threads threads
+
+/// Writes a run's report as `research report` does and loads it: `plots` figures drawn, `images` of
+/// them images, and the image panels' headings; returns the page for more checks.
+let private loadRunReport (run: string) (data: RunReportData) (plots: int) (images: int) (headings: string[]) =
+    task {
+        let path = Report.Write(run, [ data ], [])
+        let! page, errors = loadPlots fixture.Value.Browser path plots
+        do! assertPlotsRendered page plots
+        let! drawn = countOf page ".js-plotly-plot .imagelayer image"
+        Expect.equal drawn images "drawn images"
+        let! shown = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+        Expect.equal shown headings "the image panels' headings"
+        return page, errors
+    }
 
 [<Tests>]
 let tests =
@@ -150,19 +198,29 @@ let tests =
                     use folder = new TempFolder "report"
                     let comparisonBars = [ Bars("Predicted classes, all runs", "class", [ for d in 0..9 -> string d ], [ "both", Array.create 10 1.0 ]) ]
                     let path = Report.Write(folder.Path, runs, verify.Rows, comparisonBars)
-                    // comparison 1 + its class histogram; full run: 3 curves (elbo, kl, recon) + 2 sample
-                    // epochs + reconstructions + manifold + latents + interpolations + class histogram = 10;
-                    // partial run: 3 curves + 1 sample epoch + reconstructions + latents = 6
-                    let expected = 18
+                    // comparison 1 + its class histogram; full run: 3 curves (elbo, kl, recon) + samples (two
+                    // epochs behind a slider) + reconstructions + manifold + latents + interpolations + class
+                    // histogram = 9; partial run: 3 curves + samples + reconstructions + latents = 6
+                    let expected = 17
                     let sections = Report.Sections(runs, verify.Rows, comparisonBars)
                     Expect.equal (sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length) expected "sections |> List.filter (function Plot _ -> true | _ -> false) |> List.length"
                     let! page, errors = loadPlots fixture.Value.Browser path expected
                     do! assertPlotsRendered page expected
-                    // Image traces: one per sample epoch (3 epochs), reconstructions x2, manifold, interpolations.
-                    let! images = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')].map(i => i.getAttribute('href') || '')")
-                    let embedded = pngs runs |> List.map (fun png -> "data:image/png;base64," + Convert.ToBase64String png)
-                    Expect.equal embedded.Length 7 "embedded.Length"
-                    Expect.equal (images |> List.ofArray |> List.sort) (List.sort embedded) "images |> List.ofArray |> List.sort"
+                    // Drawn images: the last frame of each image panel (samples and reconstructions of both
+                    // runs, the manifold and the interpolations).
+                    let! images = drawnImages page
+                    let shown = lastFrames runs |> List.map dataUri
+                    Expect.equal shown.Length 6 "image panels"
+                    Expect.equal (images |> List.ofArray |> List.sort) (List.sort shown) "the drawn images"
+                    // The samples' slider goes back to epoch 1: that frame is drawn instead of epoch 5's.
+                    let frames = runs.Head.Panels |> List.pick (function Images("samples", _, frames) -> Some frames | _ -> None)
+                    let framesDrawn (images: string[]) =
+                        images |> Array.choose (fun uri -> frames |> List.tryFindIndex (fun (_, png) -> dataUri png = uri))
+                    let! before = drawnImages page
+                    Expect.equal (framesDrawn before) [| 1 |] "the samples' frames drawn first (epoch 5)"
+                    do! showFrame page "samples" 0
+                    let! after = drawnImages page
+                    Expect.equal (framesDrawn after) [| 0 |] "the samples' frames drawn after moving the slider (epoch 1)"
                     // The latent scatters have one legend entry per digit.
                     let! legends = page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.gtitle')?.textContent.startsWith('Latent codes')).map(p => p.querySelectorAll('.legend .traces').length)")
                     Expect.equal legends ([| 10; 10 |]) "legends"
@@ -199,17 +257,20 @@ let tests =
                     let rng = Random 3
                     let xs = Array.init 50 float
                     let figures =
-                        [ Chart.Line(xs, xs |> Array.map sqrt, Name = "sqrt", Color = "#d62728") |> Chart.withYAxisLog
-                          Chart.Scatter(xs, xs |> Array.map sin, Markers, MarkerColor = xs, Text = (xs |> Array.map (sprintf "point %g")))
-                          Chart.Heatmap(Array.init 10 (fun i -> Array.init 12 (fun j -> float (i * j))), ColorScale = "Viridis")
-                          Chart.Histogram(Array.init 1000 (fun _ -> rng.NextDouble()), NBins = 20)
-                          Chart.Image(gridPng rng 4 2 2) ]
+                        [ Chart.Line(xs, xs |> Array.map sqrt, Name = "sqrt", LineColor = Color.fromHex "#d62728")
+                          |> Chart.withYAxisStyle(AxisType = StyleParam.AxisType.Log)
+                          Chart.Point(xs, xs |> Array.map sin, MarkerColor = Color.fromColorScaleValues xs, MultiText = (xs |> Array.map (sprintf "point %g")))
+                          Chart.Heatmap(zData = Array.init 10 (fun i -> Array.init 12 (fun j -> float (i * j))), ColorScale = StyleParam.Colorscale.Viridis)
+                          Chart.Histogram(X = Array.init 1000 (fun _ -> rng.NextDouble()), NBinsX = 20)
+                          Charts.image (gridPng rng 4 2 2)
+                          // A gap: plotly.js skips the values that are not numbers.
+                          Chart.Line(xs, xs |> Array.map (fun x -> if x = 10.0 then nan elif x = 20.0 then infinity else x)) ]
                     use folder = new TempFolder "traces"
                     let path = Path.Combine(folder.Path, "traces.html")
                     HtmlPage.Save(path, "traces", [ for f in figures -> Plot f ]) |> ignore
                     let! page, errors = loadPlots fixture.Value.Browser path figures.Length
                     do! assertPlotsRendered page figures.Length
-                    for selector, count in [ ".scatterlayer .trace", 2; ".heatmaplayer image", 1; ".barlayer .point", 20; ".imagelayer image", 1 ] do
+                    for selector, count in [ ".scatterlayer .trace", 3; ".heatmaplayer image", 1; ".barlayer .point", 20; ".imagelayer image", 1 ] do
                         let! found = countOf page $".js-plotly-plot {selector}"
                         Expect.isTrue (found >= count) ($"{selector}: {found} elements, expected at least {count}")
                     assertNoErrors errors
@@ -298,16 +359,9 @@ let tests =
                     let latents, labels = data.Panels |> List.pick (function Points(_, p, l) -> Some(p, l) | _ -> None)
                     Expect.equal labels.Length 5000 "labels.Length"
                     Expect.isTrue (latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p)) "latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p)"
-                    let path = Report.Write(run, [ data ], [])
-                    // 3 curves, reconstructions and samples at epochs 0 and 1, manifold, latents, interpolations
-                    let expected = 10
-                    let! page, errors = loadPlots fixture.Value.Browser path expected
-                    do! assertPlotsRendered page expected
-                    let! images = countOf page ".js-plotly-plot .imagelayer image"
-                    Expect.equal images 6 "images"
-                    // Image panels show their title above the frames.
-                    let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
-                    Expect.equal headings ([| "recon"; "samples"; "2-d latent manifold"; "Latent interpolations" |]) "headings"
+                    // 3 curves, reconstructions and samples (epochs 0 and 1 behind a slider each), manifold,
+                    // latents, interpolations; four of them images, each under its panel's heading
+                    let! _, errors = loadRunReport run data 8 4 [| "recon"; "samples"; "2-d latent manifold"; "Latent interpolations" |]
                     assertNoErrors errors
                 }
         ]
@@ -323,11 +377,7 @@ let tests =
                     let settings =
                         { Research.Core.Models.Gan.GanConfig.runDefaults with
                             Epochs = 1; TrainLimit = 500; ValidationSize = 200; Threads = 1; BatchSize = 50; ImageEpochs = [ 0; 1 ] }
-                    let train () =
-                        let threads = Research.Core.torch.get_num_threads ()
-                        try Research.Core.Training.Loop.run (Research.Core.Models.Gan.GanRun.family, config, settings, run, false, null, null) |> ignore
-                        finally Research.Core.torch.set_num_threads threads
-                    train ()
+                    train Research.Core.Models.Gan.GanRun.family config settings run
                     let data = RunReportData.read run (Research.Core.Models.Families.report run null)
                     let titles = data.Panels |> List.map Panel.title
                     Expect.equal titles ([ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ]) "titles"
@@ -337,13 +387,8 @@ let tests =
                     Expect.contains references (("g_loss", "log 2: G's loss at the optimum", log 2.0)) "references"
                     Expect.contains references (("d_real", "1/2: D at the equilibrium", 0.5)) "references"
                     Expect.contains references (("d_fake", "1/2: D at the equilibrium", 0.5)) "references"
-                    let path = Report.Write(run, [ data ], [])
-                    // 6 curves, samples at epochs 0 and 1, interpolations, latent grid
-                    let expected = 10
-                    let! page, errors = loadPlots fixture.Value.Browser path expected
-                    do! assertPlotsRendered page expected
-                    let! images = countOf page ".js-plotly-plot .imagelayer image"
-                    Expect.equal images 4 "images"
+                    // 6 curves, samples (epochs 0 and 1 behind a slider), interpolations, latent grid
+                    let! page, errors = loadRunReport run data 9 3 [| "samples"; "Latent interpolations"; "2-d latent grid" |]
                     let! names = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)")
                     Expect.contains names "log 4: D's loss at the optimum" "the legend entries"
                     assertNoErrors errors
@@ -360,32 +405,16 @@ let tests =
                     let settings =
                         { Research.Core.Models.Flow.FlowConfig.runDefaults with
                             Epochs = 2; TrainLimit = 256; ValidationSize = 100; Threads = 1; BatchSize = 64; ImageEpochs = [ 0; 2 ] }
-                    let train () =
-                        let threads = Research.Core.torch.get_num_threads ()
-                        try Research.Core.Training.Loop.run (Research.Core.Models.Flow.FlowRun.family, config, settings, run, false, null, null) |> ignore
-                        finally Research.Core.torch.set_num_threads threads
-                    train ()
+                    train Research.Core.Models.Flow.FlowRun.family config settings run
                     let data = RunReportData.read run (Research.Core.Models.Families.report run null)
                     let titles = data.Panels |> List.map Panel.title
                     Expect.equal titles ([ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ]) "titles"
                     // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
                     let caption = data.Panels |> List.pick (function Images("Reconstruction check", caption, _) -> Some caption | _ -> None)
                     Expect.stringContains caption "largest pixel difference 0 of 255" "caption"
-                    let path = Report.Write(run, [ data ], [])
-                    // 1 curve, samples and samples at 0.7 at epochs 0 and 2, reconstruction, interpolations
-                    let expected = 7
-                    let! page, errors = loadPlots fixture.Value.Browser path expected
-                    do! assertPlotsRendered page expected
-                    let! images = countOf page ".js-plotly-plot .imagelayer image"
-                    Expect.equal images 6 "images"
-                    // Image panels show their title and caption above the frames.
-                    let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
-                    Expect.equal headings ([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |]) "headings"
-                    let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
-                    Expect.contains paragraphs caption "paragraphs"
-                    // Image panels show their title and caption above the frames.
-                    let! headings = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
-                    Expect.equal headings ([| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |]) "headings"
+                    // 1 curve, samples and samples at 0.7 (epochs 0 and 2 behind a slider each),
+                    // reconstruction, interpolations; the image panels show their title and caption
+                    let! page, errors = loadRunReport run data 5 4 [| "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" |]
                     let! paragraphs = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('p')].map(p => p.textContent)")
                     Expect.contains paragraphs caption "paragraphs"
                     assertNoErrors errors

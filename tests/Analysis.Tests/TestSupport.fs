@@ -30,3 +30,6 @@ let python (script: string) (args: string list) =
     if p.ExitCode <> 0 then
         failwith $"python3 exited with {p.ExitCode}:\n{stderr.Result}"
     stdout.Result
+
+/// One run of `verify` (seed 0) for the tests that look at its page and figures.
+let verifyResult = lazy (Research.Analysis.Verify.Verification.Run 0)

@@ -1,8 +1,9 @@
-namespace Research.Analysis.Plotly
+namespace Research.Analysis.Pages
 
 open System.IO
 open System.Net
 open System.Text
+open Plotly.NET
 open Research.Core.IO
 
 /// A block of a page, top to bottom.
@@ -12,12 +13,27 @@ type Section =
     /// Inserted as is (tables, images, links the caller built and escaped).
     | Html of html: string
     | Table of headers: string[] * rows: string[][]
-    | Plot of Figure
+    /// A Plotly.NET chart.
+    | Plot of GenericChart
 
-/// Self-contained report pages: plotly.js is loaded from plotly.min.js beside the HTML file.
+/// Self-contained report pages: plotly.js is loaded from plotly.min.js beside the HTML file, so a
+/// page opens offline and asks nothing of the network.
 [<AbstractClass; Sealed>]
 type HtmlPage =
     static let encode (text: string) = WebUtility.HtmlEncode text
+
+    /// plotly.js's own look instead of Plotly.NET's default theme, which would add about 8 kB of
+    /// template to every figure.
+    static let plain = Template.init (Layout.init ())
+
+    /// Figure JSON inside a <script> element: "</" would end the element and "<!--" change how it
+    /// is parsed; U+2028 and U+2029 end lines in older JavaScript. The escapes mean the same in JS.
+    static let escapeForScript (json: string) =
+        json
+            .Replace("</", "<\\/")
+            .Replace("<!--", "\\u003C!--")
+            .Replace("\u2028", "\\u2028")
+            .Replace("\u2029", "\\u2029")
 
     static let style =
         """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
@@ -41,6 +57,10 @@ img.raster{image-rendering:pixelated}"""
             sb.Append("</tr>") |> ignore
         sb.Append("</tbody></table>").ToString()
 
+    /// A chart's figure as Plotly.NET writes it ({"data", "layout", "config"}), in plotly.js's look.
+    static member FigureJson(chart: GenericChart) =
+        chart |> Chart.withTemplate plain |> GenericChart.toJson
+
     static member Render(title: string, sections: Section seq) =
         let sb = StringBuilder()
         let line (s: string) = sb.Append(s).Append('\n') |> ignore
@@ -62,12 +82,13 @@ img.raster{image-rendering:pixelated}"""
             | Paragraph text -> line $"<p>{encode text}</p>"
             | Html html -> line html
             | Table(headers, rows) -> line (HtmlPage.TableHtml(headers, rows))
-            | Plot figure ->
+            | Plot chart ->
                 plots <- plots + 1
                 let id = $"plot-{plots}"
-                let json = FigureJson.escapeForScript (FigureJson.serialize figure)
+                // Our own element and call rather than GenericChart.toChartHTML, which neither escapes
+                // the JSON for a script element nor names elements reproducibly.
                 line $"<div class=\"plot\" id=\"{id}\"></div>"
-                line $"<script>Plotly.newPlot(\"{id}\", {json});</script>"
+                line $"<script>Plotly.newPlot(\"{id}\", {escapeForScript (HtmlPage.FigureJson chart)});</script>"
         line "</body></html>"
         sb.ToString()
 

@@ -1,6 +1,6 @@
 /// plotly.js itself: pages load `plotly.min.js` from their own folder so they work offline.
 /// scripts/fetch-data.sh puts the file in <data>/vendor/ (plotly.js-dist-min 3.7.0).
-module Research.Analysis.Plotly.PlotlyJs
+module Research.Analysis.Pages.PlotlyJs
 
 open System.IO
 open Research.Core.Data

@@ -1,0 +1,57 @@
+/// What the report's and verify's figures share, on top of Plotly.NET: axes of whole epochs,
+/// images at their pixel size, and image frames behind one slider.
+module Research.Analysis.Pages.Charts
+
+open System
+open Plotly.NET
+open Plotly.NET.LayoutObjects
+
+/// Curves are 900 x 450 (Plotly.NET would make every figure 600 x 600).
+let withCurveSize (chart: GenericChart) = chart |> Chart.withSize (900, 450)
+
+/// An x axis titled "epoch" with ticks on whole epochs only (plotly alone labels 1.5, 2.5 on short
+/// runs): about ten ticks over [0, largest].
+let withEpochAxis (largest: float) (chart: GenericChart) =
+    let step = max 1 (int (ceil (largest / 10.0)))
+    chart |> Chart.withXAxis (LinearAxis.init (Title = Title.init "epoch", Tick0 = 0, DTick = step))
+
+/// Width and height from a PNG's IHDR chunk; anything that is not a PNG is refused.
+let private pngSize (png: byte[]) =
+    if png.Length < 24 || png[1] <> byte 'P' || png[2] <> byte 'N' || png[3] <> byte 'G' then
+        invalidArg "png" "expected PNG file bytes"
+    let at i = (int png[i] <<< 24) ||| (int png[i + 1] <<< 16) ||| (int png[i + 2] <<< 8) ||| int png[i + 3]
+    at 16, at 20
+
+let private bare = LinearAxis.init (ShowTickLabels = false, ShowGrid = false, ZeroLine = false, Ticks = StyleParam.TickOptions.Empty)
+
+/// Image traces, one per PNG (plotly decodes the data URI in the browser), only the `shown`-th
+/// visible, in a figure sized to show them pixel for pixel, axes hidden.
+let private imageFigure (pngs: (string * byte[]) list) (shown: int) (extraHeight: int) =
+    let width, height = pngs |> List.map (snd >> pngSize) |> List.reduce (fun (w, h) (w2, h2) -> max w w2, max h h2)
+    let visible i = if i = shown then StyleParam.Visible.True else StyleParam.Visible.False
+    pngs
+    |> List.mapi (fun i (name, png) ->
+        Chart.Image(Source = "data:image/png;base64," + Convert.ToBase64String png, Name = name)
+        |> Chart.withTraceInfo (Visible = visible i))
+    |> Chart.combine
+    |> Chart.withXAxis bare
+    |> Chart.withYAxis bare
+    |> Chart.withSize (max 360 (width + 160), height + 140 + extraHeight)
+
+/// One image at its pixel size.
+let image (png: byte[]) = imageFigure [ "", png ] 0 0
+
+/// Frames of one image (the samples at every saved epoch) as one figure with a slider over them;
+/// the last frame shows first. A single frame needs no slider.
+let imageFrames (frames: (string * byte[]) list) =
+    match frames with
+    | [] -> invalidArg "frames" "no frames"
+    | [ _, png ] -> image png
+    | _ ->
+        let last = frames.Length - 1
+        let steps =
+            frames
+            |> List.mapi (fun i (label, _) ->
+                SliderStep.init (Args = [ "visible", box [| for j in 0..last -> j = i |] ], Method = StyleParam.Method.Restyle, Label = label))
+        imageFigure frames last 80
+        |> Chart.withSlider (Slider.init (Steps = steps, Active = last, CurrentValue = SliderCurrentValue.init (Visible = true)))
