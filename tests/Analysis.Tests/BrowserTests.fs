@@ -223,7 +223,7 @@ let tests =
                     Expect.equal (framesDrawn after) [| 0 |] "the samples' frames drawn after moving the slider (epoch 1)"
                     // The latent scatters have one legend entry per digit.
                     let! legends = page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.gtitle')?.textContent.startsWith('Latent codes')).map(p => p.querySelectorAll('.legend .traces').length)")
-                    Expect.equal legends ([| 10; 10 |]) "legends"
+                    Expect.equal legends [| 10; 10 |] "legends"
                     // Bars: two series of ten classes in the run, one in the comparison.
                     let! bars = countOf page ".js-plotly-plot .barlayer .point"
                     Expect.equal bars 30 "bars"
@@ -272,7 +272,7 @@ let tests =
                     do! assertPlotsRendered page figures.Length
                     for selector, count in [ ".scatterlayer .trace", 3; ".heatmaplayer image", 1; ".barlayer .point", 20; ".imagelayer image", 1 ] do
                         let! found = countOf page $".js-plotly-plot {selector}"
-                        Expect.isTrue (found >= count) ($"{selector}: {found} elements, expected at least {count}")
+                        Expect.isTrue (found >= count) $"{selector}: {found} elements, expected at least {count}"
                     assertNoErrors errors
                 }
             testCase "a title that tries to close the script element renders as text" <| fun () ->
@@ -317,7 +317,7 @@ let tests =
                      img.src = src;
                    })"""
                     let! decoded = page.EvaluateAsync<int[]>(script, "data:image/png;base64," + Convert.ToBase64String png)
-                    Expect.equal ((decoded[0], decoded[1])) ((ours.Width, ours.Height)) "(decoded[0], decoded[1])"
+                    Expect.equal (decoded[0], decoded[1]) (ours.Width, ours.Height) "(decoded[0], decoded[1])"
                     Expect.equal (decoded[2..]) (ours.Pixels |> Array.map int) "decoded[2..]"
                     assertNoErrors errors
                 }
@@ -329,13 +329,13 @@ let tests =
                     do! page.SetContentAsync($"<html><body style=\"margin:0\">{stripes}</body></html>")
                     let! shot = page.ScreenshotAsync(PageScreenshotOptions(Type = ScreenshotType.Png, Clip = Clip(X = 0.0f, Y = 0.0f, Width = 50.0f, Height = 40.0f)))
                     let image = Png.Decode shot
-                    Expect.equal ((image.Width, image.Height)) ((50, 40)) "(image.Width, image.Height)"
+                    Expect.equal (image.Width, image.Height) (50, 40) "(image.Width, image.Height)"
                     colors
                     |> List.iteri (fun stripe (r, g, b) ->
                         for row in stripe * 10 .. stripe * 10 + 9 do
                             for col in 0 .. 49 do
                                 let at = (row * image.Width + col) * image.Channels
-                                Expect.equal ((int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])) ((r, g, b)) "(int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])")
+                                Expect.equal (int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2]) (r, g, b) "(int image.Pixels[at], int image.Pixels[at + 1], int image.Pixels[at + 2])")
                     assertNoErrors errors
                 }
         ]
@@ -353,9 +353,9 @@ let tests =
                     Research.Core.Models.Vae.VaeExperiment.Train(config, settings, run, false) |> ignore
                     let data = RunReportData.read run (Research.Core.Models.Families.report run null)
                     let titles = data.Panels |> List.map Panel.title
-                    Expect.equal titles ([ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ]) "titles"
+                    Expect.equal titles [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ] "titles"
                     let frames = data.Panels |> List.choose (function Images("samples", _, frames) -> Some(List.map fst frames) | _ -> None)
-                    Expect.equal frames ([ [ "epoch 0"; "epoch 1" ] ]) "frames"
+                    Expect.equal frames [ [ "epoch 0"; "epoch 1" ] ] "frames"
                     let latents, labels = data.Panels |> List.pick (function Points(_, p, l) -> Some(p, l) | _ -> None)
                     Expect.equal labels.Length 5000 "labels.Length"
                     Expect.isTrue (latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p)) "latents |> Array.forall (fun p -> p.Length = 2 && Array.forall Double.IsFinite p)"
@@ -380,13 +380,13 @@ let tests =
                     train Research.Core.Models.Gan.GanRun.family config settings run
                     let data = RunReportData.read run (Research.Core.Models.Families.report run null)
                     let titles = data.Panels |> List.map Panel.title
-                    Expect.equal titles ([ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ]) "titles"
+                    Expect.equal titles [ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ] "titles"
                     let references =
                         data.Panels |> List.collect (function Curves(t, _, _, refs) -> refs |> List.map (fun (label, v) -> t, label, v) | _ -> [])
-                    Expect.contains references (("d_loss", "log 4: D's loss at the optimum", log 4.0)) "references"
-                    Expect.contains references (("g_loss", "log 2: G's loss at the optimum", log 2.0)) "references"
-                    Expect.contains references (("d_real", "1/2: D at the equilibrium", 0.5)) "references"
-                    Expect.contains references (("d_fake", "1/2: D at the equilibrium", 0.5)) "references"
+                    Expect.contains references ("d_loss", "log 4: D's loss at the optimum", log 4.0) "references"
+                    Expect.contains references ("g_loss", "log 2: G's loss at the optimum", log 2.0) "references"
+                    Expect.contains references ("d_real", "1/2: D at the equilibrium", 0.5) "references"
+                    Expect.contains references ("d_fake", "1/2: D at the equilibrium", 0.5) "references"
                     // 6 curves, samples (epochs 0 and 1 behind a slider), interpolations, latent grid
                     let! page, errors = loadRunReport run data 9 3 [| "samples"; "Latent interpolations"; "2-d latent grid" |]
                     let! names = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)")
@@ -408,7 +408,7 @@ let tests =
                     train Research.Core.Models.Flow.FlowRun.family config settings run
                     let data = RunReportData.read run (Research.Core.Models.Families.report run null)
                     let titles = data.Panels |> List.map Panel.title
-                    Expect.equal titles ([ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ]) "titles"
+                    Expect.equal titles [ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ] "titles"
                     // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
                     let caption = data.Panels |> List.pick (function Images("Reconstruction check", caption, _) -> Some caption | _ -> None)
                     Expect.stringContains caption "largest pixel difference 0 of 255" "caption"

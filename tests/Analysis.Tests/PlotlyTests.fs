@@ -42,7 +42,7 @@ let tests =
             Expect.equal (layout.GetProperty("yaxis").GetProperty("title").GetProperty("text").GetString()) "nats" "the y axis title"
             let x = layout.GetProperty "xaxis"
             Expect.equal (x.GetProperty("title").GetProperty("text").GetString()) "epoch" "the x axis title"
-            Expect.equal ((x.GetProperty("tick0").GetDouble(), x.GetProperty("dtick").GetDouble())) ((0.0, 1.0)) "ticks from 0 every whole epoch"
+            Expect.equal (x.GetProperty("tick0").GetDouble(), x.GetProperty("dtick").GetDouble()) (0.0, 1.0) "ticks from 0 every whole epoch"
             Expect.equal (layout.GetProperty("width").GetInt32(), layout.GetProperty("height").GetInt32()) (900, 450) "the figure's size"
             Expect.isEmpty (layout.GetProperty("template").GetProperty("layout").EnumerateObject() |> List.ofSeq) "Plotly.NET's theme (plotly.js's own look instead)"
             let traces = fig.GetProperty("data").EnumerateArray() |> Array.ofSeq

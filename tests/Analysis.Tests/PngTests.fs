@@ -78,7 +78,7 @@ let tests =
             Expect.equal (decoded.GetProperty("height").GetInt32()) height "decoded.GetProperty(\"height\").GetInt32()"
             Expect.equal (decoded.GetProperty("depth").GetInt32()) 8 "decoded.GetProperty(\"depth\").GetInt32()"
             Expect.equal (decoded.GetProperty("colorType").GetInt32()) 0 "decoded.GetProperty(\"colorType\").GetInt32()"
-            Expect.equal (decoded.GetProperty("chunks").EnumerateArray() |> Seq.map _.GetString() |> Array.ofSeq) ([| "IHDR"; "IDAT"; "IEND" |]) "decoded.GetProperty(\"chunks\").EnumerateArray() |> Seq.map _.GetString() |> Array.ofSeq"
+            Expect.equal (decoded.GetProperty("chunks").EnumerateArray() |> Seq.map _.GetString() |> Array.ofSeq) [| "IHDR"; "IDAT"; "IEND" |] "decoded.GetProperty(\"chunks\").EnumerateArray() |> Seq.map _.GetString() |> Array.ofSeq"
             Expect.equal (decoded.GetProperty("pixels").EnumerateArray() |> Seq.map (fun e -> byte (e.GetInt32())) |> Array.ofSeq) pixels "decoded.GetProperty(\"pixels\").EnumerateArray() |> Seq.map (fun e -> byte (e.GetInt32())) |> Array.ofSeq"
         testCase "RGB PNG decodes in Python to the same pixels" <| fun () ->
             let width, height = 5, 9
@@ -96,18 +96,18 @@ let tests =
             for channels, encode in [ 1, (fun (w, h, p) -> Png.EncodeGray(w, h, p)); 3, (fun (w, h, p) -> Png.EncodeRgb(w, h, p)) ] do
                 let pixels = randomBytes channels (13 * 7 * channels)
                 let image = Png.Decode(encode (13, 7, pixels))
-                Expect.equal ((image.Width, image.Height, image.Channels)) ((13, 7, channels)) "(image.Width, image.Height, image.Channels)"
+                Expect.equal (image.Width, image.Height, image.Channels) (13, 7, channels) "(image.Width, image.Height, image.Channels)"
                 Expect.equal image.Pixels pixels "image.Pixels"
         testCase "floats in [0,1] map to rounded bytes, clamped outside" <| fun () ->
             let image = Png.Decode(Png.OfUnitFloats(5, 1, [| -0.5f; 0.0f; 0.5f; 1.0f; 7.0f |]))
-            Expect.equal image.Pixels ([| 0uy; 0uy; 128uy; 255uy; 255uy |]) "image.Pixels"
+            Expect.equal image.Pixels [| 0uy; 0uy; 128uy; 255uy; 255uy |] "image.Pixels"
         testCase "grid places each image in its cell with padding" <| fun () ->
             // Three 2x3 images, each a constant (0.2, 0.6, 1.0), in a 2x2 grid with padding 1 of value 0.
             let h, w = 2, 3
             let values = [| 0.2f; 0.6f; 1.0f |]
             let images = values |> Array.collect (fun v -> Array.create (h * w) v)
             let image = Png.Decode(Png.Grid(images, h, w, 2, 2, padding = 1, padValue = 0.0f))
-            Expect.equal ((image.Width, image.Height)) ((2 * (w + 1) + 1, 2 * (h + 1) + 1)) "(image.Width, image.Height)"
+            Expect.equal (image.Width, image.Height) (2 * (w + 1) + 1, 2 * (h + 1) + 1) "(image.Width, image.Height)"
             let expectedAt row col =
                 let inCell (p: int) size = p % (size + 1) <> 0
                 if not (inCell row h && inCell col w) then 0uy

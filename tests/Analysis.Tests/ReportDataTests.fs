@@ -19,13 +19,13 @@ let tests =
             log.Append [| 1.0; -120.5; -118.25 |]
             log.Append [| 2.0; -110.0; nan |]
             let table = MetricsTable.read path
-            Expect.equal table.Columns ([| "epoch"; "train_elbo"; "val_elbo" |]) "table.Columns"
-            Expect.equal ((table.TryColumn "train_elbo").Value) ([| -120.5; -110.0 |]) "(table.TryColumn \"train_elbo\").Value"
+            Expect.equal table.Columns [| "epoch"; "train_elbo"; "val_elbo" |] "table.Columns"
+            Expect.equal ((table.TryColumn "train_elbo").Value) [| -120.5; -110.0 |] "(table.TryColumn \"train_elbo\").Value"
             Expect.isTrue (Double.IsNaN (table.TryColumn "val_elbo").Value[1]) "Double.IsNaN (table.TryColumn \"val_elbo\").Value[1]"
             Expect.isTrue ((table.TryColumn "kl").IsNone) "(table.TryColumn \"kl\").IsNone"
         testCase "config.json flattens to dotted keys" <| fun () ->
             let pairs = ConfigJson.flatten """{"model": {"latent": 20, "hidden": [400, 200]}, "lr": 0.001, "name": "vae", "amsgrad": false}"""
-            Expect.equal pairs ([| "model.latent", "20"; "model.hidden", "[400,200]"; "lr", "0.001"; "name", "vae"; "amsgrad", "false" |]) "pairs"
+            Expect.equal pairs [| "model.latent", "20"; "model.hidden", "[400,200]"; "lr", "0.001"; "name", "vae"; "amsgrad", "false" |] "pairs"
         testCase "PCA projection matches numpy's SVD of the centred data" <| fun () ->
             // Correlated 6-d data with distinct variances, so the two leading axes are well defined.
             let rng = Random 11

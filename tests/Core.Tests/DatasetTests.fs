@@ -27,8 +27,8 @@ let tests =
                 Expect.equal m.validation.count 10000L "m.validation.count"
                 Expect.equal m.test.count 10000L "m.test.count"
                 let all = Array.append (rows m.train) (rows m.validation) |> Array.sort
-                Expect.sequenceEqual all ([| 0L .. 59999L |]) "all"
-                Expect.sequenceEqual (rows m.test) ([| 0L .. 9999L |]) "rows m.test"
+                Expect.sequenceEqual all [| 0L .. 59999L |] "all"
+                Expect.sequenceEqual (rows m.test) [| 0L .. 9999L |] "rows m.test"
             testCase "the split is the seed's: same seed, same split; another seed, another split; sizes configurable" <| fun () ->
                 use again = Mnist.load ()
                 Expect.sequenceEqual (rows again.validation) (rows mnist.Value.validation) "rows again.validation"
@@ -47,7 +47,7 @@ let tests =
                 let raw = Idx.read (DataFolder.file (Path.Combine("mnist", "t10k-images-idx3-ubyte"), None))
                 let labels = Idx.read (DataFolder.file (Path.Combine("mnist", "t10k-labels-idx1-ubyte"), None))
                 use all = m.test.all ()
-                Expect.sequenceEqual all.x.shape ([| 10000L; 1L; 28L; 28L |]) "all.x.shape"
+                Expect.sequenceEqual all.x.shape [| 10000L; 1L; 28L; 28L |] "all.x.shape"
                 Expect.equal all.x.dtype Float32 "all.x.dtype"
                 Expect.equal all.y.dtype Dtype.Int64 "all.y.dtype"
                 let expected = (raw.Data :?> byte[]) |> Array.map (fun b -> float32 b / 255.0f)

@@ -18,7 +18,7 @@ let tests =
             Expect.stringContains e.Message "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)" "e.Message"
             Expect.isFalse (e.Message.Contains "frame #") "e.Message does not contain \"frame #\""
             // The library still works afterwards.
-            Expect.equal ((a.matmul (a.t ())).shape) ([| 2L; 2L |]) "(a.matmul (a.t ())).shape"
+            Expect.equal ((a.matmul (a.t ())).shape) [| 2L; 2L |] "(a.matmul (a.t ())).shape"
         testCase "more libtorch errors" <| fun () ->
             use scope = new TensorScope()
             let x = torch.zeros [| 3L; 4L |]

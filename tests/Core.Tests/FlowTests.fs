@@ -65,7 +65,7 @@ let tests =
                     output.WriteLine $"{name}: log|det J| {ldj.item ():F6}, from the Jacobian {expected:F6}"
                     Expect.floatClose (digits 9) (ldj.item ()) expected "ldj.item ()"
                     let back = layer.Reverse y
-                    Expect.isTrue ((back - x).abs().max().item () < 1e-10) ($"{name}: inverse off by {(back - x).abs().max().item ()}")
+                    Expect.isTrue ((back - x).abs().max().item () < 1e-10) $"{name}: inverse off by {(back - x).abs().max().item ()}"
                 // The logit pre-transform on (0, 1).
                 let v = torch.rand ([| 1L; 1L; 4L; 4L |], dtype = Float64, generator = g) * 0.98 + 0.01
                 let y, ldj = Dequantization.logit.Forward (v, torch.zeros ([| 1L |], dtype = Float64))
@@ -97,7 +97,7 @@ let tests =
                 let back = Flow.decode continuous (fst (Flow.encode continuous v))
                 let error = (back - v).abs().max().item ()
                 output.WriteLine $"single-scale flow: max |f^-1(f(v)) - v| = {error:G3}"
-                Expect.isTrue (error < 1e-4) ($"the flow inverts only to {error}")
+                Expect.isTrue (error < 1e-4) $"the flow inverts only to {error}"
                 // The whole flow, dequantization included, gives back the same pixel values.
                 let z, _ = Flow.encode flow x
                 Expect.equal ((Flow.decode flow z - x).abs().max().item ()) 0.0 "(Flow.decode flow z - x).abs().max().item ()"
@@ -114,10 +114,10 @@ let tests =
                     let continuous = withoutDequantization flow
                     let z, _ = Flow.encode continuous v
                     // One factored-out part (2 x 14 x 14) and the final part (8 x 7 x 7): all 784 dimensions.
-                    Expect.equal (z.Parts |> List.map (fun p -> p.numel)) ([ 3L * 392L; 3L * 392L ]) "z.Parts |> List.map (fun p -> p.numel)"
+                    Expect.equal (z.Parts |> List.map (fun p -> p.numel)) [ 3L * 392L; 3L * 392L ] "z.Parts |> List.map (fun p -> p.numel)"
                     let error = (Flow.decode continuous z - v).abs().max().item ()
                     output.WriteLine $"multi-scale flow ({dtype}): max |f^-1(f(v)) - v| = {error:G3}"
-                    Expect.isTrue (error < tolerance) ($"the {dtype} multi-scale flow inverts only to {error} (tolerance {tolerance})")
+                    Expect.isTrue (error < tolerance) $"the {dtype} multi-scale flow inverts only to {error} (tolerance {tolerance})"
                     // With the (variational) dequantization: the same pixels come back.
                     let z, _ = Flow.encode flow x
                     Expect.equal ((Flow.decode flow z - x).abs().max().item ()) 0.0 "(Flow.decode flow z - x).abs().max().item ()"
@@ -158,14 +158,14 @@ let tests =
                     train flowSettings resumed true |> ignore
                     let bpd = metrics.Column "val_bpd"
                     output.WriteLine $"validation bpd {bpd[0]:F3} -> {bpd[1]:F3}"
-                    Expect.isTrue (bpd[1] < bpd[0]) ($"the validation bpd went from {bpd[0]} to {bpd[1]}")
+                    Expect.isTrue (bpd[1] < bpd[0]) $"the validation bpd went from {bpd[0]} to {bpd[1]}"
                     let rows folder = (MetricsLog.Open (RunFolder folder).MetricsPath).Rows |> Array.map (fun r -> r[.. r.Length - 2])
                     Expect.equal (rows resumed) (rows straight) "rows resumed"
                     for name in [ "last"; "best"; "resume" ] do
                         use a = Safetensors.load ((RunFolder straight).Checkpoint name)
                         use b = Safetensors.load ((RunFolder resumed).Checkpoint name)
                         for (n, x), (_, y) in Array.zip a.entries b.entries do
-                            Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) ($"{name}: {n} differs")
+                            Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) $"{name}: {n} differs"
                     Expect.equal (File.ReadAllBytes((RunFolder resumed).ImagePath("samples", 2))) (File.ReadAllBytes((RunFolder straight).ImagePath("samples", 2))) "File.ReadAllBytes((RunFolder resumed).ImagePath(\"samples\", 2))"
                 finally
                     torch.set_num_threads threads

@@ -57,7 +57,7 @@ let private resumedEqualsStraight (arch: string) () =
         use b = Safetensors.load (resumed.Checkpoint name)
         Expect.equal b.names a.names "b.names"
         for (n, x), (_, y) in Array.zip a.entries b.entries do
-            Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) ($"{arch} {name}: {n} differs")
+            Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) $"{arch} {name}: {n} differs"
     // Both optimizers are in the resume file, and a GAN keeps no best checkpoint.
     use state = Safetensors.load straight.ResumePath
     Expect.exists state.names (fun n -> n.StartsWith "optimizer.generator.") "the resume file has the generator optimizer's state"
@@ -84,7 +84,7 @@ let tests =
                 for name, loss in
                     [ "D real", Objectives.discriminatorReal l; "D fake", Objectives.discriminatorFake l
                       "G non-saturating", Objectives.generator NonSaturating l; "G saturating", Objectives.generator Saturating l ] do
-                    Expect.isTrue (Double.IsFinite(loss.item ())) ($"{name} is {loss.item ()}")
+                    Expect.isTrue (Double.IsFinite(loss.item ())) $"{name} is {loss.item ()}"
                 // -log D(x) = softplus(-l): 1000, 80, log 2, e^-80 and e^-1000 for these logits.
                 Expect.floatClose (digits 3) ((Objectives.discriminatorReal l).item ()) ((1000.0 + 80.0 + log 2.0) / 5.0) "(Objectives.discriminatorReal l).item ()"
             testCase "D's and G's losses and gradients equal PyTorch's on the same weights and images" <| fun () ->
@@ -164,7 +164,7 @@ print(json.dumps(out))
                 let _, _, gan, parameters = GanRun.load (run.Path, "last")
                 use _ = parameters
                 for name, t in gan.Parameters.buffers do
-                    Expect.isTrue ((t.toArray<byte> () = last.[name].toArray<byte> ())) ($"{name} did not load")
+                    Expect.isTrue (t.toArray<byte> () = last.[name].toArray<byte> ()) $"{name} did not load"
             testCase "evaluation mode uses the running statistics and no dropout; training mode the batch and dropout" <| fun () ->
                 let _, _, gan, parameters = GanRun.load (runs.Value.Folder("mlp", "straight"), "last")
                 use _ = parameters
@@ -181,9 +181,9 @@ print(json.dumps(out))
                 Expect.isTrue (((gan.Discriminate true x) - (gan.Discriminate true x)).abs().max().item () > 1e-4) "dropout did not drop in training mode"
             testCase "sample grids are written before training and at the chosen epochs" <| fun () ->
                 let run = RunFolder(runs.Value.Folder("mlp", "straight"))
-                Expect.equal (Directory.GetFiles run.ImageFolder |> Array.map Path.GetFileName |> Array.sort) ([| "samples-epoch-000.png"; "samples-epoch-002.png" |]) "Directory.GetFiles run.ImageFolder |> Array.map Path.GetFileName |> Array.sort"
+                Expect.equal (Directory.GetFiles run.ImageFolder |> Array.map Path.GetFileName |> Array.sort) [| "samples-epoch-000.png"; "samples-epoch-002.png" |] "Directory.GetFiles run.ImageFolder |> Array.map Path.GetFileName |> Array.sort"
                 let grid = Research.Core.IO.Png.Decode(File.ReadAllBytes(run.ImagePath("samples", 2)))
-                Expect.isTrue (grid.Width >= 8 * 28 && grid.Height >= 8 * 28) ($"a {grid.Width}x{grid.Height} grid")
+                Expect.isTrue (grid.Width >= 8 * 28 && grid.Height >= 8 * 28) $"a {grid.Width}x{grid.Height} grid"
         ]
         testSequenced <| testList "GanLearning" [
             testCase "the generator learns: from a discriminator that rejects its images, D(G(z)) rises" <| fun () ->
@@ -209,8 +209,8 @@ print(json.dumps(out))
                     let rejected = Array.average frozen.[frozen.Length - 10 ..]
                     let recovered = Array.average learning.[learning.Length - 20 ..]
                     output.WriteLine $"D(G(z)): {frozen.[0]:F3} -> {rejected:F3} with G frozen, then {Array.average learning.[.. 9]:F3} -> {recovered:F3} as G learns"
-                    Expect.isTrue (rejected < 0.1) ($"D did not learn to reject G's images (D(G(z)) {rejected})")
-                    Expect.isTrue (recovered > 0.3) ($"G did not learn to fool D: D(G(z)) {rejected} -> {recovered}")
+                    Expect.isTrue (rejected < 0.1) $"D did not learn to reject G's images (D(G(z)) {rejected})"
+                    Expect.isTrue (recovered > 0.3) $"G did not learn to fool D: D(G(z)) {rejected} -> {recovered}"
                 finally
                     torch.set_num_threads threads
         ]
@@ -287,7 +287,7 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
                         let growth = rss () - rssAt
                         output.WriteLine $"{name}: live tensors {live} after epoch 50, {Tensor.LiveCount} after step {step}; RSS growth {growth / 1024L} KiB"
                         Expect.equal Tensor.LiveCount live "Tensor.LiveCount"
-                        Expect.isTrue (growth < 20L * 1024L * 1024L) ($"{name}: RSS grew by {growth / 1024L} KiB between step 500 and {step}")
+                        Expect.isTrue (growth < 20L * 1024L * 1024L) $"{name}: RSS grew by {growth / 1024L} KiB between step 500 and {step}"
                 finally
                     torch.set_num_threads threads
         ]

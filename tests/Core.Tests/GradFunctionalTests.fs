@@ -39,16 +39,16 @@ let tests =
             let x = f64 [ 3 ] [| -1.0; 0.5; 2.0 |]
             // d/dx sum(x^3) = 3x^2; d/dx sum(3x^2) = 6x; d/dx sum(6x) = 6.
             let d2 = Autodiff.grad (fun x -> (Autodiff.grad (fun x -> (x ** 3.0).sum ()) x).sum ()) x
-            Expect.equal (d2.toFloat64Array ()) ([| -6.0; 3.0; 12.0 |]) "d2.toFloat64Array ()"
+            Expect.equal (d2.toFloat64Array ()) [| -6.0; 3.0; 12.0 |] "d2.toFloat64Array ()"
             let d3 = Autodiff.grad (fun x -> (Autodiff.grad (fun x -> (Autodiff.grad (fun x -> (x ** 3.0).sum ()) x).sum ()) x).sum ()) x
-            Expect.equal (d3.toFloat64Array ()) ([| 6.0; 6.0; 6.0 |]) "d3.toFloat64Array ()"
+            Expect.equal (d3.toFloat64Array ()) [| 6.0; 6.0; 6.0 |] "d3.toFloat64Array ()"
             Expect.isFalse d2.requires_grad "results of a top-level call carry no graph"
         testCase "jacobian, vjp and jvp agree with finite differences" <| fun () ->
             use scope = new TensorScope()
             let f (x: Tensor) = torch.cat ([ x.sin () * x.sum (); (x.exp () * 0.5).cumsum 0 ], 0) // R^3 -> R^6
             let x, u, v = randn64 6L [ 3 ], randn64 7L [ 3 ], randn64 8L [ 6 ]
             let jac = Autodiff.jacobian f x
-            Expect.equal jac.shape ([| 6L; 3L |]) "jac.shape"
+            Expect.equal jac.shape [| 6L; 3L |] "jac.shape"
             // Column j of J by central differences.
             let h = 1e-6
             let numericJ =
@@ -80,7 +80,7 @@ let tests =
             Expect.equal (grads.[1].toFloat64Array ()) (b.grad.toFloat64Array ()) "grads.[1].toFloat64Array ()"
             // An input the function ignores has a zero gradient.
             let g = Autodiff.gradN (fun ps -> ps.[0].sum ()) [| w; b |]
-            Expect.equal (g.[1].toFloat64Array ()) ([| 0.0; 0.0 |]) "g.[1].toFloat64Array ()"
+            Expect.equal (g.[1].toFloat64Array ()) [| 0.0; 0.0 |] "g.[1].toFloat64Array ()"
         testCase "a non-scalar function is rejected with a clear message" <| fun () ->
             use scope = new TensorScope()
             let e = raises<ArgumentException> (fun () -> Autodiff.grad (fun x -> x * 2.0) (randn64 1L [ 3 ]) |> ignore)
@@ -89,6 +89,6 @@ let tests =
             use scope = new TensorScope()
             use _ = torch.no_grad ()
             let g = Autodiff.grad (fun x -> (x * x).sum ()) (f64 [ 2 ] [| 1.0; -2.0 |])
-            Expect.equal (g.toFloat64Array ()) ([| 2.0; -4.0 |]) "g.toFloat64Array ()"
+            Expect.equal (g.toFloat64Array ()) [| 2.0; -4.0 |] "g.toFloat64Array ()"
             Expect.isFalse (torch.is_grad_enabled ()) "torch.is_grad_enabled ()"
     ]

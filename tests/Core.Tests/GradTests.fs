@@ -72,7 +72,7 @@ let private cases: (string * Input list * (Tensor[] -> Tensor)) list =
       "atan2", [ Normal m; Normal m ], two (fun x y -> x.atan2 y)
       "xlogy", [ Normal m; Positive m ], two (fun x y -> x.xlogy y)
       "where", [ Normal m; Normal [ 4L ] ],
-      two (fun x y -> torch.where ((torch.tensor ([| true; false; false; true |])).expand (3L, 4L), x, y))
+      two (fun x y -> torch.where ((torch.tensor [| true; false; false; true |]).expand (3L, 4L), x, y))
       // reductions
       "sum", [ Normal m ], one (fun x -> x.sum ())
       "sum dim 1", [ Normal m ], one (fun x -> x.sum 1)

@@ -58,7 +58,7 @@ let tests =
             Expect.stringContains (parseError (idxBytes 0x0Cuy [| 2; 3 |] (Array.zeroCreate 25))) "expected 24 bytes of data, found 25" "parseError (idxBytes 0x0Cuy [| 2; 3 |] (Array.zeroCreate 25))"
         testCase "every truncation of a valid file is rejected with a clear message" <| fun () ->
             let whole = idxBytes 0x0Duy [| 3; 4; 5 |] (Array.zeroCreate (3 * 4 * 5 * 4))
-            Expect.sequenceEqual ((Idx.parse ("whole.idx", whole)).Shape) ([| 3; 4; 5 |]) "(Idx.parse (\"whole.idx\", whole)).Shape"
+            Expect.sequenceEqual ((Idx.parse ("whole.idx", whole)).Shape) [| 3; 4; 5 |] "(Idx.parse (\"whole.idx\", whole)).Shape"
             for length in 0 .. whole.Length - 1 do
                 let message = parseError whole.[.. length - 1]
                 Expect.stringContains message "test.idx" "message"
@@ -106,9 +106,9 @@ print(json.dumps(out))
                     for name, count in [ "train", 60000; "t10k", 10000 ] do
                         let images = Idx.read (file $"{name}-images-idx3-ubyte")
                         Expect.equal images.ElementType IdxElementType.UInt8 "images.ElementType"
-                        Expect.sequenceEqual images.Shape ([| count; 28; 28 |]) "images.Shape"
+                        Expect.sequenceEqual images.Shape [| count; 28; 28 |] "images.Shape"
                         let labels = Idx.read (file $"{name}-labels-idx1-ubyte")
-                        Expect.sequenceEqual labels.Shape ([| count |]) "labels.Shape"
+                        Expect.sequenceEqual labels.Shape [| count |] "labels.Shape"
                         let histogram = Array.zeroCreate<int> 10
                         for l in labels.Data :?> byte[] do
                             histogram.[int l] <- histogram.[int l] + 1

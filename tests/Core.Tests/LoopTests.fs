@@ -83,7 +83,7 @@ let tests =
                 Expect.equal (Checkpoint.epoch (run.Checkpoint "last")) 1 "Checkpoint.epoch (run.Checkpoint \"last\")"
                 Expect.equal ((MetricsLog.Open run.MetricsPath).Rows.Length) 1 "(MetricsLog.Open run.MetricsPath).Rows.Length"
                 let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder true
-                Expect.equal (metrics.Column "epoch") ([| 1.0; 2.0; 3.0 |]) "metrics.Column \"epoch\""
+                Expect.equal (metrics.Column "epoch") [| 1.0; 2.0; 3.0 |] "metrics.Column \"epoch\""
                 // The same as a run that never diverged.
                 let straight = tempFolder "toy-straight"
                 let expected = train { LearningRate = 0.05; NanAtStep = 0 } settings straight false
@@ -95,13 +95,13 @@ let tests =
                 let folder = tempFolder "toy-best"
                 let metrics = train { LearningRate = 0.05; NanAtStep = 0 } settings folder false
                 let loss = metrics.Column "val_loss"
-                Expect.isTrue (loss.[2] < loss.[0]) ($"the toy's validation loss went from {loss.[0]} to {loss.[2]}")
+                Expect.isTrue (loss.[2] < loss.[0]) $"the toy's validation loss went from {loss.[0]} to {loss.[2]}"
                 let best = Array.findIndex ((=) (Array.min loss)) loss + 1
                 Expect.equal (Checkpoint.epoch ((RunFolder folder).Checkpoint "best")) best "Checkpoint.epoch ((RunFolder folder).Checkpoint \"best\")"
                 let config = File.ReadAllText (RunFolder folder).ConfigPath
                 Expect.stringContains config ("\"model\": \"toy\"") "config"
                 Expect.stringContains config ("\"better\": \"lower\"") "config"
-                Expect.equal (Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort) ([| "mean-epoch-000.png"; "mean-epoch-003.png" |]) "Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort"
+                Expect.equal (Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort) [| "mean-epoch-000.png"; "mean-epoch-003.png" |] "Directory.GetFiles (RunFolder folder).ImageFolder |> Array.map Path.GetFileName |> Array.sort"
                 Directory.Delete(folder, true)
             testCase "a held run folder is refused with its owner, and free again once released" <| fun () ->
                 let folder = tempFolder "toy-lock"
@@ -125,7 +125,7 @@ let tests =
                 let kept = Path.Combine(folder, "notes.txt")
                 File.WriteAllText(kept, "mine")
                 train { LearningRate = 0.05; NanAtStep = 0 } { settings with Epochs = 2 } folder true |> ignore
-                for f in stale do Expect.isFalse (File.Exists f) ($"{f} is left")
+                for f in stale do Expect.isFalse (File.Exists f) $"{f} is left"
                 Expect.isTrue (File.Exists kept) "File.Exists kept"
                 Directory.Delete(folder, true)
             testCase "evaluation files are named after checkpoint, images and k" <| fun () ->

@@ -36,8 +36,8 @@ let tests =
                     for _ in 1..20 do x <- x + 1.0
                     x
                 use images = Research.Core.Training.SampleFiles.draw 700 make
-                Expect.sequenceEqual (List.ofSeq liveAtEachBatch) ([ 0L; 1L; 2L; 3L ]) "List.ofSeq liveAtEachBatch"
-                Expect.equal images.shape ([| 700L; 3L |]) "images.shape"
+                Expect.sequenceEqual (List.ofSeq liveAtEachBatch) [ 0L; 1L; 2L; 3L ] "List.ofSeq liveAtEachBatch"
+                Expect.equal images.shape [| 700L; 3L |] "images.shape"
                 Expect.equal Tensor.LiveCount (start + 1L) "Tensor.LiveCount"
                 use scope = new TensorScope()
                 Expect.equal (images.min().item ()) 21.0 "images.min().item ()"
@@ -51,7 +51,7 @@ let tests =
                     Expect.equal Tensor.LiveCount (start + 3L) "Tensor.LiveCount"
                     scope.MoveToOuter b
                 Expect.equal Tensor.LiveCount (start + 1L) "Tensor.LiveCount"
-                Expect.equal (kept.toFloat32Array ()) ([| 4.0f; 4.0f; 4.0f |]) "kept.toFloat32Array ()"
+                Expect.equal (kept.toFloat32Array ()) [| 4.0f; 4.0f; 4.0f |] "kept.toFloat32Array ()"
                 kept.Dispose()
                 Expect.equal Tensor.LiveCount start "Tensor.LiveCount"
             testCase "nested scopes hand moved tensors to the enclosing scope" <| fun () ->
@@ -147,7 +147,7 @@ let tests =
                 let growth = rss () - rssAt500
                 output.WriteLine $"RSS at step 500: {rssAt500 / 1048576L} MiB; growth to step 3000: {growth / 1024L} KiB; loss {firstLoss:F4} -> {lastLoss:F4}"
                 Expect.equal Tensor.LiveCount start "Tensor.LiveCount"
-                Expect.isTrue (growth < 20L * 1024L * 1024L) ($"RSS grew by {growth / 1024L} KiB between step 500 and 3000")
-                Expect.isTrue (lastLoss < 0.5 * firstLoss) ($"training should reduce the loss: {firstLoss} -> {lastLoss}")
+                Expect.isTrue (growth < 20L * 1024L * 1024L) $"RSS grew by {growth / 1024L} KiB between step 500 and 3000"
+                Expect.isTrue (lastLoss < 0.5 * firstLoss) $"training should reduce the loss: {firstLoss} -> {lastLoss}"
         ]
     ]

@@ -143,8 +143,8 @@ print(json.dumps({{k: t.detach().flatten().tolist() for k, t in out.items()}}))
             testCase "composed names, buffers and counts follow PyTorch" <| fun () ->
                 use g = new Generator(1L)
                 use p = encoder g
-                Expect.sequenceEqual (p.named |> Array.map fst) ([ "enc.conv1.weight"; "enc.conv1.bias"; "enc.bn1.weight"; "enc.bn1.bias"; "enc.conv2.weight" ]) "p.named |> Array.map fst"
-                Expect.sequenceEqual (p.buffers |> Array.map fst) ([ "enc.bn1.running_mean"; "enc.bn1.running_var"; "enc.bn1.num_batches_tracked" ]) "p.buffers |> Array.map fst"
+                Expect.sequenceEqual (p.named |> Array.map fst) [ "enc.conv1.weight"; "enc.conv1.bias"; "enc.bn1.weight"; "enc.bn1.bias"; "enc.conv2.weight" ] "p.named |> Array.map fst"
+                Expect.sequenceEqual (p.buffers |> Array.map fst) [ "enc.bn1.running_mean"; "enc.bn1.running_var"; "enc.bn1.num_batches_tracked" ] "p.buffers |> Array.map fst"
                 // conv1 4*1*3*3 + 4, bn1 4 + 4, conv2 2*4*3*3.
                 Expect.equal p.count (36L + 4L + 8L + 72L) "p.count"
                 Expect.isTrue (p.tensors |> Array.forall (fun t -> t.requires_grad)) "p.tensors |> Array.forall (fun t -> t.requires_grad)"
@@ -157,7 +157,7 @@ print(json.dumps({{k: t.detach().flatten().tolist() for k, t in out.items()}}))
                 Expect.isFalse (a.["enc.conv1.weight"].equal b.["enc.conv1.weight"]) "a.[\"enc.conv1.weight\"].equal b.[\"enc.conv1.weight\"]"
                 (use state = a.state_dict () in b.load_state_dict state)
                 for (name, x), (_, y) in Array.zip (Array.append a.named a.buffers) (Array.append b.named b.buffers) do
-                    Expect.isTrue (x.equal y) ($"{name} differs after load_state_dict")
+                    Expect.isTrue (x.equal y) $"{name} differs after load_state_dict"
                 // The state dict aliases the model: what it holds is what the model holds now.
                 use state = a.state_dict ()
                 (use _ = torch.no_grad () in a.["enc.conv1.bias"].add_ 1.0 |> ignore)

@@ -145,7 +145,7 @@ let resumesExactly (make: Parameters -> Optimizer) =
      optB.load_state_dict optimizer)
     train forwardB optB 2
     for (name, a), (_, b) in Array.zip parametersA.named parametersB.named do
-        Expect.isTrue (a.equal b) ($"parameter {name} differs after resuming")
+        Expect.isTrue (a.equal b) $"parameter {name} differs after resuming"
     IO.Directory.Delete(folder, true)
 
 [<Tests>]
@@ -203,11 +203,11 @@ let tests =
                 sgd.zero_grad (set_to_none = false)
                 for name, p in parameters.named do
                     use g = p.grad
-                    Expect.isTrue (not (isNull g) && g.abs().sum().item () = 0.0) ($"{name}.grad should be zeros")
+                    Expect.isTrue (not (isNull g) && g.abs().sum().item () = 0.0) $"{name}.grad should be zeros"
                 backward ()
                 sgd.zero_grad ()
                 for name, p in parameters.named do
-                    Expect.isTrue (isNull p.grad) ($"{name}.grad should be None")
+                    Expect.isTrue (isNull p.grad) $"{name}.grad should be None"
             testCase "bad hyperparameters are rejected" <| fun () ->
                 use parameters = Parameters.create [ "w", torch.zeros([| 2L |]).requires_grad_ () ]
                 raises<ArgumentException> (fun () -> new Adam(parameters, lr = -1.0) |> ignore) |> ignore

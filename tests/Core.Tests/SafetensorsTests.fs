@@ -34,7 +34,7 @@ let sample () =
         [ "f32", (randn64 1L [ 2; 3 ]).float ()
           "f64", randn64 2L [ 4 ]
           "i64", torch.tensor ([| -3L; 0L; Int64.MaxValue |], [| 3L; 1L |])
-          "u8", torch.tensor ([| 0uy; 7uy; 255uy; 128uy; 1uy |])
+          "u8", torch.tensor [| 0uy; 7uy; 255uy; 128uy; 1uy |]
           "bool", torch.tensor ([| true; false; false; true |], [| 2L; 2L |])
           "scalar", torch.scalar_tensor 2.5
           "empty", torch.zeros [| 0L; 3L |] ],
@@ -56,7 +56,7 @@ let tests =
                     let l = loaded.[name]
                     Expect.equal l.dtype t.dtype "l.dtype"
                     Expect.sequenceEqual l.shape t.shape "l.shape"
-                    Expect.isTrue (t.equal l) ($"{name} differs")
+                    Expect.isTrue (t.equal l) $"{name} differs"
                 Expect.sequenceEqual (loaded.metadata |> Seq.sortBy (fun kv -> kv.Key)) (original.metadata |> Seq.sortBy (fun kv -> kv.Key)) "the metadata, by key"
                 // The header is padded with spaces so the data starts at a multiple of 8.
                 let bytes = File.ReadAllBytes path
@@ -64,7 +64,7 @@ let tests =
                 Expect.equal (n % 8UL) 0UL "n % 8UL"
                 let header = Encoding.UTF8.GetString(bytes, 8, int n)
                 let json = header.TrimEnd ' '
-                Expect.isTrue (json.EndsWith "}" && header.Length - json.Length < 8) ($"header padding: '{header}'")
+                Expect.isTrue (json.EndsWith "}" && header.Length - json.Length < 8) $"header padding: '{header}'"
                 Directory.Delete(folder, true)
             testCase "writes are atomic: a file is replaced whole and no temporary file is left" <| fun () ->
                 let folder = tempFolder "atomic"
@@ -73,14 +73,14 @@ let tests =
                 Safetensors.save (path, first)
                 use second = new StateDict([ "w", torch.zeros [| 5L |]; "b", torch.ones [| 2L |] ])
                 Safetensors.save (path, second)
-                Expect.sequenceEqual (Directory.GetFiles folder |> Array.map Path.GetFileName) ([| "model.safetensors" |]) "Directory.GetFiles folder |> Array.map Path.GetFileName"
-                (use loaded = Safetensors.load path in Expect.sequenceEqual (loaded.["w"].shape) ([| 5L |]) "loaded.[\"w\"].shape")
+                Expect.sequenceEqual (Directory.GetFiles folder |> Array.map Path.GetFileName) [| "model.safetensors" |] "Directory.GetFiles folder |> Array.map Path.GetFileName"
+                (use loaded = Safetensors.load path in Expect.sequenceEqual (loaded.["w"].shape) [| 5L |] "loaded.[\"w\"].shape")
                 // A save that fails leaves the previous file as it was.
                 let disposed = torch.ones [| 1L |]
                 disposed.Dispose()
                 use broken = new StateDict([ "w", disposed ])
                 raises<ObjectDisposedException> (fun () -> Safetensors.save (path, broken)) |> ignore
-                (use loaded = Safetensors.load path in Expect.sequenceEqual (loaded.["w"].shape) ([| 5L |]) "loaded.[\"w\"].shape")
+                (use loaded = Safetensors.load path in Expect.sequenceEqual (loaded.["w"].shape) [| 5L |] "loaded.[\"w\"].shape")
                 Expect.equal (Directory.GetFiles(folder).Length) 1 "Directory.GetFiles(folder).Length"
                 Directory.Delete(folder, true)
             testCase "PyTorch reads our file and we read PyTorch's, through an independent reader and writer" <| fun () ->
@@ -131,16 +131,16 @@ print(json.dumps({{'tensors': tensors, 'meta': meta}}))
                     let tensors = py.GetProperty "tensors"
                     for name, t in original.entries do
                         let e = tensors.GetProperty name
-                        Expect.sequenceEqual ([| for d in e.GetProperty("shape").EnumerateArray() -> d.GetInt64() |]) t.shape "[| for d in e.GetProperty(\"shape\").EnumerateArray() -> d.GetInt64() |]"
+                        Expect.sequenceEqual [| for d in e.GetProperty("shape").EnumerateArray() -> d.GetInt64() |] t.shape "[| for d in e.GetProperty(\"shape\").EnumerateArray() -> d.GetInt64() |]"
                         assertClose name 0.0 0.0 (t.toFloat64Array ()) (floats (e.GetProperty "values"))
                     Expect.equal (py.GetProperty("meta").GetProperty("epoch").GetString()) "3" "py.GetProperty(\"meta\").GetProperty(\"epoch\").GetString()"
                     use loaded = Safetensors.load theirs
                     Expect.equal (loaded.metadata.["written_by"]) "python" "loaded.metadata.[\"written_by\"]"
                     use scope = new TensorScope()
                     Expect.isTrue (loaded.["weight"].equal ((torch.arange (12.0)).reshape(3L, 4L) / 7.0)) "loaded.[\"weight\"].equal ((torch.arange (12.0)).reshape(3L, 4L) / 7.0)"
-                    Expect.sequenceEqual (loaded.["step"].toInt64Array ()) ([| 5L; -1L |]) "loaded.[\"step\"].toInt64Array ()"
-                    Expect.sequenceEqual (loaded.["mask"].toArray<bool> ()) ([| true; false |]) "loaded.[\"mask\"].toArray<bool> ()"
-                    Expect.sequenceEqual (loaded.["x64"].shape) ([||]) "loaded.[\"x64\"].shape"
+                    Expect.sequenceEqual (loaded.["step"].toInt64Array ()) [| 5L; -1L |] "loaded.[\"step\"].toInt64Array ()"
+                    Expect.sequenceEqual (loaded.["mask"].toArray<bool> ()) [| true; false |] "loaded.[\"mask\"].toArray<bool> ()"
+                    Expect.sequenceEqual (loaded.["x64"].shape) [||] "loaded.[\"x64\"].shape"
                     Expect.equal (loaded.["x64"].item ()) 3.25 "loaded.[\"x64\"].item ()"
                     Directory.Delete(folder, true))
         ]

@@ -38,7 +38,7 @@ let tests =
                 let expected = (mu1 - mu2).DotProduct(mu1 - mu2) + Array.sum (Array.map2 (fun x y -> (sqrt x - sqrt y) ** 2.0) a b)
                 let fid = SampleQuality.frechetDistance (mu1, cov a) (mu2, cov b)
                 output.WriteLine $"FID {fid:R}, closed form {expected:R}"
-                Expect.isTrue (abs (fid - expected) < 1e-10 * max 1.0 expected) ($"FID {fid}, closed form {expected}")
+                Expect.isTrue (abs (fid - expected) < 1e-10 * max 1.0 expected) $"FID {fid}, closed form {expected}"
             testCase "FID and the unbiased MMD behind KID equal numpy's on the same features, and FID of a set with itself is 0" <| fun () ->
                 use scope = new TensorScope()
                 use g = new Generator(7L)
@@ -72,7 +72,7 @@ let tests =
                 Expect.equal stdErr 0.0 "stdErr"
                 let self = SampleQuality.fid x x
                 output.WriteLine $"FID of a set with itself: {self:G3}"
-                Expect.isTrue (abs self < 1e-9) ($"FID of a set with itself is {self}")
+                Expect.isTrue (abs self < 1e-9) $"FID of a set with itself is {self}"
             testCase "precision and recall of point clouds with answers worked by hand" <| fun () ->
                 use scope = new TensorScope()
                 // Real points at 0, 1, ..., 99 on a line. With k = 3 an inner point's ball has radius 2 (its
@@ -89,9 +89,9 @@ let tests =
                 Expect.floatClose (digits 12) recall 0.53 "recall"
                 // Far away: nothing of either set is in the other's manifold.
                 let far = line [| for i in 0..49 -> 1000.0 + float i |]
-                Expect.equal (SampleQuality.precisionRecall real far 3) ((0.0, 0.0)) "SampleQuality.precisionRecall real far 3"
+                Expect.equal (SampleQuality.precisionRecall real far 3) (0.0, 0.0) "SampleQuality.precisionRecall real far 3"
                 // Identical sets: both 1.
-                Expect.equal (SampleQuality.precisionRecall real real 3) ((1.0, 1.0)) "SampleQuality.precisionRecall real real 3"
+                Expect.equal (SampleQuality.precisionRecall real real 3) (1.0, 1.0) "SampleQuality.precisionRecall real real 3"
             testCase "the classifier score is 10 for confident predictions spread over the classes and 1 for one class" <| fun () ->
                 use scope = new TensorScope()
                 let oneHot (classes: int[]) =
@@ -102,7 +102,7 @@ let tests =
                 Expect.floatClose (digits 9) (SampleQuality.classifierScore (torch.full ([| 20L; 10L |], 0.1, dtype = Float64))) 1.0 "SampleQuality.classifierScore (torch.full ([| 20L; 10L |], 0.1, dtype = Float64))"
                 // Two classes, evenly: 2.
                 Expect.floatClose (digits 9) (SampleQuality.classifierScore (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])) 2.0 "SampleQuality.classifierScore (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])"
-                Expect.equal (SampleQuality.classHistogram (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])) ([| 0; 0; 0; 50; 0; 0; 0; 50; 0; 0 |]) "SampleQuality.classHistogram (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])"
+                Expect.equal (SampleQuality.classHistogram (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])) [| 0; 0; 0; 50; 0; 0; 0; 50; 0; 0 |] "SampleQuality.classHistogram (oneHot [| for i in 0..99 -> 3 + 4 * (i % 2) |])"
         ]
         testSequenced <| testList "FeatureNetwork" [
             testCase "the versioned feature network has its recorded digest and classifies at least 99% of the test digits" <| fun () ->
@@ -113,7 +113,7 @@ let tests =
                     use net = FeatureNet.load None
                     let accuracy = snd (Research.Core.Models.Classifier.evaluate net.forward mnist.Value.test)
                     output.WriteLine $"test accuracy {100.0 * accuracy:F2}%%"
-                    Expect.isTrue (accuracy >= 0.99) ($"test accuracy {accuracy}")
+                    Expect.isTrue (accuracy >= 0.99) $"test accuracy {accuracy}"
                 finally
                     torch.set_num_threads threads
             testCase "weights other than the versioned ones are refused with their digest" <| fun () ->

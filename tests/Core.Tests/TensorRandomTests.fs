@@ -56,7 +56,7 @@ let tests =
             Expect.equal (Array.sort perm) (Array.init 1000 int64) "Array.sort perm"
             let ints = (torch.randint (3L, 7L, [| 10000L |], generator = g)).toInt64Array ()
             Expect.isTrue (ints |> Array.forall (fun v -> v >= 3L && v < 7L)) "ints |> Array.forall (fun v -> v >= 3L && v < 7L)"
-            Expect.equal (Array.distinct ints |> Array.sort) ([| 3L; 4L; 5L; 6L |]) "Array.distinct ints |> Array.sort"
+            Expect.equal (Array.distinct ints |> Array.sort) [| 3L; 4L; 5L; 6L |] "Array.distinct ints |> Array.sort"
             let u = (torch.rand ([| 100000L |], Float64, generator = g)).toFloat64Array ()
             Expect.isTrue (u |> Array.forall (fun v -> v >= 0.0 && v < 1.0)) "u |> Array.forall (fun v -> v >= 0.0 && v < 1.0)"
             // Mean of 1e5 uniforms: standard error 0.0009.

@@ -16,15 +16,15 @@ let tests =
         testCase "arrays round trip in every dtype with their shape" <| fun () ->
             use scope = new TensorScope()
             let x = torch.tensor ([| 1.0f; 2.5f; -3.0f; 4.0f; 5.0f; 6.0f |], [| 2L; 3L |])
-            Expect.equal x.shape ([| 2L; 3L |]) "x.shape"
-            Expect.equal ((x.dim, x.numel, x.dtype, x.device)) ((2, 6L, Float32, Cpu)) "(x.dim, x.numel, x.dtype, x.device)"
-            Expect.equal (x.toFloat32Array ()) ([| 1.0f; 2.5f; -3.0f; 4.0f; 5.0f; 6.0f |]) "x.toFloat32Array ()"
+            Expect.equal x.shape [| 2L; 3L |] "x.shape"
+            Expect.equal (x.dim, x.numel, x.dtype, x.device) (2, 6L, Float32, Cpu) "(x.dim, x.numel, x.dtype, x.device)"
+            Expect.equal (x.toFloat32Array ()) [| 1.0f; 2.5f; -3.0f; 4.0f; 5.0f; 6.0f |] "x.toFloat32Array ()"
             Expect.equal ((f64 [ 3; 2 ] a).toFloat64Array ()) a "(f64 [ 3; 2 ] a).toFloat64Array ()"
-            Expect.equal ((torch.tensor [| 7L; -8L; 9L |]).toInt64Array ()) ([| 7L; -8L; 9L |]) "(torch.tensor [| 7L; -8L; 9L |]).toInt64Array ()"
-            Expect.equal ((torch.tensor [| true; false; true |]).toArray<bool> ()) ([| true; false; true |]) "(torch.tensor [| true; false; true |]).toArray<bool> ()"
-            Expect.equal ((torch.tensor [| 0uy; 255uy |]).toArray<byte> ()) ([| 0uy; 255uy |]) "(torch.tensor [| 0uy; 255uy |]).toArray<byte> ()"
+            Expect.equal ((torch.tensor [| 7L; -8L; 9L |]).toInt64Array ()) [| 7L; -8L; 9L |] "(torch.tensor [| 7L; -8L; 9L |]).toInt64Array ()"
+            Expect.equal ((torch.tensor [| true; false; true |]).toArray<bool> ()) [| true; false; true |] "(torch.tensor [| true; false; true |]).toArray<bool> ()"
+            Expect.equal ((torch.tensor [| 0uy; 255uy |]).toArray<byte> ()) [| 0uy; 255uy |] "(torch.tensor [| 0uy; 255uy |]).toArray<byte> ()"
             // Conversion on the way out follows the requested element type.
-            Expect.equal (x.toInt64Array ()) ([| 1L; 2L; -3L; 4L; 5L; 6L |]) "x.toInt64Array ()"
+            Expect.equal (x.toInt64Array ()) [| 1L; 2L; -3L; 4L; 5L; 6L |] "x.toInt64Array ()"
             Expect.equal ((torch.tensor [| 4.0 |]).item ()) 4.0 "(torch.tensor [| 4.0 |]).item ()"
         testCase "arithmetic operators match element-wise .NET arithmetic" <| fun () ->
             use scope = new TensorScope()
@@ -91,14 +91,14 @@ let tests =
             close "var dim 1 (unbiased)" (rows |> Array.map var) (x.var 1)
             close "std (unbiased)" [| sqrt (var a) |] (x.std ())
             close "std biased" [| sqrt (var a * 5.0 / 6.0) |] (x.std (unbiased = false))
-            Expect.equal ((x.sum (1, keepdim = true)).shape) ([| 2L; 1L |]) "(x.sum (1, keepdim = true)).shape"
-            Expect.equal ((x.argmax 1).toInt64Array ()) ([| 2L; 1L |]) "(x.argmax 1).toInt64Array ()"
-            Expect.equal ((x.argmin ()).toInt64Array ()) ([| 1L |]) "(x.argmin ()).toInt64Array ()"
+            Expect.equal ((x.sum (1, keepdim = true)).shape) [| 2L; 1L |] "(x.sum (1, keepdim = true)).shape"
+            Expect.equal ((x.argmax 1).toInt64Array ()) [| 2L; 1L |] "(x.argmax 1).toInt64Array ()"
+            Expect.equal ((x.argmin ()).toInt64Array ()) [| 1L |] "(x.argmin ()).toInt64Array ()"
         testCase "integer tensors keep integer arithmetic with integral scalars" <| fun () ->
             use scope = new TensorScope()
             let n = torch.arange (5.0, Dtype.Int64)
             Expect.equal ((n + 1.0).dtype) Dtype.Int64 "(n + 1.0).dtype"
-            Expect.equal ((n + 2.0).toInt64Array ()) ([| 2L; 3L; 4L; 5L; 6L |]) "(n + 2.0).toInt64Array ()"
+            Expect.equal ((n + 2.0).toInt64Array ()) [| 2L; 3L; 4L; 5L; 6L |] "(n + 2.0).toInt64Array ()"
             Expect.equal ((n + 0.5).dtype) Float32 "(n + 0.5).dtype"
         testCase "comparisons give Bool tensors" <| fun () ->
             use scope = new TensorScope()
@@ -118,39 +118,39 @@ let tests =
         testCase "shape operations rearrange values as row-major layout says" <| fun () ->
             use scope = new TensorScope()
             let x = f64 [ 2; 3 ] a
-            Expect.equal ((x.t().contiguous ()).toFloat64Array ()) ([| a.[0]; a.[3]; a.[1]; a.[4]; a.[2]; a.[5] |]) "(x.t().contiguous ()).toFloat64Array ()"
+            Expect.equal ((x.t().contiguous ()).toFloat64Array ()) [| a.[0]; a.[3]; a.[1]; a.[4]; a.[2]; a.[5] |] "(x.t().contiguous ()).toFloat64Array ()"
             Expect.equal ((x.transpose (0, 1)).toFloat64Array ()) ((x.t ()).toFloat64Array ()) "(x.transpose (0, 1)).toFloat64Array ()"
-            Expect.equal ((x.view (3L, 2L)).shape) ([| 3L; 2L |]) "(x.view (3L, 2L)).shape"
-            Expect.equal ((x.reshape -1L).shape) ([| 6L |]) "(x.reshape -1L).shape"
-            Expect.equal ((x.unsqueeze 1).shape) ([| 2L; 1L; 3L |]) "(x.unsqueeze 1).shape"
-            Expect.equal ((x.unsqueeze(1).squeeze ()).shape) ([| 2L; 3L |]) "(x.unsqueeze(1).squeeze ()).shape"
-            Expect.equal ((x.permute (1, 0)).shape) ([| 3L; 2L |]) "(x.permute (1, 0)).shape"
-            Expect.equal ((x.flatten ()).shape) ([| 6L |]) "(x.flatten ()).shape"
-            Expect.equal ((x.expand (4L, 2L, 3L)).shape) ([| 4L; 2L; 3L |]) "(x.expand (4L, 2L, 3L)).shape"
+            Expect.equal ((x.view (3L, 2L)).shape) [| 3L; 2L |] "(x.view (3L, 2L)).shape"
+            Expect.equal ((x.reshape -1L).shape) [| 6L |] "(x.reshape -1L).shape"
+            Expect.equal ((x.unsqueeze 1).shape) [| 2L; 1L; 3L |] "(x.unsqueeze 1).shape"
+            Expect.equal ((x.unsqueeze(1).squeeze ()).shape) [| 2L; 3L |] "(x.unsqueeze(1).squeeze ()).shape"
+            Expect.equal ((x.permute (1, 0)).shape) [| 3L; 2L |] "(x.permute (1, 0)).shape"
+            Expect.equal ((x.flatten ()).shape) [| 6L |] "(x.flatten ()).shape"
+            Expect.equal ((x.expand (4L, 2L, 3L)).shape) [| 4L; 2L; 3L |] "(x.expand (4L, 2L, 3L)).shape"
             Expect.equal ((torch.cat ([ x; x ], 0)).toFloat64Array ()) (Array.append a a) "(torch.cat ([ x; x ], 0)).toFloat64Array ()"
-            Expect.equal ((torch.stack [ x; x ]).shape) ([| 2L; 2L; 3L |]) "(torch.stack [ x; x ]).shape"
-            Expect.equal ((torch.cat ([ x; x ], 1)).shape) ([| 2L; 6L |]) "(torch.cat ([ x; x ], 1)).shape"
+            Expect.equal ((torch.stack [ x; x ]).shape) [| 2L; 2L; 3L |] "(torch.stack [ x; x ]).shape"
+            Expect.equal ((torch.cat ([ x; x ], 1)).shape) [| 2L; 6L |] "(torch.cat ([ x; x ], 1)).shape"
             let parts = torch.split (x, 2L, 1)
-            Expect.equal (parts |> Array.map (fun p -> p.shape)) ([| [| 2L; 2L |]; [| 2L; 1L |] |]) "parts |> Array.map (fun p -> p.shape)"
-            Expect.equal (parts.[1].toFloat64Array ()) ([| a.[2]; a.[5] |]) "parts.[1].toFloat64Array ()"
+            Expect.equal (parts |> Array.map (fun p -> p.shape)) [| [| 2L; 2L |]; [| 2L; 1L |] |] "parts |> Array.map (fun p -> p.shape)"
+            Expect.equal (parts.[1].toFloat64Array ()) [| a.[2]; a.[5] |] "parts.[1].toFloat64Array ()"
             Expect.equal ((torch.chunk (f64 [ 6 ] a, 3)).Length) 3 "(torch.chunk (f64 [ 6 ] a, 3)).Length"
-            Expect.equal ((x.flip 0).toFloat64Array ()) ([| a.[3]; a.[4]; a.[5]; a.[0]; a.[1]; a.[2] |]) "(x.flip 0).toFloat64Array ()"
+            Expect.equal ((x.flip 0).toFloat64Array ()) [| a.[3]; a.[4]; a.[5]; a.[0]; a.[1]; a.[2] |] "(x.flip 0).toFloat64Array ()"
         testCase "F# indexing and slicing (inclusive ranges, negative from the end)" <| fun () ->
             use scope = new TensorScope()
             let x = f64 [ 2; 3 ] a
             Expect.equal (x.[1].toFloat64Array ()) (a.[3..5]) "x.[1].toFloat64Array ()"
             Expect.equal (x.[1, 1].item ()) (a.[4]) "x.[1, 1].item ()"
             Expect.equal (x.[0, 1..2].toFloat64Array ()) (a.[1..2]) "x.[0, 1..2].toFloat64Array ()"
-            Expect.equal (x.[*, 1].toFloat64Array ()) ([| a.[1]; a.[4] |]) "x.[*, 1].toFloat64Array ()"
-            Expect.equal (x.[*, ..1].shape) ([| 2L; 2L |]) "x.[*, ..1].shape"
+            Expect.equal (x.[*, 1].toFloat64Array ()) [| a.[1]; a.[4] |] "x.[*, 1].toFloat64Array ()"
+            Expect.equal (x.[*, ..1].shape) [| 2L; 2L |] "x.[*, ..1].shape"
             Expect.equal (x.[-1..].toFloat64Array ()) (a.[3..5]) "x.[-1..].toFloat64Array ()"
-            Expect.equal (x.[*, -1].toFloat64Array ()) ([| a.[2]; a.[5] |]) "x.[*, -1].toFloat64Array ()"
-            Expect.equal ((x.narrow (1, 1L, 2L)).[0].toFloat64Array ()) ([| a.[1]; a.[2] |]) "(x.narrow (1, 1L, 2L)).[0].toFloat64Array ()"
-            Expect.equal ((x.slice (1, 0L, 3L, 2L)).[0].toFloat64Array ()) ([| a.[0]; a.[2] |]) "(x.slice (1, 0L, 3L, 2L)).[0].toFloat64Array ()"
+            Expect.equal (x.[*, -1].toFloat64Array ()) [| a.[2]; a.[5] |] "x.[*, -1].toFloat64Array ()"
+            Expect.equal ((x.narrow (1, 1L, 2L)).[0].toFloat64Array ()) [| a.[1]; a.[2] |] "(x.narrow (1, 1L, 2L)).[0].toFloat64Array ()"
+            Expect.equal ((x.slice (1, 0L, 3L, 2L)).[0].toFloat64Array ()) [| a.[0]; a.[2] |] "(x.slice (1, 0L, 3L, 2L)).[0].toFloat64Array ()"
             let idx = torch.tensor [| 2L; 0L |]
-            Expect.equal ((x.index_select (1, idx)).toFloat64Array ()) ([| a.[2]; a.[0]; a.[5]; a.[3] |]) "(x.index_select (1, idx)).toFloat64Array ()"
+            Expect.equal ((x.index_select (1, idx)).toFloat64Array ()) [| a.[2]; a.[0]; a.[5]; a.[3] |] "(x.index_select (1, idx)).toFloat64Array ()"
             let g = torch.tensor ([| 1L; 1L; 2L; 0L |], [| 2L; 2L |])
-            Expect.equal ((x.gather (1, g)).toFloat64Array ()) ([| a.[1]; a.[1]; a.[5]; a.[3] |]) "(x.gather (1, g)).toFloat64Array ()"
+            Expect.equal ((x.gather (1, g)).toFloat64Array ()) [| a.[1]; a.[1]; a.[5]; a.[3] |] "(x.gather (1, g)).toFloat64Array ()"
             // Writing through an index writes into x.
             let y = x.clone ()
             y.[0] <- torch.zeros ([| 3L |], Float64)
@@ -176,11 +176,11 @@ let tests =
             Expect.equal ((torch.zeros [| 2L; 3L |]).toFloat32Array ()) (Array.zeroCreate 6) "(torch.zeros [| 2L; 3L |]).toFloat32Array ()"
             Expect.equal ((torch.ones ([| 4L |], Float64)).toFloat64Array ()) (Array.create 4 1.0) "(torch.ones ([| 4L |], Float64)).toFloat64Array ()"
             Expect.equal ((torch.full ([| 2L |], 2.5, Float64)).toFloat64Array ()) (Array.create 2 2.5) "(torch.full ([| 2L |], 2.5, Float64)).toFloat64Array ()"
-            Expect.equal ((torch.arange (0.0, 2.0, 0.5, Float64)).toFloat64Array ()) ([| 0.0; 0.5; 1.0; 1.5 |]) "(torch.arange (0.0, 2.0, 0.5, Float64)).toFloat64Array ()"
-            Expect.equal ((torch.linspace (0.0, 1.0, 5, Float64)).toFloat64Array ()) ([| 0.0; 0.25; 0.5; 0.75; 1.0 |]) "(torch.linspace (0.0, 1.0, 5, Float64)).toFloat64Array ()"
-            Expect.equal ((torch.eye (2, 3, Float64)).toFloat64Array ()) ([| 1.0; 0.0; 0.0; 0.0; 1.0; 0.0 |]) "(torch.eye (2, 3, Float64)).toFloat64Array ()"
+            Expect.equal ((torch.arange (0.0, 2.0, 0.5, Float64)).toFloat64Array ()) [| 0.0; 0.5; 1.0; 1.5 |] "(torch.arange (0.0, 2.0, 0.5, Float64)).toFloat64Array ()"
+            Expect.equal ((torch.linspace (0.0, 1.0, 5, Float64)).toFloat64Array ()) [| 0.0; 0.25; 0.5; 0.75; 1.0 |] "(torch.linspace (0.0, 1.0, 5, Float64)).toFloat64Array ()"
+            Expect.equal ((torch.eye (2, 3, Float64)).toFloat64Array ()) [| 1.0; 0.0; 0.0; 0.0; 1.0; 0.0 |] "(torch.eye (2, 3, Float64)).toFloat64Array ()"
             Expect.equal ((torch.scalar_tensor 3.0).item ()) 3.0 "(torch.scalar_tensor 3.0).item ()"
-            Expect.equal ((torch.scalar_tensor 3.0).shape) ([||]) "(torch.scalar_tensor 3.0).shape"
+            Expect.equal ((torch.scalar_tensor 3.0).shape) [||] "(torch.scalar_tensor 3.0).shape"
         testCase "matmul and linear agree with the naive triple loop" <| fun () ->
             use scope = new TensorScope()
             let x, w, bias = randn64 1L [ 4; 3 ], randn64 2L [ 5; 3 ], randn64 3L [ 5 ]
@@ -201,9 +201,9 @@ let tests =
             let x = (f64 [ 3 ] [| 1.0; 2.0; 3.0 |]).requires_grad_ ()
             Expect.isNull x.grad "x.grad"
             (x * x).sum().backward ()
-            Expect.equal (x.grad.toFloat64Array ()) ([| 2.0; 4.0; 6.0 |]) "x.grad.toFloat64Array ()"
+            Expect.equal (x.grad.toFloat64Array ()) [| 2.0; 4.0; 6.0 |] "x.grad.toFloat64Array ()"
             (x * 3.0).sum().backward ()
-            Expect.equal (x.grad.toFloat64Array ()) ([| 5.0; 7.0; 9.0 |]) "x.grad.toFloat64Array ()"
+            Expect.equal (x.grad.toFloat64Array ()) [| 5.0; 7.0; 9.0 |] "x.grad.toFloat64Array ()"
             x.grad <- null
             Expect.isNull x.grad "x.grad"
             Expect.isTrue x.is_leaf "x.is_leaf"

@@ -26,7 +26,7 @@ let tests =
             inTempFolder "metrics" (fun folder ->
                 let path = Path.Combine(folder, "metrics.csv")
                 let log = MetricsLog.Create(path, columns)
-                Expect.sequenceEqual (File.ReadAllLines path) ([ "epoch,train_elbo,val_elbo,seconds" ]) "File.ReadAllLines path"
+                Expect.sequenceEqual (File.ReadAllLines path) [ "epoch,train_elbo,val_elbo,seconds" ] "File.ReadAllLines path"
                 for r in rows do log.Append r
                 let back = MetricsLog.Open path
                 Expect.equal back.Columns (List.toArray columns) "back.Columns"
@@ -36,7 +36,7 @@ let tests =
                 Expect.equal (File.ReadAllLines(path).Length) (1 + rows.Length) "File.ReadAllLines(path).Length"
                 Expect.stringStarts (File.ReadAllLines(path).[4]) "4,-98.76," "File.ReadAllLines(path).[4]"
                 // No temp file is left beside it.
-                Expect.equal (Directory.GetFiles folder) ([| path |]) "Directory.GetFiles folder")
+                Expect.equal (Directory.GetFiles folder) [| path |] "Directory.GetFiles folder")
         testCase "TruncateAfter drops the later epochs on disk too" <| fun () ->
             inTempFolder "metrics" (fun folder ->
                 let path = Path.Combine(folder, "metrics.csv")

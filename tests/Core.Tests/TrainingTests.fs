@@ -52,16 +52,16 @@ let tests =
         testSequenced <| testList "TrainingTests" [
             testCase "an MLP trained through the loop: the loss falls and it classifies" <| fun () ->
                 let log = MetricsLog.Open(RunFolder(runs.Value.Straight).MetricsPath)
-                Expect.equal log.Columns ([| "epoch"; "train_loss"; "train_accuracy"; "val_loss"; "val_accuracy"; "seconds" |]) "log.Columns"
+                Expect.equal log.Columns [| "epoch"; "train_loss"; "train_accuracy"; "val_loss"; "val_accuracy"; "seconds" |] "log.Columns"
                 let loss, accuracy = log.Column "train_loss", log.Column "val_accuracy"
                 output.WriteLine $"train loss {loss.[0]:F3} -> {loss.[2]:F3}; validation accuracy {accuracy.[0]:P1} -> {accuracy.[2]:P1}"
                 // ln 10 = 2.30 for an untrained classifier; the first epoch's mean is already below it.
                 within 0.3 2.4 (loss.[0]) "loss.[0]"
-                Expect.isTrue (loss.[2] < 0.5 * loss.[0]) ($"the training loss went from {loss.[0]} to {loss.[2]}")
+                Expect.isTrue (loss.[2] < 0.5 * loss.[0]) $"the training loss went from {loss.[0]} to {loss.[2]}"
                 use model = MlpRun.load (runs.Value.Straight, "best")
                 let _, testAccuracy = Classifier.evaluate model.forward Research.Core.Tests.NnTestSupport.mnist.Value.test
                 output.WriteLine $"test accuracy {testAccuracy:P1}"
-                Expect.isTrue (testAccuracy > 0.8) ($"test accuracy {testAccuracy}")
+                Expect.isTrue (testAccuracy > 0.8) $"test accuracy {testAccuracy}"
             testCase "the best checkpoint reloads to the logged validation accuracy" <| fun () ->
                 let log = MetricsLog.Open(RunFolder(runs.Value.Straight).MetricsPath)
                 let accuracy, loss = log.Column "val_accuracy", log.Column "val_loss"
@@ -81,7 +81,7 @@ let tests =
                     use b = Safetensors.load (RunFolder(runs.Value.Resumed).Checkpoint name)
                     Expect.equal b.names a.names "b.names"
                     for (n, x), (_, y) in Array.zip a.entries b.entries do
-                        Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) ($"{name}: {n} differs")
+                        Expect.isTrue (x.toArray<byte> () = y.toArray<byte> ()) $"{name}: {n} differs"
             testCase "training leaves no tensor behind" <| fun () ->
                 Expect.equal runs.Value.LiveAfter runs.Value.LiveBefore "runs.Value.LiveAfter"
         ]

@@ -32,8 +32,8 @@ let private trainsAndReloads (name: string) (config: VaeConfig) () =
             finally torch.set_num_threads threads
         let valElbo = metrics.Column "val_elbo"
         output.WriteLine $"{name}: val ELBO by epoch {valElbo.[0]:F2}, {valElbo.[1]:F2}"
-        Expect.isTrue (Array.forall System.Double.IsFinite valElbo) ($"{name}: {valElbo}")
-        Expect.isTrue (valElbo.[1] > valElbo.[0]) ($"{name}: the validation ELBO fell from {valElbo.[0]} to {valElbo.[1]}")
+        Expect.isTrue (Array.forall System.Double.IsFinite valElbo) $"{name}: {valElbo}"
+        Expect.isTrue (valElbo.[1] > valElbo.[0]) $"{name}: the validation ELBO fell from {valElbo.[0]} to {valElbo.[1]}"
         let saved, savedSettings, vae = VaeRun.load (folder, "best")
         use _ = vae.Parameters
         Expect.equal saved config "saved"

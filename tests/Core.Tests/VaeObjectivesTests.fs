@@ -25,10 +25,10 @@ let private assertRising (output: Output) (bounds: (int * float[]) list) =
     for (k0, v0), (k, v) in List.pairwise bounds do
         let rise, se = pairedDifference v v0
         output.WriteLine $"L_{k} - L_{k0} = {rise:F5} +- {se:F5}"
-        Expect.isTrue (rise > -3.0 * se) ($"L_{k} - L_{k0} = {rise} +- {se}: the bound fell")
+        Expect.isTrue (rise > -3.0 * se) $"L_{k} - L_{k0} = {rise} +- {se}: the bound fell"
     let (k0, first), (k, last) = List.head bounds, List.last bounds
     let rise, se = pairedDifference last first
-    Expect.isTrue (rise > 3.0 * se) ($"L_{k} - L_{k0} = {rise} +- {se}: expected a significant rise")
+    Expect.isTrue (rise > 3.0 * se) $"L_{k} - L_{k0} = {rise} +- {se}: expected a significant rise"
 
 /// A linear Gaussian model with its exact log p(x) for 2000 samples.
 type LinearGaussianModel() =
@@ -92,11 +92,11 @@ let tests =
                     let gap, se = pairedDifference exact values
                     output.WriteLine $"log p(x) - L_{k} = {gap:F5} +- {se:F5} nats (mean log p(x) = {Array.average exact:F4})"
                     // A lower bound: never above log p(x) beyond noise.
-                    Expect.isTrue (gap > -3.0 * se) ($"L_{k} exceeds log p(x) by {-gap} +- {se}")
+                    Expect.isTrue (gap > -3.0 * se) $"L_{k} exceeds log p(x) by {-gap} +- {se}"
                 assertRising output bounds
                 // The gap shrinks like Var(w / p(x)) / 2k (Burda et al. 2016; Maddison et al. 2017).
                 let gap500, se500 = pairedDifference exact (snd (List.last bounds))
-                Expect.isTrue (gap500 < 0.01) ($"L_500 is still {gap500} +- {se500} below log p(x)")
+                Expect.isTrue (gap500 < 0.01) $"L_500 is still {gap500} +- {se500} below log p(x)"
             testCase "importance-sampled log p(x) (k = 5000) agrees with the exact value, chunked or not" <| fun () ->
                 let model, x, exact = linearGaussianModel.Value.Values
                 let vae = model.Vae(0.5, 1.4)
@@ -108,8 +108,8 @@ let tests =
                     let d, se = pairedDifference ll exact
                     output.WriteLine $"chunk {chunk}: estimate - exact = {d:E3} +- {se:E3}, max |diff| {Array.map2 (fun a b -> abs (a - b)) ll exact |> Array.max:E3}"
                     // Jensen: biased below by ~Var/2k, which is far below the noise here.
-                    Expect.isTrue (abs d < 4.0 * se + 1e-4) ($"chunk {chunk}: mean estimate - exact = {d} +- {se}")
-                    Expect.isTrue (Array.forall2 (fun a b -> abs (a - b) < 0.1) ll exact) ($"chunk {chunk}: some image is off by more than 0.1 nats")
+                    Expect.isTrue (abs d < 4.0 * se + 1e-4) $"chunk {chunk}: mean estimate - exact = {d} +- {se}"
+                    Expect.isTrue (Array.forall2 (fun a b -> abs (a - b) < 0.1) ll exact) $"chunk {chunk}: some image is off by more than 0.1 nats"
             testCase "naive prior sampling is far noisier than importance sampling at latent 20" <| fun () ->
                 let model, x, exact = linearGaussianModel.Value.Values
                 // The seeds' point (1.4): at 20 latent dimensions z ~ p(z) almost never lands where p(x|z) is large.
@@ -127,11 +127,11 @@ let tests =
                 let bias (estimates: float[][]) = Array.average [| for e in estimates -> Array.average (Array.map2 (-) e exact) |]
                 let vNaive, vImportance = spread naive, spread importance
                 output.WriteLine $"k = 1000: variance naive {vNaive:E3}, importance {vImportance:E3}; mean estimate - exact: naive {bias naive:F3}, importance {bias importance:E3}"
-                Expect.isTrue (vNaive > 1000.0 * vImportance) ($"naive variance {vNaive} vs importance sampling {vImportance}")
-                Expect.isTrue (abs (bias importance) < 0.05) ($"importance sampling is off by {bias importance}")
+                Expect.isTrue (vNaive > 1000.0 * vImportance) $"naive variance {vNaive} vs importance sampling {vImportance}"
+                Expect.isTrue (abs (bias importance) < 0.05) $"importance sampling is off by {bias importance}"
                 // Both estimate p(x) without bias, so log of either lies below log p(x) on average (Jensen);
                 // the naive one far below.
-                Expect.isTrue (bias naive < -10.0) ($"the naive estimate is only {bias naive} below log p(x)")
+                Expect.isTrue (bias naive < -10.0) $"the naive estimate is only {bias naive} below log p(x)"
         ]
         // A random MLP VAE (784-32-5) and 24 binarized MNIST test digits.
         testList "RandomMlpVae" [
@@ -147,7 +147,7 @@ let tests =
                 let d, se = pairedDifference iwae1 elbo
                 output.WriteLine $"mean L_1 = {Array.average iwae1:F3}, mean ELBO = {Array.average elbo:F3}, difference {d:F4} +- {se:F4}"
                 Expect.isTrue (se > 0.0) "the two estimates coincide sample by sample: the test would not see a KL mistake"
-                Expect.isTrue (abs d < 4.0 * se) ($"L_1 - ELBO = {d} +- {se}")
+                Expect.isTrue (abs d < 4.0 * se) $"L_1 - ELBO = {d} +- {se}"
             testCase "IWAE rises with k and stays below the k = 5000 log-likelihood estimate" <| fun () ->
                 let vae, x = randomMlpVae.Value.Values
                 let bounds = [ for k in [ 1; 5; 50; 500 ] -> k, perImage (int64 k) (fun g -> Objectives.iwae vae g k x) ]
@@ -156,6 +156,6 @@ let tests =
                 assertRising output bounds
                 for k, v in bounds do
                     let excess, se = pairedDifference v ll
-                    Expect.isTrue (excess < 3.0 * se) ($"L_{k} exceeds the k = 5000 estimate by {excess} +- {se}")
+                    Expect.isTrue (excess < 3.0 * se) $"L_{k} exceeds the k = 5000 estimate by {excess} +- {se}"
         ]
     ]

@@ -39,7 +39,7 @@ let check (cases: (float * float)[][]) (samples: int) =
         let mc, se = meanAndStdErr perCase.[i]
         output.WriteLine $"case {i}: closed {closed.[i]:F6}, Monte Carlo {mc:F6} +- {se:F6} ({samples} samples)"
         // (q = p gives log q - log p = 0 for every sample: no noise at all.)
-        Expect.isTrue (abs (mc - closed.[i]) <= 4.0 * se + 1e-12) ($"case {i}: Monte Carlo KL {mc} +- {se}, closed form {closed.[i]}")
+        Expect.isTrue (abs (mc - closed.[i]) <= 4.0 * se + 1e-12) $"case {i}: Monte Carlo KL {mc} +- {se}, closed form {closed.[i]}"
 
 /// Logits [2; 3; 5] (two samples of a batch of three 5-pixel images) and images [3; 5].
 let private logitsAndImages (binary: bool) =
@@ -70,14 +70,14 @@ let tests =
             let q = DiagonalGaussian(torch.tensor mu, (torch.tensor sigma).square().log ())
             let n = 100000
             let z = q.rsample (n, generator = g)
-            Expect.equal z.shape ([| int64 n; 3L |]) "z.shape"
+            Expect.equal z.shape [| int64 n; 3L |] "z.shape"
             let columns = (z.t().contiguous ()).toFloat64Array () |> Array.chunkBySize n
             for j in 0..2 do
                 let mean, se = meanAndStdErr columns.[j]
-                Expect.isTrue (abs (mean - mu.[j]) < 4.0 * se) ($"coordinate {j}: sample mean {mean} +- {se}, mu {mu.[j]}")
+                Expect.isTrue (abs (mean - mu.[j]) < 4.0 * se) $"coordinate {j}: sample mean {mean} +- {se}, mu {mu.[j]}"
                 let sd = sqrt (variance columns.[j])
                 // The sample standard deviation has a standard error of about sigma / sqrt(2n).
-                Expect.isTrue (abs (sd - sigma.[j]) < 4.0 * sigma.[j] / sqrt (2.0 * float n)) ($"coordinate {j}: sample sd {sd}, sigma {sigma.[j]}")
+                Expect.isTrue (abs (sd - sigma.[j]) < 4.0 * sigma.[j] / sqrt (2.0 * float n)) $"coordinate {j}: sample sd {sd}, sigma {sigma.[j]}"
         testCase "DiagonalGaussian.log_prob and StandardNormal.log_prob match the density formula" <| fun () ->
             use scope = new TensorScope()
             let mu, logvar, z = randn64 1L [ 3; 4 ], randn64 2L [ 3; 4 ], randn64 3L [ 2; 3; 4 ] * 2.0
@@ -129,7 +129,7 @@ let tests =
                 columns t
                 |> Array.iteri (fun j c ->
                     let mean, se = meanAndStdErr c
-                    Expect.isTrue (abs (mean - expected.[j]) < 4.0 * se) ($"{what} pixel {j}: mean {mean} +- {se}, expected {expected.[j]}")
+                    Expect.isTrue (abs (mean - expected.[j]) < 4.0 * se) $"{what} pixel {j}: mean {mean} +- {se}, expected {expected.[j]}"
                     Expect.isTrue (abs (variance c - expectedVar.[j]) < 0.05 * expectedVar.[j]) ($"{what} pixel {j}: variance {variance c}, expected {expectedVar.[j]}"))
             let p = [| sigmoid -2.0; 0.5; sigmoid 1.5 |]
             check "Bernoulli" p (p |> Array.map (fun p -> p * (1.0 - p))) bernoulli
@@ -156,7 +156,7 @@ let tests =
                       "Bernoulli pixels", (BernoulliLogits mu).log_prob (x, eventDims = 3), (BernoulliLogits(flat mu)).log_prob (flat x)
                       "Gaussian pixels", (Gaussian(mu, logvar)).log_prob (x, eventDims = 3), (Gaussian(flat mu, flat logvar)).log_prob (flat x) ]
                 for name, ofImage, ofFlat in pairs do
-                    Expect.equal ofImage.shape ([| 3L |]) "ofImage.shape"
+                    Expect.equal ofImage.shape [| 3L |] "ofImage.shape"
                     assertClose name 1e-12 1e-12 (ofFlat.toFloat64Array ()) (ofImage.toFloat64Array ())
                 // And the standard normal against the formula in doubles.
                 let zs = z.toFloat64Array () |> Array.chunkBySize 40

@@ -79,9 +79,9 @@ let tests =
         testSequenced <| testList "VaeRunTests" [
             testCase "train limit: an epoch is 1000 images in batches of 100" <| fun () ->
                 let epochs = runs.Value.Reports |> Array.groupBy (fun p -> p.Stage)
-                Expect.equal (Array.map fst epochs) ([| "epoch 1/2"; "epoch 2/2" |]) "Array.map fst epochs"
+                Expect.equal (Array.map fst epochs) [| "epoch 1/2"; "epoch 2/2" |] "Array.map fst epochs"
                 for stage, reports in epochs do
-                    Expect.equal (reports |> Array.map (fun p -> p.Done)) ([| 1L .. 10L |]) "reports |> Array.map (fun p -> p.Done)"
+                    Expect.equal (reports |> Array.map (fun p -> p.Done)) [| 1L .. 10L |] "reports |> Array.map (fun p -> p.Done)"
                     for p in reports do
                         Expect.equal p.Total 10L "batches per epoch in a progress report"
             testCase "a resumed run equals an uninterrupted one bit for bit" <| fun () ->
@@ -101,8 +101,8 @@ let tests =
                     Expect.isNonEmpty tensors "tensors"
                     Expect.equal (List.map (fun (n, _, _, _) -> n) tensorsB) (List.map (fun (n, _, _, _) -> n) tensors) "List.map (fun (n, _, _, _) -> n) tensorsB"
                     for (n, dtype, shape, bytes), (_, dtypeB, shapeB, bytesB) in List.zip tensors tensorsB do
-                        Expect.isTrue ((dtype, shape) = (dtypeB, shapeB)) ($"{name}: {n} differs in dtype or shape")
-                        Expect.isTrue ((bytes = bytesB)) ($"{name}: the values of {n} differ")
+                        Expect.isTrue ((dtype, shape) = (dtypeB, shapeB)) $"{name}: {n} differs in dtype or shape"
+                        Expect.isTrue (bytes = bytesB) $"{name}: the values of {n} differ"
                     Expect.equal metadataB metadata "metadataB"
                 // The resumed run drew the same images at epoch 2.
                 let image (folder: string) = File.ReadAllBytes((run folder).ImagePath("samples", 2))
@@ -110,15 +110,15 @@ let tests =
             testCase "a second epoch raises the training and validation ELBO" <| fun () ->
                 let trainElbo, valElbo = column runs.Value.Straight "train_elbo", column runs.Value.Straight "val_elbo"
                 output.WriteLine $"train ELBO {trainElbo.[0]:F2} -> {trainElbo.[1]:F2}, validation ELBO {valElbo.[0]:F2} -> {valElbo.[1]:F2}"
-                Expect.isTrue (trainElbo.[1] > trainElbo.[0]) ($"train ELBO {trainElbo.[0]} -> {trainElbo.[1]}")
-                Expect.isTrue (valElbo.[1] > valElbo.[0]) ($"validation ELBO {valElbo.[0]} -> {valElbo.[1]}")
+                Expect.isTrue (trainElbo.[1] > trainElbo.[0]) $"train ELBO {trainElbo.[0]} -> {trainElbo.[1]}"
+                Expect.isTrue (valElbo.[1] > valElbo.[0]) $"validation ELBO {valElbo.[0]} -> {valElbo.[1]}"
                 // The logged ELBO is the logged reconstruction term minus the logged KL.
                 let kl, recon = column runs.Value.Straight "kl", column runs.Value.Straight "recon"
                 let valKl, valRecon = column runs.Value.Straight "val_kl", column runs.Value.Straight "val_recon"
                 assertClose "train ELBO = recon - KL" 1e-5 1e-6 trainElbo (Array.map2 (-) recon kl)
                 assertClose "validation ELBO = recon - KL" 1e-12 1e-9 valElbo (Array.map2 (-) valRecon valKl)
                 // An untrained decoder (logits near 0) costs about 784 log 2 = 543 nats; training must beat it.
-                Expect.isTrue (valElbo.[1] > -784.0 * log 2.0) ($"validation ELBO {valElbo.[1]} is no better than coin flips")
+                Expect.isTrue (valElbo.[1] > -784.0 * log 2.0) $"validation ELBO {valElbo.[1]} is no better than coin flips"
             testCase "the best checkpoint reproduces the logged validation ELBO" <| fun () ->
                 let saved, savedSettings, vae = VaeRun.load (runs.Value.Straight, "best")
                 use _ = vae.Parameters
@@ -184,7 +184,7 @@ let tests =
                 let _, _, vae = VaeRun.load (folder, "last")
                 use _ = vae.Parameters
                 for name, t in vae.Parameters.named do
-                    Expect.isTrue (t.toFloat64Array () |> Array.forall Double.IsFinite) ($"{name} is not finite in the checkpoint")
+                    Expect.isTrue (t.toFloat64Array () |> Array.forall Double.IsFinite) $"{name} is not finite in the checkpoint"
             testCase "a start whose data are missing leaves no run behind" <| fun () ->
                 let folder = Path.Combine(runs.Value.Root, "no-data")
                 let e = raises<FileNotFoundException> (fun () ->

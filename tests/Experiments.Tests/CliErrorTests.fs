@@ -14,9 +14,9 @@ open Research.Experiments.Tests.Cli
 let private small = [ "--latent"; "4"; "--hidden"; "32"; "--limit"; "500"; "--validation"; "200"; "--batch-size"; "100"; "--threads"; "1" ]
 
 let private oneLineError (code: int) (fragment: string) (r: Result) =
-    Expect.isTrue ((code = r.ExitCode)) ($"exit code {r.ExitCode}, expected {code}; stderr: {r.Err}; stdout: {r.Out}")
+    Expect.isTrue (code = r.ExitCode) $"exit code {r.ExitCode}, expected {code}; stderr: {r.Err}; stdout: {r.Out}"
     let errors = lines r.Err
-    Expect.isTrue ((errors.Length = 1)) ($"expected one line on stderr, got: {r.Err}")
+    Expect.isTrue (errors.Length = 1) $"expected one line on stderr, got: {r.Err}"
     Expect.stringStarts (errors[0]) "error: " "errors[0]"
     Expect.stringContains (errors[0]) fragment "errors[0]"
     Expect.isFalse ((r.Out + r.Err).Contains "   at ") "r.Out + r.Err does not contain \" at \""
@@ -44,7 +44,7 @@ let tests =
                   [ "report"; "nowhere"; "--no-verify"; "--out"; "run" ], "nowhere is not a run folder: it has no config.json" ] do
                 let r = research temp.Path [] args
                 oneLineError 2 fragment r
-                Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) ($"{args}: a run folder was created")
+                Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) $"{args}: a run folder was created"
         testCase "a second process on a run folder is refused while the first trains, and the first is unharmed" <| fun () ->
             use temp = new TempFolder "two-processes"
             let first = start temp.Path [] [ researchDll; "vae"; "train"; "--epochs"; "3"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run" ]
@@ -61,7 +61,7 @@ let tests =
             Expect.stringContains config ("\"train_limit\": 20000") "config"
             Expect.equal (File.ReadAllLines(Path.Combine(temp.Path, "run", "metrics.csv")).Length) 4 "File.ReadAllLines(Path.Combine(temp.Path, \"run\", \"metrics.csv\")).Length"
             // Once it has finished, the folder is free again (to resume, here).
-            let third = research temp.Path [] ([ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ])
+            let third = research temp.Path [] [ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ]
             Expect.equal third.ExitCode 0 "third.ExitCode"
         testCase "a diverging run exits with code 3 and one line naming where it stopped" <| fun () ->
             use temp = new TempFolder "diverging"
@@ -84,10 +84,10 @@ let tests =
                   [ "--k"; "3"; "--images"; idx; "--binarize"; "dynamic" ], "best-mine-idx3-ubyte-dynamic-k3.json"
                   [ "--checkpoint"; "last"; "--k"; "2" ], "last-test-k2.json" ] do
                 let r = eval args
-                Expect.isTrue ((0 = r.ExitCode)) r.Err
+                Expect.isTrue (0 = r.ExitCode) r.Err
                 Expect.stringContains r.Out file "the command's output"
             let written = Directory.GetFiles(Path.Combine(temp.Path, "run", "eval")) |> Array.map Path.GetFileName |> Array.sort
-            Expect.equal written ([| "best-mine-idx3-ubyte-dynamic-k3.json"; "best-mine-idx3-ubyte-k3.json"; "best-test-first50-k3.json"; "best-test-k3.json"; "last-test-k2.json" |]) "written"
+            Expect.equal written [| "best-mine-idx3-ubyte-dynamic-k3.json"; "best-mine-idx3-ubyte-k3.json"; "best-test-first50-k3.json"; "best-test-k3.json"; "last-test-k2.json" |] "written"
             Expect.stringContains (File.ReadAllText(Path.Combine(temp.Path, "run", "eval", "best-mine-idx3-ubyte-k3.json"))) ("\"count\": 12") "File.ReadAllText(Path.Combine(temp.Path, \"run\", \"eval\", \"best-mine-idx3-ubyte-k3.json\"))"
             // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
             let binary = Path.Combine(temp.Path, "binary-idx3-ubyte")
@@ -101,17 +101,17 @@ let tests =
             use temp = new TempFolder "gan-sample"
             let train = research temp.Path [] [ "gan"; "train"; "--latent"; "8"; "--gen-hidden"; "32,64"; "--disc-hidden"; "64,32"; "--epochs"; "1"
                                                 "--limit"; "500"; "--validation"; "200"; "--batch-size"; "50"; "--threads"; "1"; "--out"; "gan" ]
-            Expect.isTrue ((0 = train.ExitCode)) train.Err
+            Expect.isTrue (0 = train.ExitCode) train.Err
             let sample = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1" ]
-            Expect.isTrue ((0 = sample.ExitCode)) sample.Err
+            Expect.isTrue (0 = sample.ExitCode) sample.Err
             let idx = Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1-idx3-ubyte")
             let bytes = File.ReadAllBytes idx
             // IDX: magic 0x00000803, then 70, 28, 28 big-endian, then the pixels.
-            Expect.equal (bytes.[.. 15]) ([| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 70uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |]) "bytes.[.. 15]"
+            Expect.equal (bytes.[.. 15]) [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 70uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |] "bytes.[.. 15]"
             Expect.equal bytes.Length (16 + 70 * 784) "bytes.Length"
             Expect.isTrue (File.Exists(Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1.png"))) "File.Exists(Path.Combine(temp.Path, \"gan\", \"samples\", \"last-n70-seed1.png\"))"
             // The same seed gives the same images.
             let again = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1"; "--out"; "again" ]
-            Expect.isTrue ((0 = again.ExitCode)) again.Err
+            Expect.isTrue (0 = again.ExitCode) again.Err
             Expect.equal (File.ReadAllBytes(Path.Combine(temp.Path, "again-idx3-ubyte"))) bytes "File.ReadAllBytes(Path.Combine(temp.Path, \"again-idx3-ubyte\"))"
     ]

@@ -32,17 +32,17 @@ let private metrics (folder: string) =
     File.ReadAllLines(Path.Combine(folder, "metrics.csv")) |> Array.map (fun l -> l.Substring(0, l.LastIndexOf ','))
 
 let private assertSameRun (expected: string) (actual: string) (what: string) =
-    Expect.isTrue ((metrics expected = metrics actual)) ($"{what}: metrics.csv differs")
+    Expect.isTrue (metrics expected = metrics actual) $"{what}: metrics.csv differs"
     for name in [ "last"; "best"; "resume" ] do
         let file (folder: string) = Path.Combine(folder, "checkpoints", name + ".safetensors")
-        Expect.isTrue ((tensors (file expected) = tensors (file actual))) ($"{what}: {name}.safetensors differs")
+        Expect.isTrue (tensors (file expected) = tensors (file actual)) $"{what}: {name}.safetensors differs"
     let images (folder: string) =
         Directory.GetFiles(Path.Combine(folder, "images")) |> Array.sort |> Array.map (fun f -> Path.GetFileName f, File.ReadAllBytes f)
-    Expect.isTrue ((images expected = images actual)) ($"{what}: the image grids differ")
+    Expect.isTrue (images expected = images actual) $"{what}: the image grids differ"
     Expect.equal (File.ReadAllText(Path.Combine(actual, "config.json"))) (File.ReadAllText(Path.Combine(expected, "config.json"))) "File.ReadAllText(Path.Combine(actual, \"config.json\"))"
     let temps = Directory.GetFiles(actual, "*.tmp", SearchOption.AllDirectories)
     let left = String.Join(" ", temps)
-    Expect.isTrue ((temps.Length = 0)) ($"{what}: temporary files are left: {left}")
+    Expect.isTrue (temps.Length = 0) $"{what}: temporary files are left: {left}"
 
 [<Tests>]
 let tests =
@@ -59,14 +59,14 @@ let tests =
                     // The run made fewer writes than `step`: every one of them has been killed at.
                     finished <- true
                 else
-                    Expect.isTrue ((137 = killed.ExitCode)) ($"step {step}: exit code {killed.ExitCode} (expected SIGKILL's 137): {killed.Err}")
+                    Expect.isTrue (137 = killed.ExitCode) $"step {step}: exit code {killed.ExitCode} (expected SIGKILL's 137): {killed.Err}"
                     // As a user would: resume a run that has committed an epoch, else start it again.
                     let committed = File.Exists(Path.Combine(folder, "checkpoints", "resume.safetensors"))
                     let continued = research temp.Path [] (args @ [ "--out"; folder ] @ (if committed then [ "--resume" ] else []))
-                    Expect.isTrue ((0 = continued.ExitCode)) ($"step {step}: continuing failed: {continued.Err}")
+                    Expect.isTrue (0 = continued.ExitCode) $"step {step}: continuing failed: {continued.Err}"
                     assertSameRun reference folder $"killed at step {step}"
                     Directory.Delete(folder, true)
                     step <- step + 1
             // Epoch 0's images, and per epoch the metrics, images, two model files, config and the commit.
-            Expect.isTrue (step > 20) ($"only {step - 1} write steps were killed at")
+            Expect.isTrue (step > 20) $"only {step - 1} write steps were killed at"
     ]

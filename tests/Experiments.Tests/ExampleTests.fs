@@ -16,19 +16,19 @@ let tests =
             let script = Path.Combine(repository, "examples", "beta_vae.fsx")
             use fsi = start temp.Path [] [ "fsi"; "--quiet"; script; run; "1"; "4" ]
             let r = finish fsi
-            Expect.isTrue ((0 = r.ExitCode)) ($"the script failed: {r.Err}{r.Out}")
+            Expect.isTrue (0 = r.ExitCode) $"the script failed: {r.Err}{r.Out}"
             let metrics = File.ReadAllLines(Path.Combine(run, "metrics.csv"))
             Expect.equal (metrics[0]) "epoch,train_objective,train_elbo,kl,val_objective,val_elbo,val_kl,seconds" "metrics[0]"
             Expect.equal metrics.Length 2 "metrics.Length"
             // beta = 4: the objective is the ELBO less 3 KL, per image.
             let row = metrics[1].Split ',' |> Array.map float
             Expect.floatClose (digits 6) (row[1]) (row[2] - 3.0 * row[3]) "row[1]"
-            Expect.isTrue (row[5] > -543.0) ($"validation ELBO {row[5]} is no better than an untrained decoder")
+            Expect.isTrue (row[5] > -543.0) $"validation ELBO {row[5]} is no better than an untrained decoder"
             let config = File.ReadAllText(Path.Combine(run, "config.json"))
             Expect.stringContains config ("\"model\": \"beta-vae\"") "config"
             Expect.isTrue (File.Exists(Path.Combine(run, "checkpoints", "resume.safetensors"))) "File.Exists(Path.Combine(run, \"checkpoints\", \"resume.safetensors\"))"
             let report = research temp.Path [] [ "report"; run; "--no-verify" ]
-            Expect.isTrue ((0 = report.ExitCode)) report.Err
+            Expect.isTrue (0 = report.ExitCode) report.Err
             let page = File.ReadAllText(Path.Combine(run, "report.html"))
             for title in [ "beta-vae: objective"; "beta-vae: elbo"; "beta-vae: kl"; "<h3>samples</h3>" ] do
                 Expect.stringContains page title "the report page"

@@ -34,22 +34,22 @@ let tests =
             let gan, vae, noise = Path.Combine(temp.Path, "gan"), Path.Combine(temp.Path, "vae"), Path.Combine(temp.Path, "noise-idx3-ubyte")
             let common = [ "--limit"; "20000"; "--validation"; "1000"; "--threads"; "1" ]
             let trained = research temp.Path [] ([ "gan"; "train"; "--epochs"; "3"; "--image-epochs"; "3"; "--out"; gan ] @ common)
-            Expect.isTrue ((0 = trained.ExitCode)) trained.Err
+            Expect.isTrue (0 = trained.ExitCode) trained.Err
             let trained = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; vae ] @ common)
-            Expect.isTrue ((0 = trained.ExitCode)) trained.Err
+            Expect.isTrue (0 = trained.ExitCode) trained.Err
             writeNoise noise 2000
             let scored = research temp.Path [] [ "score"; gan; vae; noise; "--n"; "2000"; "--threads"; "1" ]
-            Expect.isTrue ((0 = scored.ExitCode)) scored.Err
+            Expect.isTrue (0 = scored.ExitCode) scored.Err
             let rows = table scored.Out
             let fid label = float rows[label].[2]
             let kid label = float (rows[label].[3].Split(' ')[0])
             let classifierScore label = float rows[label].[6]
             let real, generated, random = "floor: MNIST training images", "gan: samples", "noise-idx3-ubyte"
             for label in [ real; generated; random; "vae: decoder means"; "vae: Bernoulli draws" ] do
-                Expect.isTrue (rows.ContainsKey label) ($"no row '{label}' in\n{scored.Out}")
-            Expect.isTrue (fid real < fid generated && fid generated < fid random) ($"FID: real {fid real}, GAN {fid generated}, noise {fid random}")
-            Expect.isTrue (kid real < kid generated && kid generated < kid random) ($"KID: real {kid real}, GAN {kid generated}, noise {kid random}")
-            Expect.isTrue (classifierScore real > classifierScore generated && classifierScore generated > classifierScore random) ($"classifier score: real {classifierScore real}, GAN {classifierScore generated}, noise {classifierScore random}")
+                Expect.isTrue (rows.ContainsKey label) $"no row '{label}' in\n{scored.Out}"
+            Expect.isTrue (fid real < fid generated && fid generated < fid random) $"FID: real {fid real}, GAN {fid generated}, noise {fid random}"
+            Expect.isTrue (kid real < kid generated && kid generated < kid random) $"KID: real {kid real}, GAN {kid generated}, noise {kid random}"
+            Expect.isTrue (classifierScore real > classifierScore generated && classifierScore generated > classifierScore random) $"classifier score: real {classifierScore real}, GAN {classifierScore generated}, noise {classifierScore random}"
             // scores.json in each run, with the floor and the versioned network's digest.
             use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(gan, "scores.json")))
             Expect.equal (Math.Round(doc.RootElement.GetProperty("sets").[0].GetProperty("fid").GetDouble(), 2)) (fid generated) "Math.Round(doc.RootElement.GetProperty(\"sets\").[0].GetProperty(\"fid\").GetDouble(), 2)"
@@ -61,7 +61,7 @@ let tests =
             // The comparison report.
             let out = Path.Combine(temp.Path, "compare")
             let report = research temp.Path [] [ "report"; gan; vae; "--no-verify"; "--out"; out ]
-            Expect.isTrue ((0 = report.ExitCode)) report.Err
+            Expect.isTrue (0 = report.ExitCode) report.Err
             let page = File.ReadAllText(Path.Combine(out, "report.html"))
             for text in [ "Sample quality, all runs"; "Predicted classes, all runs"; "Samples side by side"; "What each model offers as a likelihood"
                           "none: a GAN defines no density"; "a bound and an estimate"; "floor: MNIST training images" ] do
