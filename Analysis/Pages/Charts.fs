@@ -24,8 +24,15 @@ let private pngSize (png: byte[]) =
 
 let private bare = LinearAxis.init (ShowTickLabels = false, ShowGrid = false, ZeroLine = false, Ticks = StyleParam.TickOptions.Empty)
 
+/// Room for the title and margins around an image of width x height pixels, shown pixel for pixel
+/// unless wider than the page (1200 pixels), then scaled down to fit.
+let private figureSize (width: int) (height: int) (extraHeight: int) =
+    let margins, page = 160, 1180
+    let scale = min 1.0 (float (page - margins) / float width)
+    max 360 (int (scale * float width) + margins), int (scale * float height) + 140 + extraHeight
+
 /// Image traces, one per PNG (plotly decodes the data URI in the browser), only the `shown`-th
-/// visible, in a figure sized to show them pixel for pixel, axes hidden.
+/// visible, axes hidden.
 let private imageFigure (pngs: (string * byte[]) list) (shown: int) (extraHeight: int) =
     let width, height = pngs |> List.map (snd >> pngSize) |> List.reduce (fun (w, h) (w2, h2) -> max w w2, max h h2)
     let visible i = if i = shown then StyleParam.Visible.True else StyleParam.Visible.False
@@ -36,7 +43,9 @@ let private imageFigure (pngs: (string * byte[]) list) (shown: int) (extraHeight
     |> Chart.combine
     |> Chart.withXAxis bare
     |> Chart.withYAxis bare
-    |> Chart.withSize (max 360 (width + 160), height + 140 + extraHeight)
+    |> fun chart ->
+        let figureWidth, figureHeight = figureSize width height extraHeight
+        chart |> Chart.withSize (figureWidth, figureHeight)
 
 /// One image at its pixel size.
 let image (png: byte[]) = imageFigure [ "", png ] 0 0

@@ -341,7 +341,7 @@ let tests =
         ]
         // A real run: a latent-2 VAE trained here for one short epoch, reported through the same path as
         // `research report` (the run folder read generically, plus the VAE's panels from its best checkpoint).
-        testList "RealRunReportTests" [
+        testSequenced <| testList "RealRunReportTests" [
             testCase "the report of a real latent-2 run shows curves, samples, reconstructions, manifold, latents and interpolations" <| fun () ->
                 wait <| task {
                     use folder = new TempFolder "real-run"
@@ -368,7 +368,7 @@ let tests =
         // A real GAN run (latent 2, one short epoch), reported as `research report` does: the loss curves
         // with the optimum lines, D(x) and D(G(z)) against 1/2, the samples, the interpolations and the
         // 2-d latent grid, all drawn in Chromium.
-        testList "GanRunReportTests" [
+        testSequenced <| testList "GanRunReportTests" [
             testCase "the report of a real GAN run shows its curves with optimum lines, samples and interpolations" <| fun () ->
                 wait <| task {
                     use folder = new TempFolder "gan-run"
@@ -396,7 +396,7 @@ let tests =
         ]
         // A real flow run (two short epochs), reported as `research report` does: the bits-per-dimension
         // curves, the samples at two temperatures, the reconstruction check and the interpolations.
-        testList "FlowRunReportTests" [
+        testSequenced <| testList "FlowRunReportTests" [
             testCase "the report of a real flow run shows its bpd curves, samples, reconstruction check and interpolations" <| fun () ->
                 wait <| task {
                     use folder = new TempFolder "flow-run"

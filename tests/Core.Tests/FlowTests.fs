@@ -173,7 +173,7 @@ let tests =
         ]
         // `research bench flow` in smoke mode: a few steps on each side train the same flow to the same
         // bits per dimension (not timed).
-        testList "FlowBenchmarkTests" [
+        testSequenced <| testList "FlowBenchmarkTests" [
             testCase "a smoke epoch trains both sides to about the same bits per dimension" <| fun () ->
                 let threads = torch.get_num_threads ()
                 try

@@ -216,7 +216,7 @@ print(json.dumps(out))
         ]
         // `research bench gan` in smoke mode: the MLP GAN's GEMM count against PyTorch's profiler, and a
         // short epoch on each side that trains the same model to about the same losses (not timed).
-        testList "GanBenchmarkTests" [
+        testSequenced <| testList "GanBenchmarkTests" [
             testCase "the MLP GAN's GEMM count is what PyTorch's profiler counts for one step" <| fun () ->
                 withPyTorch (fun () ->
                     let script = Research.Core.Benchmarks.PyTorchPeer.Script "gan_pytorch.py"

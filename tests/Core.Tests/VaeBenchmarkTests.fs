@@ -10,7 +10,7 @@ open Research.Core.Tests.TensorTestSupport
 [<Tests>]
 let tests =
     testList "VaeBenchmarkTests" [
-        testList "VaeBenchmarkTests" [
+        testSequenced <| testList "VaeBenchmarkTests" [
             testCase "the GEMM count is what PyTorch's profiler counts for pytorch/examples' VAE" <| fun () ->
                 withPyTorch (fun () ->
                     // One forward and backward of bench/vae_pytorch.py's model; the profiler's FLOP formulas for
