@@ -5,6 +5,7 @@ module Research.Analysis.Pages.Charts
 open System
 open Plotly.NET
 open Plotly.NET.LayoutObjects
+open Research.Core.IO
 
 /// Curves are 900 x 450 (Plotly.NET would make every figure 600 x 600).
 let withCurveSize (chart: GenericChart) = chart |> Chart.withSize (900, 450)
@@ -15,12 +16,13 @@ let withEpochAxis (largest: float) (chart: GenericChart) =
     let step = max 1 (int (ceil (largest / 10.0)))
     chart |> Chart.withXAxis (LinearAxis.init (Title = Title.init "epoch", Tick0 = 0, DTick = step))
 
-/// Width and height from a PNG's IHDR chunk; anything that is not a PNG is refused.
+/// Width and height of a PNG, read by the workspace's own decoder; anything else is refused.
 let private pngSize (png: byte[]) =
-    if png.Length < 24 || png[1] <> byte 'P' || png[2] <> byte 'N' || png[3] <> byte 'G' then
-        invalidArg "png" "expected PNG file bytes"
-    let at i = (int png[i] <<< 24) ||| (int png[i + 1] <<< 16) ||| (int png[i + 2] <<< 8) ||| int png[i + 3]
-    at 16, at 20
+    try
+        let image = Png.Decode png
+        image.Width, image.Height
+    with :? IO.InvalidDataException as e ->
+        invalidArg "png" $"expected PNG file bytes: {e.Message}"
 
 let private bare = LinearAxis.init (ShowTickLabels = false, ShowGrid = false, ZeroLine = false, Ticks = StyleParam.TickOptions.Empty)
 

@@ -7,20 +7,25 @@ open System
 open System.Collections.Concurrent
 open Expecto
 
+let private thrown (f: unit -> unit) = try f (); None with e -> Some e
+
+let private wrongOrNone (expected: string) (thrown: exn option) =
+    match thrown with
+    | Some e -> failtestf "expected %s, got %s: %s" expected (e.GetType().Name) e.Message
+    | None -> failtestf "expected %s, nothing was thrown" expected
+
 /// The exception of exactly type 'E that f throws (a subtype does not count, as in xunit's
 /// Assert.Throws); anything else, or nothing, fails the test.
 let raises<'E when 'E :> exn> (f: unit -> unit) : 'E =
-    match (try f (); None with e -> Some e) with
+    match thrown f with
     | Some(:? 'E as e) when e.GetType() = typeof<'E> -> e
-    | Some e -> failtestf "expected %s, got %s: %s" typeof<'E>.Name (e.GetType().Name) e.Message
-    | None -> failtestf "expected %s, nothing was thrown" typeof<'E>.Name
+    | other -> wrongOrNone typeof<'E>.Name other
 
 /// The exception of type 'E or a subtype that f throws.
 let raisesAny<'E when 'E :> exn> (f: unit -> unit) : 'E =
-    match (try f (); None with e -> Some e) with
+    match thrown f with
     | Some(:? 'E as e) -> e
-    | Some e -> failtestf "expected %s or a subtype, got %s: %s" typeof<'E>.Name (e.GetType().Name) e.Message
-    | None -> failtestf "expected %s, nothing was thrown" typeof<'E>.Name
+    | other -> wrongOrNone $"{typeof<'E>.Name} or a subtype" other
 
 /// lo <= actual <= hi.
 let within (lo: 'T) (hi: 'T) (actual: 'T) (message: string) =
