@@ -10,8 +10,9 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 say() { echo "[setup] $*"; }
 
 # 1. System packages: libtorch (+ OpenBLAS, else the reference BLAS makes it 5-10x slower),
-#    PyTorch on the same libtorch for the benchmark, Chromium for the browser test, node/npm.
-apt_pkgs=(libtorch-dev libopenblas0-pthread python3-torch chromium cmake g++ nodejs npm)
+#    oneDNN's headers (the shim calls the oneDNN that libtorch uses), PyTorch on the same libtorch
+#    for the benchmark, Chromium for the browser test, node/npm.
+apt_pkgs=(libtorch-dev libopenblas0-pthread libdnnl-dev python3-torch chromium cmake g++ nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -108,7 +108,6 @@ let panels (folder: string) =
     | Some file ->
         [ Panel.Table($"Sample quality ({file.Checkpoint} checkpoint, against the {file.Reference})",
                       header,
-                      [ for set in file.Sets -> row set.Label set.Scores
-                        row $"floor: {file.Floor.Label}" file.Floor.Scores ])
+                      [ for set in file.Sets -> row set.Label set.Scores ] @ [ row $"floor: {file.Floor.Label}" file.Floor.Scores ])
           Panel.Bars("Predicted classes of the samples", "class (the feature network's prediction)", digits,
                      [ for set in file.Sets @ [ file.Floor ] -> set.Label, Array.map float set.Scores.Classes ]) ]

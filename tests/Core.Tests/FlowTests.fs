@@ -121,6 +121,22 @@ let tests =
                     // With the (variational) dequantization: the same pixels come back.
                     let z, _ = Flow.encode flow x
                     Expect.equal ((Flow.decode flow z - x).abs().max().item ()) 0.0 "(Flow.decode flow z - x).abs().max().item ()"
+            testCase "every coupling's scale factor is a parameter, saved and trained" <| fun () ->
+                use scope = new TensorScope()
+                use g = new Generator(7L)
+                let flow = FlowModel.create g { FlowConfig.multiScale with Hidden = [ 8; 8; 8 ] } Mnist.imageShape Float32
+                use parameters = flow.Parameters
+                let scales = parameters.named |> Array.filter (fun (name, _) -> name.EndsWith ".scale")
+                // 4 + 2 + 4 couplings, each with one c per channel of its maps (1, 4 and 8).
+                Expect.equal (scales |> Array.map (fun (_, t) -> t.numel)) [| 1L; 1L; 1L; 1L; 4L; 4L; 8L; 8L; 8L; 8L |] "the scales' sizes"
+                let state = parameters.state_dict ()
+                Expect.isTrue (scales |> Array.forall (fun (name, _) -> (state.TryFind name).IsSome)) "the checkpoint holds them"
+                // Away from the identity (the nets' last layers start at zero) the bits per dimension depend on c.
+                perturb parameters g 0.05
+                let x = (torch.rand ([| 4L; 1L; 28L; 28L |], generator = g) * 256.0).floor ()
+                let grads = Autodiff.gradN (fun _ -> (Flow.bitsPerDim flow (Flow.logLikelihood flow x)).mean ()) (Array.map snd scales)
+                for (name, _), grad in Array.zip scales grads do
+                    Expect.isGreaterThan (grad.abs().max().item ()) 0.0 $"d bpd / d {name}"
             testCase "bits per dimension of the identity flow on uniform noise equal the closed form" <| fun () ->
                 use scope = new TensorScope()
                 use g = new Generator(9L)

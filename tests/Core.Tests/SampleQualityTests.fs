@@ -128,5 +128,25 @@ let tests =
                     Expect.stringContains e.Message "not comparable" "e.Message"
                 finally
                     IO.File.Delete path
+            testCase "scores.json reads back as written, and its table lists every set and then the floor" <| fun () ->
+                let scores (fid: float) : SampleQuality.Scores =
+                    { Images = 100; Fid = fid; Kid = 0.5; KidStdErr = 0.1; Precision = 0.75; Recall = 0.5; ClassifierScore = 9.5
+                      Classes = Array.create 10 10 }
+                let set label fid : ScoresFile.ScoredSet = { Label = label; Images = $"{label}-idx3-ubyte"; Scores = scores fid }
+                let file: ScoresFile.ScoresFile =
+                    { Checkpoint = "best"; Seed = 1; FeatureNet = String('0', 64); Reference = "MNIST test images"
+                      Floor = set "MNIST training images" 1.5; Sets = [ set "samples" 30.0; set "samples, T = 0.7" 20.0 ] }
+                let folder = NnTestSupport.tempFolder "scores"
+                try
+                    ScoresFile.write folder file
+                    Expect.equal (ScoresFile.read folder) (Some file) "read after write"
+                    match ScoresFile.panels folder with
+                    | [ Research.Core.Training.Table(_, header, rows); Research.Core.Training.Bars(_, _, _, bars) ] ->
+                        Expect.equal (rows |> List.map List.head) [ "samples"; "samples, T = 0.7"; "floor: MNIST training images" ] "the table's rows"
+                        Expect.equal (rows |> List.map (fun r -> r.[List.findIndex ((=) "FID") header])) [ "30.00"; "20.00"; "1.50" ] "the FID column"
+                        Expect.equal bars.Length 3 "the histogram's series"
+                    | panels -> failtest $"unexpected panels: {panels |> List.map Research.Core.Training.Panel.title}"
+                finally
+                    IO.Directory.Delete(folder, true)
         ]
     ]

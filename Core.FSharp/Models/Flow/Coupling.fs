@@ -41,14 +41,13 @@ let conditional (generator: Generator) (shape: ImageShape) (mask: Tensor) (hidde
     /// s and t of the masked input.
     let scaleShift (condition: Tensor option) (z: Tensor) =
         let input = match condition with Some y -> torch.cat ([ z * keep; y ], 1) | None -> z * keep
-        let h = (c2.forward ((c1.forward input).relu ())).relu ()
-        let out = c3.forward h
+        let out = ConvReluNet.forward (c1, c2, c3) input
         let sRaw, t = out.narrow (1, 0L, int64 c), out.narrow (1, int64 c, int64 c)
         let factor = scale.exp ()
         (sRaw / factor).tanh () * factor * change, t * change
     { Parameters =
         Parameters.create (
-            [ "scale", scale
+            [ yield "scale", scale
               for n, l in [ "net.0", c1; "net.2", c2; "net.4", c3 ] do
                   for p, t in l.parameters.named -> $"{n}.{p}", t ],
             [ "mask", mask ])

@@ -1,0 +1,242 @@
+// The conv net of an affine coupling, conv3x3 - ReLU - conv3x3 - ReLU - conv3x3 (stride 1, padding
+// 1), as one operation with its own gradient, on oneDNN directly.
+//
+// ATen runs each convolution through oneDNN too, but it hands oneDNN plain NCHW tensors: every call
+// reorders its input into oneDNN's channel-blocked layout and its output back, and the backward pass
+// reorders them again (a fifth of PyTorch's time on the flow's step is these reorders). Here the
+// hidden activations stay in the blocked layout that the convolutions choose, from the first
+// convolution's output to the last one's input, forward and backward; the ReLUs run as the
+// convolutions' post-ops, and their gradient is one masked pass over the blocked gradient. Only the
+// net's input and output are plain tensors. The kernels are the ones ATen calls, so the numbers
+// agree with the composite up to float32 summation order.
+//
+// The fused path takes contiguous float32 CPU tensors (4-D input, 3x3 weights, biases); anything
+// else, or a gradient that must itself be differentiable, goes through the same layers in ATen ops.
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "guard.h"
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+
+constexpr int kLayers = 3;
+
+at::Tensor net_ops(const at::Tensor& x, const at::Tensor* w, const at::Tensor* b) {
+  at::Tensor h = at::conv2d(x, w[0], b[0], 1, 1).relu();
+  h = at::conv2d(h, w[1], b[1], 1, 1).relu();
+  return at::conv2d(h, w[2], b[2], 1, 1);
+}
+
+const dnnl::engine& cpu() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+memory::dims dims_of(const at::Tensor& t) { return memory::dims(t.sizes().begin(), t.sizes().end()); }
+
+// A tensor in a oneDNN layout: its bytes live in a float32 torch tensor, so the autograd graph owns
+// and frees them like any other saved tensor.
+struct Blocked {
+  at::Tensor storage;
+  memory::desc desc;
+  memory mem() const { return memory(desc, cpu(), storage.data_ptr()); }
+};
+
+Blocked allocate(const memory::desc& desc) {
+  return {at::empty({static_cast<int64_t>(desc.get_size() / sizeof(float))}, at::kFloat), desc};
+}
+
+Blocked wrap(const at::Tensor& plain) {
+  return {plain, memory::desc(dims_of(plain), memory::data_type::f32, plain.dim() == 1 ? tag::a : tag::abcd)};
+}
+
+void run(dnnl::primitive&& p, std::unordered_map<int, memory> args) {
+  dnnl::stream s(cpu());
+  p.execute(s, args);
+  s.wait();
+}
+
+// `from` in the layout `to`; no copy when it is already there.
+Blocked reorder(const Blocked& from, const memory::desc& to) {
+  if (from.desc == to) return from;
+  Blocked out = allocate(to);
+  memory src = from.mem(), dst = out.mem();
+  run(dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+  return out;
+}
+
+memory::desc any(const memory::dims& dims) { return memory::desc(dims, memory::data_type::f32, tag::any); }
+
+memory::dims output_dims(const memory::desc& src, int64_t channels) {
+  memory::dims d = src.dims();
+  d[1] = channels;
+  return d;
+}
+
+const memory::dims kOnes{1, 1};
+
+dnnl::convolution_forward::primitive_desc forward_pd(const memory::desc& src, const at::Tensor& w, bool relu) {
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  const memory::desc bias({w.size(0)}, memory::data_type::f32, tag::x);
+  return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, any(dims_of(w)), bias,
+           any(output_dims(src, w.size(0))), kOnes, kOnes, kOnes},
+          attr, cpu()};
+}
+
+// The three layers' forward primitives for input dims `x` (the first one chooses its input's layout).
+struct Plan {
+  dnnl::convolution_forward::primitive_desc pd[kLayers];
+};
+
+Plan plan(const memory::dims& x, const at::Tensor* w) {
+  Plan p;
+  memory::desc src = any(x);
+  for (int l = 0; l < kLayers; ++l) {
+    p.pd[l] = forward_pd(src, w[l], l < kLayers - 1);
+    src = p.pd[l].dst_desc();
+  }
+  return p;
+}
+
+void reorder_into(const Blocked& from, const Blocked& to) {
+  memory src = from.mem(), dst = to.mem();
+  run(dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+}
+
+// The forward pass: the output, and each layer's input in its layout (x reordered, h1, h2).
+struct Forward {
+  at::Tensor out;
+  Blocked inputs[kLayers];
+};
+
+Forward run_forward(const at::Tensor& x, const at::Tensor* w, const at::Tensor* b) {
+  const Plan p = plan(dims_of(x), w);
+  Forward f;
+  f.inputs[0] = reorder(wrap(x), p.pd[0].src_desc());
+  Blocked dst;
+  for (int l = 0; l < kLayers; ++l) {
+    dst = allocate(p.pd[l].dst_desc());
+    run(dnnl::convolution_forward(p.pd[l]), {{DNNL_ARG_SRC, f.inputs[l].mem()},
+                                             {DNNL_ARG_WEIGHTS, reorder(wrap(w[l]), p.pd[l].weights_desc()).mem()},
+                                             {DNNL_ARG_BIAS, wrap(b[l]).mem()},
+                                             {DNNL_ARG_DST, dst.mem()}});
+    if (l + 1 < kLayers) f.inputs[l + 1] = dst;
+  }
+  f.out = at::empty({x.size(0), w[kLayers - 1].size(0), x.size(2), x.size(3)}, x.options());
+  reorder_into(dst, wrap(f.out));
+  return f;
+}
+
+// The backward pass from the output's gradient: the gradients of x (when `input_grad`), of the
+// weights and of the biases, in that order.
+variable_list run_backward(const Plan& p, const at::Tensor& x, const at::Tensor* w, const Blocked* inputs,
+                       const at::Tensor& grad, bool input_grad) {
+  variable_list grads(1 + 2 * kLayers);
+  Blocked dy = reorder(wrap(grad.contiguous()), p.pd[kLayers - 1].dst_desc());
+  for (int l = kLayers - 1; l >= 0; --l) {
+    // The hidden layers take their inputs as the forward pass left them; the first one lets its
+    // backward kernels choose the layout of x and of its gradient (a narrow x is read as it is
+    // forward, but the backward kernels want it channel-blocked, as ATen's path gives it to them).
+    const memory::desc src = l == 0 ? any(dims_of(x)) : p.pd[l].src_desc();
+    const memory::desc& dst = p.pd[l].dst_desc();
+    // ReLU's gradient: through where its output (the next layer's input) is positive.
+    if (l < kLayers - 1) dy.storage = at::threshold_backward(dy.storage, inputs[l + 1].storage, 0);
+    const memory::desc bias({w[l].size(0)}, memory::data_type::f32, tag::x);
+    dnnl::convolution_backward_weights::primitive_desc wpd(
+        {dnnl::algorithm::convolution_direct, src, any(dims_of(w[l])), bias, dst, kOnes, kOnes, kOnes}, cpu(), p.pd[l]);
+    Blocked dw = allocate(wpd.diff_weights_desc());
+    at::Tensor db = at::empty({w[l].size(0)}, at::kFloat);
+    run(dnnl::convolution_backward_weights(wpd), {{DNNL_ARG_SRC, reorder(inputs[l], wpd.src_desc()).mem()},
+                                                  {DNNL_ARG_DIFF_DST, dy.mem()},
+                                                  {DNNL_ARG_DIFF_WEIGHTS, dw.mem()},
+                                                  {DNNL_ARG_DIFF_BIAS, wrap(db).mem()}});
+    grads[1 + 2 * l] = at::empty_like(w[l]);
+    reorder_into(dw, wrap(grads[1 + 2 * l]));
+    grads[2 + 2 * l] = db;
+    if (l == 0 && !input_grad) break;
+    dnnl::convolution_backward_data::primitive_desc dpd(
+        {dnnl::algorithm::convolution_direct, src, any(dims_of(w[l])), dst, kOnes, kOnes, kOnes}, cpu(), p.pd[l]);
+    Blocked dx = allocate(dpd.diff_src_desc());
+    run(dnnl::convolution_backward_data(dpd), {{DNNL_ARG_DIFF_DST, dy.mem()},
+                                               {DNNL_ARG_WEIGHTS, reorder(wrap(w[l]), dpd.weights_desc()).mem()},
+                                               {DNNL_ARG_DIFF_SRC, dx.mem()}});
+    dy = dx;
+  }
+  if (input_grad) {
+    grads[0] = at::empty_like(x);
+    reorder_into(dy, wrap(grads[0]));
+  }
+  return grads;
+}
+
+struct ConvNet : public torch::autograd::Function<ConvNet> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w1, const at::Tensor& b1,
+                            const at::Tensor& w2, const at::Tensor& b2, const at::Tensor& w3, const at::Tensor& b3) {
+    const at::Tensor w[] = {w1, w2, w3}, b[] = {b1, b2, b3};
+    Forward f = run_forward(x, w, b);
+    ctx->save_for_backward({x, w1, b1, w2, b2, w3, b3, f.inputs[0].storage, f.inputs[1].storage, f.inputs[2].storage});
+    return f.out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor w[] = {saved[1], saved[3], saved[5]}, b[] = {saved[2], saved[4], saved[6]};
+    // With create_graph the gradient must itself be differentiable: take it through the ATen layers.
+    if (at::GradMode::is_enabled()) {
+      std::vector<at::Tensor> inputs(saved.begin(), saved.begin() + 1 + 2 * kLayers);
+      return torch::autograd::grad({net_ops(x, w, b)}, inputs, {grads[0]}, true, true, true);
+    }
+    Blocked inputs[kLayers];
+    const Plan p = plan(dims_of(x), w);
+    for (int l = 0; l < kLayers; ++l) inputs[l] = {saved[7 + l], p.pd[l].src_desc()};
+    return run_backward(p, x, w, inputs, grads[0], ctx->needs_input_grad(0));
+  }
+};
+
+bool fusable(const at::Tensor& x, const at::Tensor* w, const at::Tensor* b) {
+  if (x.dim() != 4) return false;
+  int64_t channels = x.size(1);
+  for (int l = 0; l < kLayers; ++l) {
+    if (w[l].dim() != 4 || w[l].size(1) != channels || w[l].size(2) != 3 || w[l].size(3) != 3 || b[l].dim() != 1 ||
+        b[l].size(0) != w[l].size(0))
+      return false;
+    channels = w[l].size(0);
+  }
+  for (const at::Tensor& t : {x, w[0], b[0], w[1], b[1], w[2], b[2]})
+    if (!t.device().is_cpu() || t.scalar_type() != at::kFloat || !t.is_contiguous()) return false;
+  return true;
+}
+
+at::Tensor conv_net(const at::Tensor& x, const at::Tensor* w, const at::Tensor* b) {
+  if (fusable(x, w, b)) return ConvNet::apply(x, w[0], b[0], w[1], b[1], w[2], b[2]);
+  return net_ops(x, w, b);
+}
+
+}  // namespace
+
+#define CONVNET_API extern "C" __attribute__((visibility("default")))
+
+// conv2d(relu(conv2d(relu(conv2d(x, w1, b1, padding 1)), w2, b2, padding 1)), w3, b3, padding 1)
+// for 3x3 weights.
+CONVNET_API int ts_conv_net(void* x, void* w1, void* b1, void* w2, void* b2, void* w3, void* b3, void** out) {
+  const at::Tensor w[] = {T(w1), T(w2), T(w3)}, b[] = {T(b1), T(b2), T(b3)};
+  GUARD(*out = new at::Tensor(conv_net(T(x), w, b)))
+}
+
+// Whether ts_conv_net takes these tensors on the fused path (1) or through the ATen layers (0).
+CONVNET_API int ts_conv_net_fused(void* x, void* w1, void* b1, void* w2, void* b2, void* w3, void* b3, int* out) {
+  const at::Tensor w[] = {T(w1), T(w2), T(w3)}, b[] = {T(b1), T(b2), T(b3)};
+  GUARD(*out = fusable(T(x), w, b) ? 1 : 0)
+}
