@@ -7,8 +7,10 @@
 // hidden activations stay in the blocked layout that the convolutions choose, from the first
 // convolution's output to the last one's input, forward and backward; the ReLUs run as the
 // convolutions' post-ops, and their gradient is one masked pass over the blocked gradient. Only the
-// net's input and output are plain tensors. The kernels are the ones ATen calls, so the numbers
-// agree with the composite up to float32 summation order.
+// net's input and output are plain tensors. The kernels are the ones ATen calls, except for a last
+// layer of fewer than 8 outputs (the scale and shift of 1 to 3 image channels), which oneDNN would
+// compute 8 wide; it runs on the loops of narrow_conv.h. The numbers agree with the composite up to
+// float32 summation order.
 //
 // The fused path takes contiguous float32 CPU tensors (4-D input, 3x3 weights, biases); anything
 // else, or a gradient that must itself be differentiable, goes through the same layers in ATen ops.
@@ -17,6 +19,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "guard.h"
+#include "narrow_conv.h"
 
 namespace {
 
@@ -62,12 +65,16 @@ void run(dnnl::primitive&& p, std::unordered_map<int, memory> args) {
   s.wait();
 }
 
+void reorder_into(const Blocked& from, const Blocked& to) {
+  memory src = from.mem(), dst = to.mem();
+  run(dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+}
+
 // `from` in the layout `to`; no copy when it is already there.
 Blocked reorder(const Blocked& from, const memory::desc& to) {
   if (from.desc == to) return from;
   Blocked out = allocate(to);
-  memory src = from.mem(), dst = out.mem();
-  run(dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+  reorder_into(from, out);
   return out;
 }
 
@@ -79,7 +86,7 @@ memory::dims output_dims(const memory::desc& src, int64_t channels) {
   return d;
 }
 
-const memory::dims kOnes{1, 1};
+const memory::dims kOnes{1, 1};  // strides, and the padding on either side
 
 dnnl::convolution_forward::primitive_desc forward_pd(const memory::desc& src, const at::Tensor& w, bool relu) {
   dnnl::primitive_attr attr;
@@ -94,9 +101,19 @@ dnnl::convolution_forward::primitive_desc forward_pd(const memory::desc& src, co
           attr, cpu()};
 }
 
-// The three layers' forward primitives for input dims `x` (the first one chooses its input's layout).
+// The channel block of a layout oneDNN chose for a hidden activation (aBcd8b or aBcd16b), else 0.
+int block_of(const memory::desc& d) {
+  for (const auto& [layout, block] : {std::pair{tag::aBcd8b, 8}, std::pair{tag::aBcd16b, 16}})
+    if (d == memory::desc(d.dims(), memory::data_type::f32, layout)) return block;
+  return 0;
+}
+
+// The layers' forward primitives for input dims `x` (the first one chooses its input's layout),
+// and whether the last layer, with fewer than 8 outputs, runs on the narrow loops instead.
 struct Plan {
   dnnl::convolution_forward::primitive_desc pd[kLayers];
+  NarrowConv last;
+  bool narrow;
 };
 
 Plan plan(const memory::dims& x, const at::Tensor* w) {
@@ -106,12 +123,10 @@ Plan plan(const memory::dims& x, const at::Tensor* w) {
     p.pd[l] = forward_pd(src, w[l], l < kLayers - 1);
     src = p.pd[l].dst_desc();
   }
+  const at::Tensor& w3 = w[kLayers - 1];
+  p.last = {x[0], w3.size(1), x[2], x[3], block_of(p.pd[kLayers - 1].src_desc()), static_cast<int>(w3.size(0))};
+  p.narrow = narrow_conv_usable(p.last);
   return p;
-}
-
-void reorder_into(const Blocked& from, const Blocked& to) {
-  memory src = from.mem(), dst = to.mem();
-  run(dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
 }
 
 // The forward pass: the output, and each layer's input in its layout (x reordered, h1, h2).
@@ -123,35 +138,54 @@ struct Forward {
 Forward run_forward(const at::Tensor& x, const at::Tensor* w, const at::Tensor* b) {
   const Plan p = plan(dims_of(x), w);
   Forward f;
+  f.out = at::empty({x.size(0), w[kLayers - 1].size(0), x.size(2), x.size(3)}, x.options());
   f.inputs[0] = reorder(wrap(x), p.pd[0].src_desc());
-  Blocked dst;
   for (int l = 0; l < kLayers; ++l) {
-    dst = allocate(p.pd[l].dst_desc());
+    if (l == kLayers - 1 && p.narrow) {
+      narrow_conv_forward(p.last, f.inputs[l].storage.data_ptr<float>(), w[l].data_ptr<float>(),
+                          b[l].data_ptr<float>(), f.out.data_ptr<float>());
+      break;
+    }
+    Blocked dst = allocate(p.pd[l].dst_desc());
     run(dnnl::convolution_forward(p.pd[l]), {{DNNL_ARG_SRC, f.inputs[l].mem()},
                                              {DNNL_ARG_WEIGHTS, reorder(wrap(w[l]), p.pd[l].weights_desc()).mem()},
                                              {DNNL_ARG_BIAS, wrap(b[l]).mem()},
                                              {DNNL_ARG_DST, dst.mem()}});
-    if (l + 1 < kLayers) f.inputs[l + 1] = dst;
+    if (l + 1 < kLayers)
+      f.inputs[l + 1] = dst;
+    else
+      reorder_into(dst, wrap(f.out));
   }
-  f.out = at::empty({x.size(0), w[kLayers - 1].size(0), x.size(2), x.size(3)}, x.options());
-  reorder_into(dst, wrap(f.out));
   return f;
 }
 
 // The backward pass from the output's gradient: the gradients of x (when `input_grad`), of the
 // weights and of the biases, in that order.
 variable_list run_backward(const Plan& p, const at::Tensor& x, const at::Tensor* w, const Blocked* inputs,
-                       const at::Tensor& grad, bool input_grad) {
+                           const at::Tensor& grad, bool input_grad) {
   variable_list grads(1 + 2 * kLayers);
-  Blocked dy = reorder(wrap(grad.contiguous()), p.pd[kLayers - 1].dst_desc());
-  for (int l = kLayers - 1; l >= 0; --l) {
+  const at::Tensor dout = grad.contiguous();
+  Blocked dy;  // the gradient of layer l's output, in its layout
+  int l = kLayers - 1;
+  if (p.narrow) {
+    grads[2 * kLayers - 1] = at::empty_like(w[l]);
+    grads[2 * kLayers] = at::empty({w[l].size(0)}, at::kFloat);
+    narrow_conv_backward_weights(p.last, dout.data_ptr<float>(), inputs[l].storage.data_ptr<float>(),
+                                 grads[2 * kLayers - 1].data_ptr<float>(), grads[2 * kLayers].data_ptr<float>());
+    // Through the ReLU that made the layer's input, in the same pass.
+    dy = allocate(inputs[l].desc);
+    narrow_conv_backward_data(p.last, dout.data_ptr<float>(), w[l].data_ptr<float>(),
+                              inputs[l].storage.data_ptr<float>(), dy.storage.data_ptr<float>());
+    --l;
+  } else {
+    dy = reorder(wrap(dout), p.pd[l].dst_desc());
+  }
+  for (; l >= 0; --l) {
     // The hidden layers take their inputs as the forward pass left them; the first one lets its
     // backward kernels choose the layout of x and of its gradient (a narrow x is read as it is
     // forward, but the backward kernels want it channel-blocked, as ATen's path gives it to them).
     const memory::desc src = l == 0 ? any(dims_of(x)) : p.pd[l].src_desc();
     const memory::desc& dst = p.pd[l].dst_desc();
-    // ReLU's gradient: through where its output (the next layer's input) is positive.
-    if (l < kLayers - 1) dy.storage = at::threshold_backward(dy.storage, inputs[l + 1].storage, 0);
     const memory::desc bias({w[l].size(0)}, memory::data_type::f32, tag::x);
     dnnl::convolution_backward_weights::primitive_desc wpd(
         {dnnl::algorithm::convolution_direct, src, any(dims_of(w[l])), bias, dst, kOnes, kOnes, kOnes}, cpu(), p.pd[l]);
@@ -171,11 +205,13 @@ variable_list run_backward(const Plan& p, const at::Tensor& x, const at::Tensor*
     run(dnnl::convolution_backward_data(dpd), {{DNNL_ARG_DIFF_DST, dy.mem()},
                                                {DNNL_ARG_WEIGHTS, reorder(wrap(w[l]), dpd.weights_desc()).mem()},
                                                {DNNL_ARG_DIFF_SRC, dx.mem()}});
-    dy = dx;
-  }
-  if (input_grad) {
-    grads[0] = at::empty_like(x);
-    reorder_into(dy, wrap(grads[0]));
+    if (l == 0) {
+      grads[0] = at::empty_like(x);
+      reorder_into(dx, wrap(grads[0]));
+    } else {
+      // ReLU's gradient: through where its output (this layer's input) is positive.
+      dy = {at::threshold_backward(dx.storage, inputs[l].storage, 0), dx.desc};
+    }
   }
   return grads;
 }
@@ -195,8 +231,14 @@ struct ConvNet : public torch::autograd::Function<ConvNet> {
     const at::Tensor w[] = {saved[1], saved[3], saved[5]}, b[] = {saved[2], saved[4], saved[6]};
     // With create_graph the gradient must itself be differentiable: take it through the ATen layers.
     if (at::GradMode::is_enabled()) {
-      std::vector<at::Tensor> inputs(saved.begin(), saved.begin() + 1 + 2 * kLayers);
-      return torch::autograd::grad({net_ops(x, w, b)}, inputs, {grads[0]}, true, true, true);
+      std::vector<at::Tensor> wanted;
+      for (int i = 0; i < 1 + 2 * kLayers; ++i)
+        if (saved[i].requires_grad()) wanted.push_back(saved[i]);
+      const variable_list found = torch::autograd::grad({net_ops(x, w, b)}, wanted, {grads[0]}, true, true, true);
+      variable_list result(1 + 2 * kLayers);
+      for (int i = 0, k = 0; i < 1 + 2 * kLayers; ++i)
+        if (saved[i].requires_grad()) result[i] = found[k++];
+      return result;
     }
     Blocked inputs[kLayers];
     const Plan p = plan(dims_of(x), w);
@@ -206,7 +248,7 @@ struct ConvNet : public torch::autograd::Function<ConvNet> {
 };
 
 bool fusable(const at::Tensor& x, const at::Tensor* w, const at::Tensor* b) {
-  if (x.dim() != 4) return false;
+  if (x.dim() != 4 || x.numel() == 0) return false;
   int64_t channels = x.size(1);
   for (int l = 0; l < kLayers; ++l) {
     if (w[l].dim() != 4 || w[l].size(1) != channels || w[l].size(2) != 3 || w[l].size(3) != 3 || b[l].dim() != 1 ||

@@ -16,6 +16,20 @@ let settle () =
     GC.WaitForPendingFinalizers()
     GC.Collect()
 
+/// Resident set size in bytes, from /proc/self/statm (second field, in pages).
+let rss () =
+    let resident = (IO.File.ReadAllText "/proc/self/statm").Split(' ').[1] |> int64
+    resident * int64 Environment.SystemPageSize
+
+/// After a long loop: Tensor.LiveCount is back at `start`, and RSS grew by under 20 MiB since
+/// `rssAfterWarmUp` (allocator pools and caches are full by then; a leak keeps growing).
+let expectFlatMemory (what: string) (start: int64) (rssAfterWarmUp: int64) =
+    settle ()
+    let growth = rss () - rssAfterWarmUp
+    output.WriteLine $"{what}: RSS after warm-up {rssAfterWarmUp / 1048576L} MiB, growth since {growth / 1024L} KiB"
+    Expect.equal Tensor.LiveCount start $"{what}: Tensor.LiveCount"
+    Expect.isTrue (growth < 20L * 1024L * 1024L) $"{what}: RSS grew by {growth / 1024L} KiB after warm-up"
+
 /// A float64 tensor with the given values and shape.
 let f64 (shape: int64 list) (values: float[]) = torch.tensor (values, List.toArray shape)
 
