@@ -108,12 +108,13 @@ int block_of(const memory::desc& d) {
   return 0;
 }
 
-// The layers' forward primitives for input dims `x` (the first one chooses its input's layout),
-// and whether the last layer, with fewer than 8 outputs, runs on the narrow loops instead.
+// The layers' forward primitives for input dims `x` (the first one chooses its input's layout);
+// whether the last layer, with fewer than 8 outputs, runs on the narrow loops instead, and whether
+// the first one's backward, from fewer than 8 inputs, does.
 struct Plan {
   dnnl::convolution_forward::primitive_desc pd[kLayers];
-  NarrowConv last;
-  bool narrow;
+  NarrowConv last, first;
+  bool narrow, narrow_first;
 };
 
 Plan plan(const memory::dims& x, const at::Tensor* w) {
@@ -126,6 +127,9 @@ Plan plan(const memory::dims& x, const at::Tensor* w) {
   const at::Tensor& w3 = w[kLayers - 1];
   p.last = {x[0], w3.size(1), x[2], x[3], block_of(p.pd[kLayers - 1].src_desc()), static_cast<int>(w3.size(0))};
   p.narrow = narrow_conv_usable(p.last);
+  // The first layer's gradients are narrow convolutions of its blocked output gradient (see run_backward).
+  p.first = {x[0], w[0].size(0), x[2], x[3], block_of(p.pd[0].dst_desc()), static_cast<int>(x[1])};
+  p.narrow_first = narrow_conv_usable(p.first);
   return p;
 }
 
@@ -181,6 +185,29 @@ variable_list run_backward(const Plan& p, const at::Tensor& x, const at::Tensor*
     dy = reorder(wrap(dout), p.pd[l].dst_desc());
   }
   for (; l >= 0; --l) {
+    if (l == 0 && p.narrow_first) {
+      // With w' the weights with input and output swapped and the taps flipped (w'[c][o][2 - ky][2 - kx]
+      // = w[o][c][ky][kx]), the input's gradient is the convolution of dy by w', and the weights'
+      // gradient is x correlated with dy, which the narrow loops give as dw'.
+      const at::Tensor& dy0 = dy.storage;
+      const int64_t blocks = (p.first.channels + p.first.block - 1) / p.first.block;
+      at::Tensor dw_swapped = at::empty({x.size(1), w[0].size(0), 3, 3}, at::kFloat);
+      at::Tensor sum_x = at::empty({x.size(1)}, at::kFloat);  // the loops' "bias gradient" here, unused
+      narrow_conv_backward_weights(p.first, x.data_ptr<float>(), dy0.data_ptr<float>(), dw_swapped.data_ptr<float>(),
+                                   sum_x.data_ptr<float>());
+      grads[1] = dw_swapped.flip({2, 3}).transpose(0, 1).contiguous();
+      grads[2] = dy0.view({x.size(0), blocks, x.size(2) * x.size(3), p.first.block})
+                     .sum(at::IntArrayRef{0, 2})
+                     .flatten()
+                     .narrow(0, 0, w[0].size(0));
+      if (input_grad) {
+        const at::Tensor swapped = w[0].flip({2, 3}).transpose(0, 1).contiguous();
+        grads[0] = at::empty_like(x);
+        narrow_conv_forward(p.first, dy0.data_ptr<float>(), swapped.data_ptr<float>(),
+                            at::zeros({x.size(1)}, at::kFloat).data_ptr<float>(), grads[0].data_ptr<float>());
+      }
+      break;
+    }
     // The hidden layers take their inputs as the forward pass left them; the first one lets its
     // backward kernels choose the layout of x and of its gradient (a narrow x is read as it is
     // forward, but the backward kernels want it channel-blocked, as ATen's path gives it to them).
