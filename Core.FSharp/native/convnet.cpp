@@ -114,7 +114,7 @@ int block_of(const memory::desc& d) {
 struct Plan {
   dnnl::convolution_forward::primitive_desc pd[kLayers];
   NarrowConv last, first;
-  bool narrow, narrow_first;
+  bool narrow_last, narrow_first;
 };
 
 Plan plan(const memory::dims& x, const at::Tensor* w) {
@@ -126,7 +126,7 @@ Plan plan(const memory::dims& x, const at::Tensor* w) {
   }
   const at::Tensor& w3 = w[kLayers - 1];
   p.last = {x[0], w3.size(1), x[2], x[3], block_of(p.pd[kLayers - 1].src_desc()), static_cast<int>(w3.size(0))};
-  p.narrow = narrow_conv_usable(p.last);
+  p.narrow_last = narrow_conv_usable(p.last);
   // The first layer's gradients are narrow convolutions of its blocked output gradient (see run_backward).
   p.first = {x[0], w[0].size(0), x[2], x[3], block_of(p.pd[0].dst_desc()), static_cast<int>(x[1])};
   p.narrow_first = narrow_conv_usable(p.first);
@@ -145,7 +145,7 @@ Forward run_forward(const at::Tensor& x, const at::Tensor* w, const at::Tensor* 
   f.out = at::empty({x.size(0), w[kLayers - 1].size(0), x.size(2), x.size(3)}, x.options());
   f.inputs[0] = reorder(wrap(x), p.pd[0].src_desc());
   for (int l = 0; l < kLayers; ++l) {
-    if (l == kLayers - 1 && p.narrow) {
+    if (l == kLayers - 1 && p.narrow_last) {
       narrow_conv_forward(p.last, f.inputs[l].storage.data_ptr<float>(), w[l].data_ptr<float>(),
                           b[l].data_ptr<float>(), f.out.data_ptr<float>());
       break;
@@ -171,7 +171,7 @@ variable_list run_backward(const Plan& p, const at::Tensor& x, const at::Tensor*
   const at::Tensor dout = grad.contiguous();
   Blocked dy;  // the gradient of layer l's output, in its layout
   int l = kLayers - 1;
-  if (p.narrow) {
+  if (p.narrow_last) {
     grads[2 * kLayers - 1] = at::empty_like(w[l]);
     grads[2 * kLayers] = at::empty({w[l].size(0)}, at::kFloat);
     narrow_conv_backward_weights(p.last, dout.data_ptr<float>(), inputs[l].storage.data_ptr<float>(),
@@ -190,13 +190,12 @@ variable_list run_backward(const Plan& p, const at::Tensor& x, const at::Tensor*
       // = w[o][c][ky][kx]), the input's gradient is the convolution of dy by w', and the weights'
       // gradient is x correlated with dy, which the narrow loops give as dw'.
       const at::Tensor& dy0 = dy.storage;
-      const int64_t blocks = (p.first.channels + p.first.block - 1) / p.first.block;
       at::Tensor dw_swapped = at::empty({x.size(1), w[0].size(0), 3, 3}, at::kFloat);
       at::Tensor sum_x = at::empty({x.size(1)}, at::kFloat);  // the loops' "bias gradient" here, unused
       narrow_conv_backward_weights(p.first, x.data_ptr<float>(), dy0.data_ptr<float>(), dw_swapped.data_ptr<float>(),
                                    sum_x.data_ptr<float>());
       grads[1] = dw_swapped.flip({2, 3}).transpose(0, 1).contiguous();
-      grads[2] = dy0.view({x.size(0), blocks, x.size(2) * x.size(3), p.first.block})
+      grads[2] = dy0.view({x.size(0), narrow_conv_blocks(p.first), x.size(2) * x.size(3), p.first.block})
                      .sum(at::IntArrayRef{0, 2})
                      .flatten()
                      .narrow(0, 0, w[0].size(0));

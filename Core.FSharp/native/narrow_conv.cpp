@@ -10,6 +10,8 @@
 
 #include "avx2.h"
 
+int64_t narrow_conv_blocks(const NarrowConv& c) { return (c.channels + c.block - 1) / c.block; }
+
 bool narrow_conv_usable(const NarrowConv& c) {
   return ts_avx2_kernels_usable() && (c.block == 8 || c.block == 16) && c.outputs >= 1 && c.outputs < 8;
 }
@@ -30,12 +32,10 @@ inline float sum(f32x8 v) {
   return s;
 }
 
-int64_t blocks(const NarrowConv& c) { return (c.channels + c.block - 1) / c.block; }
-
 // The weights as [channel block][tap][output][lane], zero on the padding channels.
 std::vector<float> arrange(const NarrowConv& c, const float* w) {
   const int64_t B = c.block, O = c.outputs;
-  std::vector<float> wv(blocks(c) * 9 * O * B, 0.0f);
+  std::vector<float> wv(narrow_conv_blocks(c) * 9 * O * B, 0.0f);
   for (int64_t o = 0; o < O; ++o)
     for (int64_t ch = 0; ch < c.channels; ++ch)
       for (int64_t tap = 0; tap < 9; ++tap)
@@ -69,7 +69,7 @@ template <int O, int V>
 void forward_rows(const NarrowConv& c, const float* h, const float* wv, const float* b, float* y, int64_t begin,
                   int64_t end) {
   constexpr int B = 8 * V;
-  const int64_t H = c.height, W = c.width, CB = blocks(c);
+  const int64_t H = c.height, W = c.width, CB = narrow_conv_blocks(c);
   for (int64_t row = begin; row < end; ++row) {
     const int64_t n = row / H, r = row % H;
     for (int64_t x = 0; x < W; ++x) {
@@ -101,7 +101,7 @@ template <int O, int V>
 void backward_data_rows(const NarrowConv& c, const float* dy, const float* wv, const float* h, float* dh,
                         int64_t begin, int64_t end) {
   constexpr int B = 8 * V;
-  const int64_t H = c.height, W = c.width, CB = blocks(c);
+  const int64_t H = c.height, W = c.width, CB = narrow_conv_blocks(c);
   for (int64_t row = begin; row < end; ++row) {
     const int64_t n = row / H, r = row % H;
     for (int64_t x = 0; x < W; ++x) {
@@ -136,7 +136,7 @@ template <int O, int V>
 void backward_weights_images(const NarrowConv& c, const float* dy, const float* h, float* part, float* db,
                              int64_t begin, int64_t end) {
   constexpr int B = 8 * V;
-  const int64_t H = c.height, W = c.width, CB = blocks(c);
+  const int64_t H = c.height, W = c.width, CB = narrow_conv_blocks(c);
   for (int64_t n = begin; n < end; ++n) {
     const float* dyn = dy + n * O * H * W;
     for (int o = 0; o < O; ++o)
@@ -194,7 +194,7 @@ void narrow_conv_backward_data(const NarrowConv& c, const float* dy, const float
 }
 
 void narrow_conv_backward_weights(const NarrowConv& c, const float* dy, const float* h, float* dw, float* db) {
-  const int64_t B = c.block, O = c.outputs, size = blocks(c) * 9 * O * B;
+  const int64_t B = c.block, O = c.outputs, size = narrow_conv_blocks(c) * 9 * O * B;
   // One partial sum per thread, added up in a fixed order.
   const int threads = at::get_num_threads();
   std::vector<float> parts(threads * size, 0.0f), bias_parts(threads * O, 0.0f);

@@ -14,6 +14,9 @@ struct NarrowConv {
   int outputs;  // O: 1 to 7
 };
 
+// Cp / B: the number of channel blocks of h.
+int64_t narrow_conv_blocks(const NarrowConv& c);
+
 // Whether the loops take this case (an x86-64 CPU with AVX2 and FMA, B of 8 or 16, O below 8).
 bool narrow_conv_usable(const NarrowConv& c);
 

@@ -167,11 +167,13 @@ let private showFrame (page: IPage) (title: string) (index: int) =
     }
 
 
-/// Trains a short run of any family through the core, leaving libtorch's thread count as it was.
-let private train family config settings (run: string) =
+/// Trains a short run of any family through the core, leaving libtorch's thread count as it was,
+/// and reads it back as `research report` does.
+let private trainAndRead family config settings (run: string) =
     let threads = Research.Core.torch.get_num_threads ()
     try Research.Core.Training.Loop.run (family, config, settings, run, false, null, null) |> ignore
     finally Research.Core.torch.set_num_threads threads
+    RunReportData.read run (Research.Core.Models.Families.report run null)
 
 /// Writes a run's report as `research report` does and loads it: `plots` figures drawn, `images` of
 /// them images, and the image panels' headings; returns the page for more checks.
@@ -377,8 +379,7 @@ let tests =
                     let settings =
                         { Research.Core.Models.Gan.GanConfig.runDefaults with
                             Epochs = 1; TrainLimit = 500; ValidationSize = 200; Threads = 1; BatchSize = 50; ImageEpochs = [ 0; 1 ] }
-                    train Research.Core.Models.Gan.GanRun.family config settings run
-                    let data = RunReportData.read run (Research.Core.Models.Families.report run null)
+                    let data = trainAndRead Research.Core.Models.Gan.GanRun.family config settings run
                     let titles = data.Panels |> List.map Panel.title
                     Expect.equal titles [ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ] "titles"
                     let references =
@@ -405,8 +406,7 @@ let tests =
                     let settings =
                         { Research.Core.Models.Flow.FlowConfig.runDefaults with
                             Epochs = 2; TrainLimit = 256; ValidationSize = 100; Threads = 1; BatchSize = 64; ImageEpochs = [ 0; 2 ] }
-                    train Research.Core.Models.Flow.FlowRun.family config settings run
-                    let data = RunReportData.read run (Research.Core.Models.Families.report run null)
+                    let data = trainAndRead Research.Core.Models.Flow.FlowRun.family config settings run
                     let titles = data.Panels |> List.map Panel.title
                     Expect.equal titles [ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ] "titles"
                     // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
