@@ -243,6 +243,11 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_cuda_is_available(int* out)
 [<DllImport(Lib)>] extern int ts_cuda_device_count(int* out)
 
+// ---- oneDNN ----
+[<DllImport(Lib)>] extern int ts_onednn_isa(H* out)
+[<DllImport(Lib)>] extern int ts_onednn_trace_begin()
+[<DllImport(Lib)>] extern int ts_onednn_trace_end(H* text)
+
 /// A per-thread 16-byte buffer for out-parameters: a native call writes it and the caller reads
 /// it back at once (a local's address cannot be passed through an inlined lambda, and stackalloc
 /// is invalid IL wherever the evaluation stack is not empty).

@@ -211,6 +211,14 @@ TS_API int ts_set_openblas_threads(int n, int* found);  // found = 0 when OpenBL
 TS_API int ts_cuda_is_available(int* out);
 TS_API int ts_cuda_device_count(int* out);
 
+// ---- oneDNN, as libtorch and the fused operations use it ----
+TS_API int ts_onednn_isa(const char** out);  // the instruction set its kernels dispatch to, e.g. "avx512_core"
+// Between begin and end, oneDNN's verbose lines (one per primitive executed) are collected instead of
+// printed; end hands them back (valid until the next trace) and passes anything else written to
+// stdout meanwhile on to it.
+TS_API int ts_onednn_trace_begin(void);
+TS_API int ts_onednn_trace_end(const char** text);
+
 #ifdef __cplusplus
 }
 #endif

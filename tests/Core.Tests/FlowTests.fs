@@ -204,4 +204,41 @@ let tests =
                 finally
                     torch.set_num_threads threads
         ]
+        // A oneDNN reference kernel is correct but tens of times slower than its JIT kernels; which
+        // primitives are JIT-compiled depends on the CPU (on AVX-512 CPUs one 8-channel weight
+        // gradient was a reference kernel), so this runs on whatever machine runs the tests.
+        testSequenced <| testList "FlowKernels" [
+            for name, config in [ "default (the recipe's and the benchmark's)", FlowConfig.multiScale
+                                  "single-scale", FlowConfig.singleScale
+                                  "variationally dequantized", { FlowConfig.multiScale with Dequantization = Variational } ] ->
+                testCase $"the {name} flow's training step and validation run no oneDNN reference kernel" <| fun () ->
+                    use scope = new TensorScope()
+                    use g = new Generator(5L)
+                    let flow = FlowModel.create g config Mnist.imageShape Float32
+                    use _ = flow.Parameters
+                    let pixels (n: int64) = (torch.rand ([| n; 1L; 28L; 28L |], generator = g) * 256.0).floor ()
+                    let train, validation = pixels 128L, pixels 500L
+                    let (), ran =
+                        OneDnn.trace (fun () ->
+                            (Flow.bitsPerDim flow (Flow.logLikelihood flow train)).mean().backward ()
+                            use _ = torch.no_grad ()
+                            Flow.logLikelihood flow validation |> ignore)
+                    let convolutions = ran |> List.filter (fun p -> p.Kind = "convolution")
+                    output.WriteLine $"{name}: {ran.Length} kinds of oneDNN primitive ({convolutions.Length} convolutions) on {OneDnn.isa ()}"
+                    Expect.equal (convolutions |> List.map (fun p -> p.Propagation) |> List.distinct |> List.sort)
+                        [ "backward_data"; "backward_weights"; "forward_training" ] "the traced convolutions' kinds"
+                    Expect.exists convolutions (fun p -> p.Problem.StartsWith "mb500") "the validation batch's convolutions are traced"
+                    Expect.equal (ran |> List.filter (fun p -> p.IsReference) |> List.map string) [] "reference kernels"
+            testCase "a reference kernel in oneDNN's log is recognised as one" <| fun () ->
+                let log =
+                    "onednn_verbose,info,cpu,isa:Intel AVX-512 with Intel DL Boost and bfloat16 support\n"
+                    + "onednn_verbose,exec,cpu,convolution,ref:any,backward_weights,src_f32::blocked:abcd:f0 wei_f32::blocked:abcd:f0 bia_f32::blocked:a:f0 dst_f32::blocked:aBcd16b:f0,,alg:convolution_direct,mb128_ic8oc64_ih7oh7kh3sh1dh0ph1_iw7ow7kw3sw1dw0pw1,422.11\n"
+                    + "onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward_training,src_f32::blocked:abcd:f0 wei_f32::blocked:Acdb16a:f0 bia_f32::blocked:a:f0 dst_f32::blocked:aBcd16b:f0,,alg:convolution_direct,mb128_ic8oc64_ih7oh7kh3sh1dh0ph1_iw7ow7kw3sw1dw0pw1,1.5\n"
+                match OneDnn.parse log with
+                | [ slow; fast ] ->
+                    Expect.isTrue slow.IsReference "ref:any is a reference kernel"
+                    Expect.equal (string slow) "convolution backward_weights mb128_ic8oc64_ih7oh7kh3sh1dh0ph1_iw7ow7kw3sw1dw0pw1 (ref:any)" "its name"
+                    Expect.isFalse fast.IsReference "jit:avx512_core is not"
+                | other -> failtest $"expected two primitives, got {other}"
+        ]
     ]
