@@ -1,5 +1,6 @@
 #include "shim.h"
 #include "guard.h"
+#include "conv_transpose.h"
 
 #include <dlfcn.h>
 #include <malloc.h>
@@ -286,8 +287,8 @@ int ts_conv2d(tensor x, tensor w, tensor b, const int64_t* stride, const int64_t
 }
 int ts_conv_transpose2d(tensor x, tensor w, tensor b, const int64_t* stride, const int64_t* padding,
                         const int64_t* output_padding, int64_t groups, const int64_t* dilation, tensor* out) {
-  GUARD(*out = wrap(at::conv_transpose2d(T(x), T(w), optional_tensor(b), ints(stride, 2), ints(padding, 2),
-                                         ints(output_padding, 2), groups, ints(dilation, 2))))
+  GUARD(*out = wrap(shim::conv_transpose2d(T(x), T(w), optional_tensor(b), ints(stride, 2), ints(padding, 2),
+                                           ints(output_padding, 2), groups, ints(dilation, 2))))
 }
 int ts_batch_norm(tensor x, tensor w, tensor b, tensor running_mean, tensor running_var, int training, double momentum,
                   double eps, tensor* out) {
