@@ -11,12 +11,17 @@ its scale is s = tanh(s_raw / e^c) e^c with a learned c per channel (the UvA tut
 Prints a JSON line with the versions and thread counts, then one per epoch:
 {"epoch": e, "seconds": s, "images": n, "loss": mean bits per dimension}.
     OMP_NUM_THREADS=2 /usr/bin/python3 bench/flow_pytorch.py --data data/mnist --epochs 1 --threads 2 --limit 2560
+With --ddp it is one rank of PyTorch's own DistributedDataParallel on gloo, started by torchrun
+(`research bench flow --ranks 2` starts two of one thread each); every rank takes its consecutive
+share of each global batch and rank 0 prints.
 """
 import argparse, json, math, os, struct, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 ALPHA = 1e-5
 
@@ -73,6 +78,9 @@ class Flow(nn.Module):
         self.scale2 = nn.ModuleList([Coupling(4, 48, channel_mask(4, i % 2 == 1)) for i in range(2)])
         self.scale3 = nn.ModuleList([Coupling(8, 64, channel_mask(8, i % 2 == 1)) for i in range(4)])
 
+    def forward(self, x):
+        return self.log_prob(x)
+
     def log_prob(self, x):
         d = x[0].numel()
         v = (x + torch.rand_like(x)) / 256
@@ -93,6 +101,14 @@ class Flow(nn.Module):
         return prior_log_prob(z) + ldj
 
 
+def share(n, rank, world):
+    """The consecutive share (start, stop) of `rank` among `world` ranks in a batch of n: equal
+    shares, the first n % world ranks one more (as the workspace's data-parallel training)."""
+    q, r = divmod(n, world)
+    start = rank * q + min(rank, r)
+    return start, start + q + (1 if rank < r else 0)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="data/mnist", help="folder with MNIST IDX files (default: data/mnist)")
@@ -101,16 +117,25 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: 2)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     p.add_argument("--limit", type=int, default=0, help="train on the first N images only (default: 0 = all 60000)")
+    p.add_argument("--ddp", action="store_true",
+                   help="run as one rank of DistributedDataParallel on gloo (start it with torchrun): each rank takes "
+                        "its consecutive share of every global batch, rank 0 prints (default: one process)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}), flush=True)
+    rank, world = 0, 1
+    if a.ddp:
+        dist.init_process_group("gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    if rank == 0:
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}), flush=True)
     x_all = torch.from_numpy(read_idx_images(os.path.join(a.data, "train-images-idx3-ubyte")).astype(np.float32))
     if a.limit > 0:
         x_all = x_all[:a.limit]
     flow = Flow()
     opt = torch.optim.Adam(flow.parameters(), lr=1e-3)
+    model = DDP(flow) if a.ddp else flow
     n, step = x_all.shape[0], 0
     for epoch in range(1, a.epochs + 1):
         start = time.perf_counter()
@@ -120,15 +145,18 @@ def main():
             step += 1
             for group in opt.param_groups:
                 group["lr"] = 1e-3 * min(1.0, step / 200)
-            x = x_all.index_select(0, perm[i:i + a.batch_size])
+            batch = perm[i:i + a.batch_size]
+            lo, hi = share(len(batch), rank, world)
+            x = x_all.index_select(0, batch[lo:hi])
             opt.zero_grad()
-            bpd = -flow.log_prob(x) / (x[0].numel() * math.log(2))
+            bpd = -model(x) / (x[0].numel() * math.log(2))
             bpd.mean().backward()
             torch.nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
             opt.step()
             total += bpd.mean().item()
             batches += 1
-        print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start, "images": n, "loss": total / batches}), flush=True)
+        if rank == 0:
+            print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start, "images": n, "loss": total / batches}), flush=True)
 
 
 if __name__ == "__main__":

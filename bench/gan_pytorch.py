@@ -13,12 +13,17 @@ Prints a JSON line with the versions and thread counts, then one per epoch:
 Run with Debian's python3-torch (the same libtorch 1.13 as the .NET side); set OPENBLAS_NUM_THREADS
 in the environment (`research bench gan` does):
     OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=1 /usr/bin/python3 bench/gan_pytorch.py --arch mlp --data data/mnist --epochs 1 --threads 1
+With --ddp it is one rank of PyTorch's own DistributedDataParallel on gloo, started by torchrun
+(`research bench gan --arch dcgan --ranks 2` starts two of one thread each); every rank takes its consecutive
+share of each global batch and rank 0 prints.
 """
 import argparse, json, os, struct, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 
 def read_idx_images(path):
@@ -56,6 +61,14 @@ def dcgan(latent, ngf=32, ndf=32):
     return G, D
 
 
+def share(n, rank, world):
+    """The consecutive share (start, stop) of `rank` among `world` ranks in a batch of n: equal
+    shares, the first n % world ranks one more (as the workspace's data-parallel training)."""
+    q, r = divmod(n, world)
+    start = rank * q + min(rank, r)
+    return start, start + q + (1 if rank < r else 0)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", choices=["mlp", "dcgan"], default="mlp", help="architecture (default: mlp)")
@@ -66,17 +79,27 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: 2)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     p.add_argument("--limit", type=int, default=0, help="train on the first N images only (default: 0 = all 60000)")
+    p.add_argument("--ddp", action="store_true",
+                   help="run as one rank of DistributedDataParallel on gloo (start it with torchrun): each rank takes "
+                        "its consecutive share of every global batch, rank 0 prints (default: one process)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}), flush=True)
+    rank, world = 0, 1
+    if a.ddp:
+        dist.init_process_group("gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    if rank == 0:
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}), flush=True)
     x_all = torch.from_numpy(read_idx_images(os.path.join(a.data, "train-images-idx3-ubyte")).astype(np.float32) / 255.0)
     if a.limit > 0:
         x_all = x_all[:a.limit]
     G, D = (mlp_gan if a.arch == "mlp" else dcgan)(a.latent)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    if a.ddp:
+        G, D = DDP(G), DDP(D)
     bce = F.binary_cross_entropy_with_logits
     n = x_all.shape[0]
     for epoch in range(1, a.epochs + 1):
@@ -84,12 +107,18 @@ def main():
         total, steps = 0.0, 0
         perm = torch.randperm(n)
         for i in range(0, n, a.batch_size):
-            x = x_all.index_select(0, perm[i:i + a.batch_size]) * 2 - 1
+            batch = perm[i:i + a.batch_size]
+            lo, hi = share(len(batch), rank, world)
+            x = x_all.index_select(0, batch[lo:hi]) * 2 - 1
             b = x.shape[0]
             fake = G(torch.randn(b, a.latent))
             opt_d.zero_grad()
-            d_loss = bce(D(x), torch.ones(b)) + bce(D(fake.detach()), torch.zeros(b))
-            d_loss.backward()
+            # As pytorch/examples' dcgan: one backward per forward of D (which DDP needs).
+            d_real = bce(D(x), torch.ones(b))
+            d_real.backward()
+            d_fake = bce(D(fake.detach()), torch.zeros(b))
+            d_fake.backward()
+            d_loss = d_real + d_fake
             opt_d.step()
             opt_g.zero_grad()
             g_loss = bce(D(fake), torch.ones(b))
@@ -97,7 +126,8 @@ def main():
             opt_g.step()
             total += d_loss.item() + g_loss.item()
             steps += 1
-        print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start, "images": n, "loss": total / steps}), flush=True)
+        if rank == 0:
+            print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start, "images": n, "loss": total / steps}), flush=True)
 
 
 if __name__ == "__main__":

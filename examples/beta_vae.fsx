@@ -62,6 +62,7 @@ let trainer (c: BetaVaeConfig) (settings: RunSettings) (data: Mnist) (g: Generat
             adam.step ()
             let recon, kl = recon.item (), kl.item ()
             { Loss = loss.item (); Sums = [| recon - c.Beta * kl; recon - kl; kl |] }
+      Objective = SumOverImages
       Validate =
         fun () ->
             use _ = torch.no_grad ()

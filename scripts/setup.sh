@@ -10,9 +10,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 say() { echo "[setup] $*"; }
 
 # 1. System packages: libtorch (+ OpenBLAS, else the reference BLAS makes it 5-10x slower),
-#    oneDNN's headers (the shim calls the oneDNN that libtorch uses), PyTorch on the same libtorch
-#    for the benchmark, Chromium for the browser test, node/npm.
-apt_pkgs=(libtorch-dev libopenblas0-pthread libdnnl-dev python3-torch chromium cmake g++ nodejs npm)
+#    oneDNN's headers (the shim calls the oneDNN that libtorch uses), Gloo's headers (c10d's
+#    process group, for data-parallel training), PyTorch on the same libtorch for the benchmarks
+#    and torchrun, Chromium for the browser test, node/npm, iproute2 (the two-namespace test).
+apt_pkgs=(libtorch-dev libopenblas0-pthread libdnnl-dev libgloo-dev python3-torch chromium cmake g++ nodejs npm iproute2)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

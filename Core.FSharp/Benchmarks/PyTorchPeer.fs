@@ -10,8 +10,10 @@ open Research.Core
 open Research.Core.Data
 open Research.Core.Training
 
-/// One timed epoch: wall-clock seconds, images seen and the mean loss the side reports.
-type EpochTiming = { Epoch: int; Seconds: float; Images: int64; Loss: float }
+/// One timed epoch: wall-clock seconds, images seen, the mean loss the side reports, and, for a
+/// data-parallel run of this workspace, the seconds its rank 0 spent in the training collectives
+/// (NaN where not measured).
+type EpochTiming = { Epoch: int; Seconds: float; Images: int64; Loss: float; Collectives: float }
 
 /// The PyTorch side of a benchmark: its version and thread counts as it reports them, and its epochs.
 type PyTorchRun = { Version: string; IntraOpThreads: int; BlasThreads: int; Epochs: EpochTiming[] }
@@ -60,25 +62,22 @@ type PyTorchPeer =
         | Some script -> raise (FileNotFoundException($"the PyTorch benchmark script is missing: {script}", script))
         | None -> raise (FileNotFoundException $"no repository (a folder with Research.sln) above the current directory holds bench/{name}; pass the script's path")
 
-    /// Runs a PyTorch peer script on MNIST with `args` and the given thread counts:
-    /// --threads intraOpThreads, and OMP_NUM_THREADS / OPENBLAS_NUM_THREADS in its environment (the
-    /// libraries read them when they load). `epochDone` hears of each epoch as it ends.
-    static member Run(python: string, script: string, args: string list, epochs: int, intraOpThreads: int, blasThreads: int,
-                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                      [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>) =
-        if not (File.Exists script) then raise (FileNotFoundException($"no PyTorch benchmark script at {script}", script))
-        let mnist = Path.Combine((if String.IsNullOrEmpty dataFolder then DataFolder.find () else dataFolder), "mnist")
-        DataFolder.file ("train-images-idx3-ubyte", Some mnist) |> ignore
-        let start = ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-        for arg in [ script; "--data"; mnist; "--epochs"; string epochs; "--threads"; string intraOpThreads ] @ args do
+    /// Runs `program args` (with `environment` added to its own), a benchmark side that prints
+    /// one JSON line with its versions and threads ({"torch": ..., "threads": ...}) and one per
+    /// epoch ({"epoch", "seconds", "images", "loss", and "collectives" where measured});
+    /// `epochDone` hears of each epoch as it ends.
+    static member RunSide(program: string, args: string list, environment: (string * string) list, epochs: int, blasThreads: int,
+                          epochDone: Action<EpochTiming>) =
+        let start = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        for arg in args do
             start.ArgumentList.Add arg
-        start.Environment["OMP_NUM_THREADS"] <- string intraOpThreads
-        start.Environment["OPENBLAS_NUM_THREADS"] <- string blasThreads
+        for name, value in environment do
+            start.Environment[name] <- value
         use proc =
             try
                 Process.Start start
             with :? Win32Exception as e ->
-                raise (FileNotFoundException($"cannot run the Python interpreter '{python}': {e.Message}", python))
+                raise (FileNotFoundException($"cannot run '{program}': {e.Message}", program))
         let errors = proc.StandardError.ReadToEndAsync()
         let mutable version, threads = "", 0
         let timings = ResizeArray<EpochTiming>()
@@ -93,14 +92,50 @@ type PyTorchPeer =
                     version <- v.GetString()
                     threads <- o.GetProperty("threads").GetInt32()
                 elif o.TryGetProperty("epoch", &v) then
+                    let mutable c = Unchecked.defaultof<JsonElement>
                     let epoch = { Epoch = v.GetInt32(); Seconds = o.GetProperty("seconds").GetDouble()
-                                  Images = o.GetProperty("images").GetInt64(); Loss = o.GetProperty("loss").GetDouble() }
+                                  Images = o.GetProperty("images").GetInt64(); Loss = o.GetProperty("loss").GetDouble()
+                                  Collectives = if o.TryGetProperty("collectives", &c) then c.GetDouble() else nan }
                     timings.Add epoch
                     if not (isNull epochDone) then epochDone.Invoke epoch
             line <- proc.StandardOutput.ReadLine()
         proc.WaitForExit()
+        let name = String.Join(" ", args |> List.truncate 3)
         if proc.ExitCode <> 0 then
-            raise (InvalidOperationException $"{script} failed (exit code {proc.ExitCode}): {errors.Result.Trim()}")
+            raise (InvalidOperationException $"{program} {name} failed (exit code {proc.ExitCode}): {errors.Result.Trim()}")
         if timings.Count <> epochs then
-            raise (InvalidDataException $"{script} reported {timings.Count} epochs, expected {epochs}")
+            raise (InvalidDataException $"{program} {name} reported {timings.Count} epochs, expected {epochs}")
         { Version = version; IntraOpThreads = threads; BlasThreads = blasThreads; Epochs = timings.ToArray() }
+
+    /// Runs a PyTorch peer script on MNIST with `args` and the given thread counts: --threads
+    /// intraOpThreads, and OMP_NUM_THREADS / OPENBLAS_NUM_THREADS in its environment (the libraries
+    /// read them when they load); with `ranks` above 1, as that many ranks of PyTorch's own
+    /// DistributedDataParallel (the script's --ddp) under torchrun. `epochDone` hears of each epoch
+    /// as it ends.
+    static member Run(python: string, script: string, args: string list, epochs: int, intraOpThreads: int, blasThreads: int,
+                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
+                      [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>,
+                      [<Optional; DefaultParameterValue(1)>] ranks: int) =
+        if not (File.Exists script) then raise (FileNotFoundException($"no PyTorch benchmark script at {script}", script))
+        let mnist = Path.Combine((if String.IsNullOrEmpty dataFolder then DataFolder.find () else dataFolder), "mnist")
+        DataFolder.file ("train-images-idx3-ubyte", Some mnist) |> ignore
+        // torch 1.13's torchrun spells its flags with underscores; under Python 3.11 it needs
+        // --redirects and --tee as maps (a local rank that does not exist keeps them harmless).
+        let launcher =
+            if ranks <= 1 then []
+            else [ "-m"; "torch.distributed.run"; "--nproc_per_node"; string ranks; "--master_addr"; "127.0.0.1"
+                   "--master_port"; string (PyTorchPeer.FreePort()); "--redirects"; "9:1"; "--tee"; "9:1" ]
+        let scriptArgs =
+            [ script; "--data"; mnist; "--epochs"; string epochs; "--threads"; string intraOpThreads ] @ args
+            @ (if ranks > 1 then [ "--ddp" ] else [])
+        let environment =
+            [ "OMP_NUM_THREADS", string intraOpThreads; "OPENBLAS_NUM_THREADS", string blasThreads; "GLOO_SOCKET_IFNAME", "lo" ]
+        PyTorchPeer.RunSide(python, launcher @ scriptArgs, environment, epochs, blasThreads, epochDone)
+
+    /// A loopback TCP port that nothing listens on now.
+    static member FreePort() =
+        let listener = new Net.Sockets.TcpListener(Net.IPAddress.Loopback, 0)
+        listener.Start()
+        let port = (listener.LocalEndpoint :?> Net.IPEndPoint).Port
+        listener.Stop()
+        port

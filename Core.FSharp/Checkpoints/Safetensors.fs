@@ -55,9 +55,13 @@ type Safetensors =
     /// Reads a safetensors file into a StateDict of CPU tensors (the caller disposes it);
     /// InvalidDataException naming the file and the problem when it is malformed.
     static member load(path: string) =
-        if not BitConverter.IsLittleEndian then raise (PlatformNotSupportedException "safetensors needs a little-endian machine")
         if not (File.Exists path) then raise (FileNotFoundException($"safetensors file '{path}' does not exist", path))
-        let entries, metadata = SafetensorsFormat.parse (path, File.ReadAllBytes path)
+        Safetensors.parse (path, File.ReadAllBytes path)
+
+    /// Reads a safetensors file's bytes (`source` names them in errors) into a StateDict, as load.
+    static member parse(source: string, bytes: byte[]) =
+        if not BitConverter.IsLittleEndian then raise (PlatformNotSupportedException "safetensors needs a little-endian machine")
+        let entries, metadata = SafetensorsFormat.parse (source, bytes)
         use scope = new TensorScope()
         let tensors =
             [ for e in entries ->

@@ -37,6 +37,16 @@ type ImageSubset internal (images: Tensor, labels: Tensor, indices: Tensor) =
     /// Every image and label of the subset as one batch (copies that the caller disposes).
     member _.all() = gather (fun () -> indices) false None
 
+    /// The subset's rows in an order drawn from the generator: one epoch's order, as `batches`
+    /// draws it (the caller disposes it).
+    member _.shuffledRows(generator: Generator) =
+        use scope = new TensorScope()
+        scope.Detach(indices.index_select (0, torch.randperm (indices.numel, generator = generator)))
+
+    /// The images and labels at some of the rows (a slice of shuffledRows; copies that the caller
+    /// disposes).
+    member _.select(rows: Tensor) = gather (fun () -> rows) false None
+
     /// One epoch of minibatches, gathered with index_select along a permutation drawn from the
     /// generator (libtorch's default one when null; in order when shuffle is false). With binarize,
     /// each batch is a fresh Bernoulli draw with the pixel intensities as probabilities (dynamic

@@ -39,5 +39,6 @@ let trainer (forward: Tensor -> Tensor) (parameters: Parameters) (learningRate: 
             adam.step ()
             let sum = loss.item () * float (batch.x.size 0)
             { Loss = sum; Sums = [| sum; (logits.argmax(1).eq batch.y).sum().item () |] }
+      Objective = MeanOverImages
       Validate = fun () -> let loss, accuracy = evaluate forward data.validation in [| loss; accuracy |]
       Images = fun _ -> [] }

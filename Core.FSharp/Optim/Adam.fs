@@ -34,7 +34,7 @@ type Adam
     let n = parameters.tensors.Length
     let expAvg, expAvgSq, maxExpAvgSq = Array.zeroCreate<nativeint> n, Array.zeroCreate<nativeint> n, Array.zeroCreate<nativeint> n
 
-    override o.step() =
+    override o.update() =
         let maxHandles = if amsgrad then o.StateHandles("max_exp_avg_sq", maxExpAvgSq) else null
         check (
             OptimNative.ts_optim_adam_step (o.Handles(), o.StateHandles("exp_avg", expAvg), o.StateHandles("exp_avg_sq", expAvgSq),

@@ -66,8 +66,25 @@ type Optimizer(parameters: Parameters, stateNames: string list, lr: float) =
             if not (0.0 <= value) then invalidArg "lr" $"invalid learning rate: {value}"
             learningRate <- value
 
+    /// The parameters, in order.
+    member _.parameters = tensors
+
+    /// Runs on the parameters before each update: data-parallel training averages their gradients
+    /// over the ranks there (as Horovod's DistributedOptimizer does at step()).
+    member val BeforeStep: (Tensor[] -> unit) option = None with get, set
+
+    /// The global L2 norm the gradients are scaled down to before each update, after BeforeStep
+    /// (torch.nn.utils.clip_grad_norm_); 0 clips nothing.
+    member val ClipNorm = 0.0 with get, set
+
     /// Updates every parameter that has a gradient.
-    abstract step: unit -> unit
+    abstract update: unit -> unit
+
+    /// One optimisation step: BeforeStep, the clipping, then the update.
+    member o.step() =
+        o.BeforeStep |> Option.iter (fun f -> f tensors)
+        if o.ClipNorm > 0.0 then Clip.gradientNorm tensors o.ClipNorm
+        o.update ()
 
     /// Drops the gradients (set_to_none, the default as in PyTorch 2) or zeroes them.
     member o.zero_grad([<Optional; DefaultParameterValue(true)>] set_to_none: bool) =

@@ -30,7 +30,7 @@ type Sgd
     let n = parameters.tensors.Length
     let buffers = Array.zeroCreate<nativeint> n
 
-    override o.step() =
+    override o.update() =
         let bufferHandles = if momentum <> 0.0 then o.StateHandles("momentum_buffer", buffers) else null
         check (
             OptimNative.ts_optim_sgd_step (o.Handles(), bufferHandles, o.Steps, n, o.lr, momentum, dampening, weight_decay,

@@ -248,6 +248,16 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_onednn_trace_begin()
 [<DllImport(Lib)>] extern int ts_onednn_trace_end(H* text)
 
+// ---- data-parallel training (c10d) ----
+[<DllImport(Lib)>] extern int ts_dist_store(string host, int port, int worldSize, int isServer, int attempt, int64 timeoutMs, H* out)
+[<DllImport(Lib)>] extern int ts_dist_store_free(H s)
+[<DllImport(Lib)>] extern int ts_dist_group(H s, int backend, int rank, int worldSize, int64 timeoutMs, string interfaces, H* out)
+[<DllImport(Lib)>] extern int ts_dist_group_free(H g)
+[<DllImport(Lib)>] extern int ts_dist_broadcast(H g, H t, int root)
+[<DllImport(Lib)>] extern int ts_dist_allreduce(H g, H t, int op)
+[<DllImport(Lib)>] extern int ts_dist_allgather(H g, H t, H[] outs)
+[<DllImport(Lib)>] extern int ts_dist_barrier(H g)
+
 /// A per-thread 16-byte buffer for out-parameters: a native call writes it and the caller reads
 /// it back at once (a local's address cannot be passed through an inlined lambda, and stackalloc
 /// is invalid IL wherever the evaluation stack is not empty).

@@ -26,9 +26,9 @@ let saveModel (path: string, epoch: int, model: Parameters, metadata: (string * 
     Safetensors.save (path, file)
 
 /// Writes everything an exact resume needs after `epoch`, in one atomic write: "model.<name>",
-/// "optimizer.<optimizer>.<name>" and "rng.<generator>" entries.
+/// "optimizer.<optimizer>.<name>" and "rng.<generator>" entries (the generators' states).
 let saveResume (path: string, epoch: int, model: Parameters, optimizers: (string * Optimizer) list,
-                generators: (string * Generator) list, metadata: (string * string) list) =
+                generators: (string * byte[]) list, metadata: (string * string) list) =
     use scope = new TensorScope()
     use weights = model.state_dict ()
     let optimizerStates = [ for name, o in optimizers -> name, o.state_dict () ]
@@ -37,7 +37,7 @@ let saveResume (path: string, epoch: int, model: Parameters, optimizers: (string
             [ for n, t in detached weights -> $"model.{n}", t
               for name, state in optimizerStates do
                   for n, t in detached state -> $"optimizer.{name}.{n}", t
-              for name, g in generators -> $"rng.{name}", torch.tensor (g.state) ]
+              for name, state in generators -> $"rng.{name}", torch.tensor state ]
         use file = new StateDict(entries, withEpoch epoch metadata)
         Safetensors.save (path, file)
     finally
@@ -66,10 +66,10 @@ let loadModel (path: string, model: Parameters) =
     loadInto path "the model" (fun () -> model.load_state_dict d)
     epochOf path d, d.metadata
 
-/// Loads a resume file into the model, the optimizers and the generators (every one must be in
-/// the file); returns the epoch it was saved after.
-let loadResume (path: string, model: Parameters, optimizers: (string * Optimizer) list, generators: (string * Generator) list) =
-    use d = Safetensors.load path
+/// Loads a resume file's contents (read from `path`) into the model, the optimizers and the
+/// generators (every one must be in the file); returns the epoch it was saved after.
+let loadResumeFrom (path: string, d: StateDict, model: Parameters, optimizers: (string * Optimizer) list,
+                    generators: (string * Generator) list) =
     let epoch = epochOf path d
     (use weights = d.sub "model."
      loadInto path "the model" (fun () -> model.load_state_dict weights))
@@ -84,3 +84,9 @@ let loadResume (path: string, model: Parameters, optimizers: (string * Optimizer
         | Some t -> g.state <- t.toArray<byte> ()
         | None -> raise (InvalidDataException $"{path}: no state for the random generator '{name}'")
     epoch
+
+/// Loads a resume file into the model, the optimizers and the generators (every one must be in
+/// the file); returns the epoch it was saved after.
+let loadResume (path: string, model: Parameters, optimizers: (string * Optimizer) list, generators: (string * Generator) list) =
+    use d = Safetensors.load path
+    loadResumeFrom (path, d, model, optimizers, generators)

@@ -24,6 +24,13 @@ type StepResult =
       /// each epoch's per-image means).
       Sums: float[] }
 
+/// How a step's minimised objective combines its batch's images: their mean (most objectives) or
+/// their sum (pytorch/examples' VAE). Data-parallel training weighs each rank's gradients by it, so
+/// that an update equals that of one process on the whole batch.
+type BatchObjective =
+    | MeanOverImages
+    | SumOverImages
+
 /// A model in training, as the shared loop drives it: built by a family for one run, it owns its
 /// networks, optimizers and generators.
 type Trainer =
@@ -41,6 +48,7 @@ type Trainer =
       Headline: Headline option
       /// One optimisation step (in training mode) on a batch of images [B, C, H, W] in [0, 1].
       Step: Batch -> StepResult
+      Objective: BatchObjective
       /// The ValidationColumns on the validation images (in evaluation mode), in order.
       Validate: unit -> float[]
       /// The grids to save after an epoch (0: before training), as (kind, PNG bytes): they go to

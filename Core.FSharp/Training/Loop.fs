@@ -8,29 +8,85 @@ open System.Diagnostics
 open System.IO
 open Research.Core
 open Research.Core.Data
+open Research.Core.Checkpoints
+open Research.Core.Distributed
 open Research.Core.IO
+
+/// How a run starts.
+type Start =
+    /// Afresh: the folder must hold no run.
+    | Fresh
+    /// From the run's last committed epoch; a folder that holds no committed epoch (a start killed
+    /// before its first commit) starts afresh, with a note.
+    | Resume
+    /// From the last committed epoch if there is one, else afresh (`--resume auto`, for restarts).
+    | ResumeOrFresh
 
 /// One epoch's per-image means of the training columns, the mean loss and the wall time.
 type EpochResult = { Means: float[]; Loss: float; Images: int64; Seconds: float }
 
+/// A test hook for a rank that dies mid-epoch: with RESEARCH_TEST_KILL_AT_STEP=<rank>:<n> in the
+/// environment, the process of that rank (0 in one process) kills itself (SIGKILL: no clean-up
+/// runs) as it begins its n-th training step.
+let private killAtStep =
+    match Environment.GetEnvironmentVariable "RESEARCH_TEST_KILL_AT_STEP" with
+    | null | "" -> None
+    | text ->
+        match text.Split ':' with
+        | [| rank; step |] -> Some(int rank, int step)
+        | _ -> invalidOp $"RESEARCH_TEST_KILL_AT_STEP is '{text}', not <rank>:<step>"
+
+let mutable private stepsTaken = 0
+
+let private beginStep (rank: int) =
+    stepsTaken <- stepsTaken + 1
+    if killAtStep = Some(rank, stepsTaken) then Process.GetCurrentProcess().Kill()
+
 /// One epoch of the trainer's steps over the images, in an order drawn from the generator. Raises
-/// TrainingDivergedException at the first NaN, infinite or exploding loss. (`research bench` times
-/// this same function.)
-let trainEpoch (trainer: Trainer) (images: ImageSubset) (batchSize: int) (generator: Generator) (epoch: int) (epochs: int)
-          (report: Progress -> unit) =
+/// TrainingDivergedException at the first NaN, infinite or exploding loss. Data-parallel, every
+/// rank steps on its consecutive share of each global batch, in the order rank 0 drew, and the
+/// steps' figures are summed over the ranks. (`research bench` times this same function.)
+let trainEpoch (trainer: Trainer) (images: ImageSubset) (batchSize: int) (generator: Generator)
+               (parallel: DataParallel option) (epoch: int) (epochs: int) (report: Progress -> unit) =
     let clock = Stopwatch.StartNew()
-    let steps = (images.count + int64 batchSize - 1L) / int64 batchSize
+    let n, size = images.count, int64 batchSize
+    let steps = (n + size - 1L) / size
     let sums = Array.zeroCreate trainer.TrainColumns.Length
     let mutable loss, seen, step = 0.0, 0L, 0
-    for batch in images.batches (batchSize, generator = generator) do
+    use rows =
+        match parallel with
+        | Some dp when not dp.IsLeader -> torch.empty ([| n |], Dtype.Int64)
+        | _ -> images.shuffledRows generator
+    parallel |> Option.iter (fun dp -> dp.Broadcast [ rows ])
+    for start in 0L .. size .. n - 1L do
         use scope = new TensorScope()
         step <- step + 1
-        let result = trainer.Step batch
+        beginStep (match parallel with Some dp -> dp.Rank | None -> 0)
+        let length = min size (n - start)
+        let result =
+            match parallel with
+            | None ->
+                use batch = images.select (rows.narrow (0, start, length))
+                trainer.Step batch
+            | Some dp ->
+                let first, share = DataParallel.Share(length, dp.Rank, dp.WorldSize)
+                // A rank with no image of a batch smaller than the world steps on a stand-in image
+                // that counts for nothing, so that every rank takes part in every collective.
+                let counts = if share = 0L then 0.0 else 1.0
+                dp.Weight <-
+                    match trainer.Objective with
+                    | _ when share = 0L -> 0.0
+                    | MeanOverImages -> float share / float length
+                    | SumOverImages -> 1.0
+                use batch = images.select (rows.narrow (0, start + (if share = 0L then 0L else first), max share 1L))
+                let r = trainer.Step batch
+                let total = dp.Sum [| yield r.Loss * counts; for s in r.Sums -> s * counts |]
+                { Loss = total[0]; Sums = total[1..] }
         Divergence.check epoch step result.Loss
         loss <- loss + result.Loss
         for i in 0 .. sums.Length - 1 do
             sums[i] <- sums[i] + result.Sums[i]
-        seen <- seen + batch.x.size 0
+        seen <- seen + length
         report { Stage = $"epoch {epoch}/{epochs}"; Done = int64 step; Total = steps
                  ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = loss / float seen }
     let n = float seen
@@ -42,12 +98,14 @@ let private isBetter (headline: Headline) (value: float) (best: float option) =
     | Some b, Higher -> value > b
     | Some b, Lower -> value < b
 
-/// config.json: the family, its settings, the run settings and the headline metric, if any.
-let configText (family: Family<'C>) (config: 'C) (settings: RunSettings) (headline: Headline option) =
+/// config.json: the family, its settings, the run settings, the world size (processes that train
+/// it together) and the headline metric, if any.
+let configText (family: Family<'C>) (config: 'C) (settings: RunSettings) (worldSize: int) (headline: Headline option) =
     ConfigWriter.toText (fun w ->
         w.WriteString("model", family.Name)
         family.Write w config
         RunSettings.write w settings
+        w.WriteNumber("world_size", worldSize)
         headline
         |> Option.iter (fun h ->
             w.WriteString("headline", h.Column)
@@ -61,8 +119,42 @@ let readConfig (family: Family<'C>) (run: RunFolder) =
         if name <> family.Name then r.Fail $"this is a {name} run, not a {family.Name} run"
         family.Read r, RunSettings.read r)
 
+/// The processes a run was trained by (1 for runs written before data-parallel training).
+let private savedWorldSize (run: RunFolder) = run.ReadConfig(fun r -> r.IntOr("world_size", 1))
+
+/// On the leader: takes the folder and decides whether the run resumes (raising, one line, when it
+/// cannot start as asked). The lock is held until the returned RunLock is disposed.
+let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run: RunFolder) (start: Start) (worldSize: int) =
+    if start = Resume && not (Directory.Exists run.Path) then
+        raise (FileNotFoundException($"nothing to resume: {run.Path} does not exist; start the run without --resume", run.Path))
+    let held = run.Lock()
+    try
+        let resume =
+            match start with
+            | Fresh when run.HoldsRun ->
+                raise (InvalidOperationException $"{run.Path} already holds a run; pass --resume to continue it or choose another --out folder")
+            | Fresh -> false
+            | Resume when not run.HoldsRun ->
+                eprintfn $"note: {run.Path} holds no committed epoch (its first epoch never finished); starting it afresh"
+                false
+            | Resume | ResumeOrFresh -> run.HoldsRun
+        if resume then
+            let savedConfig, savedSettings = readConfig family run
+            match family.Differences savedConfig config @ RunSettings.differences savedSettings settings with
+            | [] -> ()
+            | diffs -> raise (InvalidOperationException($"the run in {run.Path} was made with another configuration: " + String.concat "; " diffs))
+            match savedWorldSize run with
+            | saved when saved <> worldSize ->
+                raise (InvalidOperationException $"the run in {run.Path} was trained by {saved} process(es) and resumes only at that world size, not at {worldSize} (its ranks' random generators are saved per rank)")
+            | _ -> ()
+        held, resume
+    with _ ->
+        (held :> IDisposable).Dispose()
+        reraise ()
+
 /// Trains a model of the family in `folder`, or resumes the run there from its last committed
-/// epoch, exactly as if it had never stopped. Returns the metrics log.
+/// epoch, exactly as if it had never stopped; data-parallel over the ranks of `parallel`. Returns
+/// the metrics log (on the leader; None on the other ranks).
 ///
 /// The folder is locked for the run's life. An epoch's files (its metrics row, image grids, model
 /// files and config.json) are written first, and the epoch is committed last, by one atomic write
@@ -73,46 +165,62 @@ let readConfig (family: Family<'C>) (run: RunFolder) =
 /// a resume's configuration and checkpoint have been checked.
 /// A NaN or exploding loss, or a validation figure that is not finite, raises
 /// TrainingDivergedException; the last committed epoch stays.
-let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string) (resume: bool)
-          (dataFolder: string option) (report: Progress -> unit) : MetricsLog =
+///
+/// Data-parallel, rank 0 alone holds the folder: it decides whether the run resumes, broadcasts
+/// the state it starts from (a resume: the committed checkpoint itself, which every rank loads),
+/// validates, and writes every file; the other ranks write nothing. Each rank draws its model's
+/// noise from its own generator (rank 0's seeded as a single process's), and the resume file holds
+/// every rank's, so a resume at the same world size is exact.
+let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string)
+            (start: Start) (dataFolder: string option) (report: Progress -> unit) : MetricsLog option =
     let config = family.Validate config
     let settings = RunSettings.validate settings
+    let leader = parallel |> Option.forall (fun dp -> dp.IsLeader)
+    let rank, worldSize = match parallel with Some dp -> dp.Rank, dp.WorldSize | None -> 0, 1
+    let onLeader (f: unit -> byte[]) = match parallel with Some dp -> dp.OnLeader f | None -> f ()
+    parallel |> Option.iter (fun dp -> dp.CheckSameConfiguration(configText family config settings worldSize None))
     let run = RunFolder folder
-    use held = run.Lock()
-    if run.HoldsRun && not resume then
-        raise (InvalidOperationException $"{run.Path} already holds a run; pass --resume to continue it or choose another --out folder")
-    if resume then
-        if not run.HoldsRun then
-            raise (FileNotFoundException($"nothing to resume: {run.Path} has no checkpoint (checkpoints/resume.safetensors); start it without --resume", run.ResumePath))
-        let savedConfig, savedSettings = readConfig family run
-        match family.Differences savedConfig config @ RunSettings.differences savedSettings settings with
-        | [] -> ()
-        | diffs -> raise (InvalidOperationException($"the run in {run.Path} was made with another configuration: " + String.concat "; " diffs))
+    let mutable held = None
+    let resume =
+        onLeader (fun () ->
+            let lock, resume = open' family config settings run start worldSize
+            held <- Some lock
+            [| (if resume then 1uy else 0uy) |])
+        |> fun decision -> decision[0] = 1uy
+    use _ = { new IDisposable with member _.Dispose() = held |> Option.iter (fun h -> (h :> IDisposable).Dispose()) }
+    let report = if leader then report else ignore
     Family.useThreads (family.Threads config settings.Threads)
     use data = family.LoadData config settings dataFolder
-    use generator = new Generator(int64 settings.Seed)
+    use generator = new Generator(DataParallel.Seed(settings.Seed, rank))
     use trainer = family.Create config settings data generator
+    parallel |> Option.iter (fun dp -> dp.Attach trainer)
     let generators = ("train", generator) :: trainer.Generators
-    let text = configText family config settings trainer.Headline
+    let suffix (r: int) = if r = 0 then "" else $".rank{r}"
+    let text = configText family config settings worldSize trainer.Headline
     let metadata = [ "config", text; "format", $"research-{family.Name}" ]
     let columns = [| yield "epoch"; yield! trainer.TrainColumns; yield! trainer.ValidationColumns; yield "seconds" |]
     let saveImages epoch =
-        if List.contains epoch settings.ImageEpochs then
+        if leader && List.contains epoch settings.ImageEpochs then
             for kind, png in trainer.Images epoch do AtomicFile.writeBytes (run.ImagePath(kind, epoch)) png
     let startEpoch, metrics =
         if resume then
-            let epoch = Checkpoint.loadResume (run.ResumePath, trainer.Model, trainer.Optimizers, generators)
-            let log = MetricsLog.Open run.MetricsPath
-            if log.Columns <> columns then
-                raise (InvalidDataException $"""{run.MetricsPath}: the columns {String.concat "," log.Columns} are not this run's {String.concat "," columns}""")
-            if (log.Column "epoch" |> Array.filter (fun e -> e <= float epoch)).Length <> epoch then
-                raise (InvalidDataException $"{run.MetricsPath} lacks rows of the {epoch} epochs that {run.ResumePath} has committed")
-            log.TruncateAfter epoch
-            epoch + 1, log
+            let checkpoint = onLeader (fun () -> File.ReadAllBytes run.ResumePath)
+            use saved = Safetensors.parse (run.ResumePath, checkpoint)
+            let named = [ for name, g in generators -> name + suffix rank, g ]
+            let epoch = Checkpoint.loadResumeFrom (run.ResumePath, saved, trainer.Model, trainer.Optimizers, named)
+            if leader then
+                let log = MetricsLog.Open run.MetricsPath
+                if log.Columns <> columns then
+                    raise (InvalidDataException $"""{run.MetricsPath}: the columns {String.concat "," log.Columns} are not this run's {String.concat "," columns}""")
+                if (log.Column "epoch" |> Array.filter (fun e -> e <= float epoch)).Length <> epoch then
+                    raise (InvalidDataException $"{run.MetricsPath} lacks rows of the {epoch} epochs that {run.ResumePath} has committed")
+                log.TruncateAfter epoch
+                epoch + 1, Some log
+            else epoch + 1, None
         else
-            run.ClearFailedStart held
+            if leader then run.ClearFailedStart held.Value
             saveImages 0
-            1, MetricsLog.Create(run.MetricsPath, columns)
+            1, (if leader then Some(MetricsLog.Create(run.MetricsPath, columns)) else None)
     // The headline's column and the best value so far (of the rows a resume kept).
     let headline =
         trainer.Headline
@@ -121,33 +229,61 @@ let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: str
             | -1 -> invalidOp $"the headline metric '{h.Column}' is not a metrics column"
             | i -> h, i)
     let mutable best =
-        match headline with
-        | Some(h, i) -> metrics.Rows |> Array.fold (fun b row -> if isBetter h row[i] b then Some row[i] else b) None
-        | None -> None
+        match headline, metrics with
+        | Some(h, i), Some log -> log.Rows |> Array.fold (fun b row -> if isBetter h row[i] b then Some row[i] else b) None
+        | _ -> None
     for epoch in startEpoch .. settings.Epochs do
-        let result = trainEpoch trainer data.train settings.BatchSize generator epoch settings.Epochs report
-        let validation = trainer.Validate ()
+        let result = trainEpoch trainer data.train settings.BatchSize generator parallel epoch settings.Epochs report
+        // BatchNorm's running statistics follow rank 0's, as DDP's broadcast_buffers.
+        parallel |> Option.iter (fun dp -> dp.Broadcast(Array.map snd trainer.Model.buffers))
+        let validation =
+            match parallel with
+            | None -> trainer.Validate ()
+            | Some dp -> dp.FromLeader(if leader then trainer.Validate () else Array.zeroCreate trainer.ValidationColumns.Length)
         for name, v in Seq.zip trainer.ValidationColumns validation do
             if not (Double.IsFinite v) then
                 raise (TrainingDivergedException $"the validation {name} became {v} after epoch {epoch}")
-        metrics.Append [| yield float epoch; yield! result.Means; yield! validation; yield result.Seconds |]
-        saveImages epoch
-        Checkpoint.saveModel (run.Checkpoint "last", epoch, trainer.Model, metadata)
-        let row = Array.last metrics.Rows
-        match headline with
-        | Some(h, i) when isBetter h row[i] best ->
-            best <- Some row[i]
-            Checkpoint.saveModel (run.Checkpoint "best", epoch, trainer.Model, metadata)
-        | _ -> ()
-        if not (File.Exists run.ConfigPath) || File.ReadAllText run.ConfigPath <> text then
-            AtomicFile.writeText run.ConfigPath text
-        // The commit: after it, this epoch is never redone.
-        Checkpoint.saveResume (run.ResumePath, epoch, trainer.Model, trainer.Optimizers, generators, metadata)
+        // Every rank's generators, for the commit (gathered here, where every rank is).
+        let states =
+            match parallel with
+            | None -> [ for name, g in generators -> name, g.state ]
+            | Some dp -> [ for name, g in generators do
+                               for r, state in Array.indexed (dp.Gather g.state) -> name + suffix r, state ]
+        match metrics with
+        | Some metrics ->
+            metrics.Append [| yield float epoch; yield! result.Means; yield! validation; yield result.Seconds |]
+            saveImages epoch
+            Checkpoint.saveModel (run.Checkpoint "last", epoch, trainer.Model, metadata)
+            let row = Array.last metrics.Rows
+            match headline with
+            | Some(h, i) when isBetter h row[i] best ->
+                best <- Some row[i]
+                Checkpoint.saveModel (run.Checkpoint "best", epoch, trainer.Model, metadata)
+            | _ -> ()
+            if not (File.Exists run.ConfigPath) || File.ReadAllText run.ConfigPath <> text then
+                AtomicFile.writeText run.ConfigPath text
+            // The commit: after it, this epoch is never redone.
+            Checkpoint.saveResume (run.ResumePath, epoch, trainer.Model, trainer.Optimizers, states, metadata)
+        | None -> ()
     metrics
 
-/// Loop.train as the C# runner calls it: a null or empty data folder means the default one, and
-/// progress (or null) is a delegate.
-let run (family: Family<'C>, config: 'C, settings: RunSettings, folder: string, resume: bool, dataFolder: string,
-         progress: Action<Progress>) =
+/// Trains a model of the family in one process (see trainOn); `resume` continues the run in the
+/// folder.
+let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string) (resume: bool)
+          (dataFolder: string option) (report: Progress -> unit) : MetricsLog =
+    (trainOn None family config settings folder (if resume then Resume else Fresh) dataFolder report).Value
+
+/// Trains as the C# runner asks: in one process, or as one rank of the group `launch` describes
+/// (null: one process). A null or empty data folder means the default one; progress (or null) is a
+/// delegate. Returns the metrics log, or null on a rank other than 0.
+let run (family: Family<'C>, config: 'C, settings: RunSettings, folder: string, start: Start, launch: Launch option,
+         dataFolder: string, progress: Action<Progress>) =
     let data = if String.IsNullOrEmpty dataFolder then None else Some dataFolder
-    train family config settings folder resume data (if isNull progress then ignore else progress.Invoke)
+    let report = if isNull progress then ignore else progress.Invoke
+    let result =
+        match launch with
+        | None -> trainOn None family config settings folder start data report
+        | Some launch ->
+            use group = ProcessGroup.Join launch
+            trainOn (Some(DataParallel group)) family config settings folder start data report
+    Option.toObj result

@@ -219,6 +219,27 @@ TS_API int ts_onednn_isa(const char** out);  // the instruction set its kernels 
 TS_API int ts_onednn_trace_begin(void);
 TS_API int ts_onednn_trace_end(const char** text);
 
+// ---- data-parallel training: c10d's TCPStore and ProcessGroupGloo (distributed.cpp) ----
+typedef void* dist_store;  // an owned c10d store; freed by ts_dist_store_free
+typedef void* dist_group;  // an owned c10d process group; freed by ts_dist_group_free
+// The store of a group as torch.distributed.init_process_group makes it: a TCPStore at host:port,
+// served by this process when is_server, under torchrun's "/worker/attempt_<attempt>" when
+// attempt >= 0 (its agent's store), then "default_pg". Waits up to timeout_ms for the server and,
+// on the server, for all world_size ranks to connect.
+TS_API int ts_dist_store(const char* host, int port, int world_size, int is_server, int attempt, int64_t timeout_ms,
+                         dist_store* out);
+TS_API int ts_dist_store_free(dist_store s);
+// The default process group ("0"), once every rank has joined; collectives fail after timeout_ms.
+// backend: 0 Gloo (CPU tensors), 1 NCCL (CUDA tensors; only in a shim built with RESEARCH_C10D_NCCL).
+// interfaces: Gloo's network interfaces, comma-separated (as GLOO_SOCKET_IFNAME); NULL or "" = the host's.
+TS_API int ts_dist_group(dist_store s, int backend, int rank, int world_size, int64_t timeout_ms, const char* interfaces,
+                         dist_group* out);
+TS_API int ts_dist_group_free(dist_group g);
+TS_API int ts_dist_broadcast(dist_group g, tensor t, int root);  // in place, from root's
+TS_API int ts_dist_allreduce(dist_group g, tensor t, int op);    // in place; op 0 sum, 1 max, 2 min
+TS_API int ts_dist_allgather(dist_group g, tensor t, tensor* outs);  // outs: one tensor per rank, in rank order
+TS_API int ts_dist_barrier(dist_group g);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,11 @@
 using System.CommandLine;
+using System.Reflection;
+using System.Text.Json;
 using Microsoft.FSharp.Core;
 using static Research.Experiments.CommandLine;
 using Research.Core;
 using Research.Core.Benchmarks;
+using Research.Core.Distributed;
 using Research.Core.Models.Flow;
 using Research.Core.Models.Gan;
 using Research.Core.Models.Vae;
@@ -10,9 +13,12 @@ using Research.Core.Training;
 
 namespace Research.Experiments.Commands;
 
-/// <summary>`research bench vae`: pytorch/examples' VAE trained here (the training epoch of `vae train`)
-/// and then in PyTorch (bench/vae_pytorch.py, the same libtorch) with the same thread settings;
-/// prints seconds per epoch, the speed ratio, and the share of the machine's sgemm rate each reaches.</summary>
+/// <summary>`research bench vae|gan|flow`: a family's training epoch (its `train` command's) timed here
+/// and in its PyTorch peer (bench/*_pytorch.py, the same libtorch) with the same threads, the sides
+/// taking turns; prints seconds per epoch, the speed ratio and, where the GEMM work is known, the
+/// share of the machine's sgemm rate each side reaches. With --ranks N, data-parallel: N ranks of
+/// one thread each beside one process of --threads threads and beside PyTorch's own
+/// DistributedDataParallel of N ranks of one thread (under torchrun).</summary>
 public static class BenchCommand
 {
     public static Command Build() => new("bench", "Benchmarks against PyTorch.")
@@ -22,66 +28,149 @@ public static class BenchCommand
         Flow(),
     };
 
+    /// The options every benchmark shares, and its data-parallel worker mode.
+    sealed class Common
+    {
+        public readonly Option<int> Epochs, Limit, Threads, Seed, Rounds, Sgemm, Ranks, WorkerRank, MasterPort;
+        public readonly Option<string> Python;
+        public readonly Option<string?> Script, Data;
+        public readonly Option<bool> SkipPyTorch;
+
+        public Common(string family, int epochs, int limit, string limitHelp, string threadsHelp)
+        {
+            Epochs = Opt("--epochs", "epochs to time on each side", epochs);
+            Limit = Opt("--limit", limitHelp, limit);
+            Threads = Opt("--threads", threadsHelp, RunSettingsModule.defaults.Threads);
+            Seed = Opt("--seed", "random seed of each side", 1);
+            Rounds = Opt("--rounds", "times each side runs, taking turns (a busy machine's load then hits all sides alike)", 1);
+            Sgemm = Opt("--sgemm-size", "n of the n x n x n float32 product that measures the machine's sgemm rate", 1024);
+            Python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
+            Script = Opt<string?>("--script", $"the PyTorch peer (default: bench/{family}_pytorch.py of the repository)", null);
+            SkipPyTorch = Opt("--skip-pytorch", "time only this workspace's side(s)", false);
+            Data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+            Ranks = Opt("--ranks", "data-parallel: time N ranks of one thread each beside one process of --threads threads and beside PyTorch's DDP of N ranks (1 = no data-parallel sides)", 1);
+            WorkerRank = new Option<int>("--worker-rank") { Description = "(internal) run as this rank of the data-parallel side", DefaultValueFactory = _ => -1, Hidden = true };
+            MasterPort = new Option<int>("--master-port") { Description = "(internal) the data-parallel side's rendezvous port", DefaultValueFactory = _ => 0, Hidden = true };
+        }
+
+        public void AddTo(Command command)
+        {
+            foreach (var option in new Option[] { Epochs, Limit, Threads, Seed, Rounds, Sgemm, Python, Script, SkipPyTorch, Data, Ranks, WorkerRank, MasterPort })
+                command.Options.Add(option);
+        }
+
+        public int Rounds_(ParseResult r) =>
+            r.GetValue(Rounds) >= 1 ? r.GetValue(Rounds) : throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(Rounds)})");
+
+        public int Ranks_(ParseResult r) =>
+            r.GetValue(Ranks) is var n && n >= 1 && n <= 64 ? n : throw new ArgumentException($"--ranks must be between 1 and 64 (got {r.GetValue(Ranks)})");
+
+        /// This process's launch when it is one rank of a benchmark's data-parallel side.
+        public FSharpOption<Launch>? Worker(ParseResult r) =>
+            r.GetValue(WorkerRank) < 0 ? null : FSharpOption<Launch>.Some(LaunchModule.validate(new Launch(r.GetValue(WorkerRank), Ranks_(r),
+                r.GetValue(WorkerRank), "127.0.0.1", r.GetValue(MasterPort), null, LaunchModule.defaultTimeout)));
+
+        /// A data-parallel side of `ranks` ranks: this program started once per rank, with the
+        /// family's own arguments and one thread each; rank 0's epochs are read from its output.
+        public static PyTorchRun RunRanks(string[] family, int ranks, Action<EpochTiming> epochDone)
+        {
+            var port = PyTorchPeer.FreePort();
+            var dll = Assembly.GetEntryAssembly()!.Location;
+            string[] Args(int rank) => [dll, "bench", .. family, "--threads", "1", "--ranks", ranks.ToString(), "--worker-rank", rank.ToString(), "--master-port", port.ToString()];
+            var others = Enumerable.Range(1, ranks - 1).Select(rank =>
+            {
+                var info = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var a in Args(rank)) info.ArgumentList.Add(a);
+                return System.Diagnostics.Process.Start(info)!;
+            }).ToList();
+            var epochs = int.Parse(family[Array.IndexOf(family, "--epochs") + 1]);
+            try
+            {
+                return PyTorchPeer.RunSide(Environment.ProcessPath!, Microsoft.FSharp.Collections.ListModule.OfArray(Args(0)),
+                    Microsoft.FSharp.Collections.FSharpList<Tuple<string, string>>.Empty, epochs, 1, epochDone);
+            }
+            finally
+            {
+                foreach (var p in others)
+                {
+                    var err = p.StandardError.ReadToEndAsync();
+                    p.StandardOutput.ReadToEnd();
+                    p.WaitForExit();
+                    if (p.ExitCode != 0) Console.Error.WriteLine($"note: a rank of the data-parallel side failed: {err.Result.Trim()}");
+                    p.Dispose();
+                }
+            }
+        }
+
+        /// As a rank of a data-parallel side: rank 0 prints one JSON line per epoch, as the PyTorch peers do.
+        public static int PrintRank(Launch launch, EpochTiming[] epochs)
+        {
+            if (launch.IsLeader)
+                foreach (var e in epochs)
+                    Console.WriteLine(JsonSerializer.Serialize(new { epoch = e.Epoch, seconds = e.Seconds, images = e.Images, loss = e.Loss, collectives = e.Collectives }));
+            return 0;
+        }
+    }
+
     static Command Vae()
     {
-        var epochs = Opt("--epochs", "epochs to time on each side", 3);
-        var limit = Opt("--limit", "train on N images per epoch only (0 = all 60000); e.g. 5000 for a smoke run", 0);
-        // The default, as `vae train`'s: one OpenMP and two OpenBLAS threads, the fastest setting here
-        // and as fast as any for PyTorch on the idle 2-core machine (--threads 1 is fastest for both
-        // while other jobs load the cores).
-        var threads = Opt("--threads", "threads, as `vae train --threads` uses them (both sides)", RunSettingsModule.defaults.Threads);
+        var common = new Common("vae", 3, 0, "train on N images per epoch only (0 = all 60000); e.g. 5000 for a smoke run",
+            "threads, as `vae train --threads` uses them (both sides)");
         var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = from --threads)", 0);
         var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = from --threads)", 0);
-        var seed = Opt("--seed", "random seed of each side", 1);
-        var rounds = Opt("--rounds", "times each side runs, taking turns (a busy machine's load then hits both alike)", 1);
-        var sgemm = Opt("--sgemm-size", "n of the n x n x n float32 product that measures the machine's sgemm rate", 1024);
-        var python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
-        var script = Opt<string?>("--script", "the PyTorch peer (default: bench/vae_pytorch.py of the repository)", null);
-        var skipPyTorch = Opt("--skip-pytorch", "time only this side", false);
-        var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
         var command = new Command("vae", "Train pytorch/examples' VAE (784-400-20-400-784, Adam 1e-3, batch 128) here and in PyTorch; compare seconds per epoch.")
         {
-            epochs, limit, threads, intraOp, blas, seed, rounds, sgemm, python, script, skipPyTorch, data,
+            intraOp, blas,
         };
+        common.AddTo(command);
         command.SetAction(r =>
         {
             var config = VaeBenchmark.Config;
-            var settings = VaeBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
+            var settings = VaeBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
             var (defaultIntraOp, defaultBlas) = VaeRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
             var intraOpThreads = r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : defaultIntraOp;
             var blasThreads = r.GetValue(blas) > 0 ? r.GetValue(blas) : defaultBlas;
-            if (r.GetValue(rounds) < 1) throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(rounds)})");
-            return Run(config, settings, r.GetValue(rounds), intraOpThreads, blasThreads, r.GetValue(sgemm), r.GetValue(skipPyTorch) ? null : r.GetValue(python)!,
-                r.GetValue(script) ?? (r.GetValue(skipPyTorch) ? null : VaeBenchmark.PyTorchScript()), r.GetValue(data));
+            if (common.Worker(r) is { } worker)
+            {
+                UseThreads(intraOpThreads, blasThreads);
+                return Common.PrintRank(worker.Value, VaeBenchmark.Run(config, settings, worker, r.GetValue(common.Data)));
+            }
+            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
+            var title = $"VAE 784-{string.Join("-", config.Hidden)}-{config.Latent}-{string.Join("-", config.Hidden.Reverse())}-784, " +
+                        $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
+                        $"per side and round, {common.Rounds_(r)} round(s)";
+            var (python, script) = Peer(r, common, VaeBenchmark.PyTorchScript);
+            string[] family = ["vae", "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
+            return Compare(title, common.Rounds_(r), common.Ranks_(r), intraOpThreads, blasThreads, r.GetValue(common.Sgemm), VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
+                () => VaeBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
+                family,
+                python is null ? null : (ranks, epochDone) => VaeBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : intraOpThreads, ranks > 1 ? 1 : blasThreads, r.GetValue(common.Data), epochDone, ranks),
+                $"{python} {Path.GetFileName(script)}");
         });
         return command;
     }
 
     static Command Gan()
     {
+        var common = new Common("gan", 1, 20000, "train on N images per epoch (0 = all 60000)",
+            "threads, as `gan train --threads` uses them (both sides): OpenBLAS's for the MLP, libtorch's for the DCGAN");
         var arch = Opt("--arch", "mlp (seed 004's MLP GAN) | dcgan (ngf = ndf = 32) | both", "both");
-        var epochs = Opt("--epochs", "epochs to time on each side", 1);
-        var limit = Opt("--limit", "train on N images per epoch (0 = all 60000)", 20000);
-        // As `gan train`: OpenBLAS gets the threads for the MLP, libtorch's pool for the DCGAN.
-        var threads = Opt("--threads", "threads, as `gan train --threads` uses them (both sides)", RunSettingsModule.defaults.Threads);
-        var seed = Opt("--seed", "random seed of each side", 1);
-        var rounds = Opt("--rounds", "times each side runs, taking turns", 1);
-        var sgemm = Opt("--sgemm-size", "n of the n x n x n float32 product that measures the machine's sgemm rate", 1024);
-        var python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
-        var script = Opt<string?>("--script", "the PyTorch peer (default: bench/gan_pytorch.py of the repository)", null);
-        var skipPyTorch = Opt("--skip-pytorch", "time only this side", false);
-        var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
         var command = new Command("gan", "Train the MLP GAN and the DCGAN (batch 128, Adam 2e-4, betas 0.5, 0.999) here and in PyTorch; compare seconds per epoch.")
         {
-            arch, epochs, limit, threads, seed, rounds, sgemm, python, script, skipPyTorch, data,
+            arch,
         };
+        common.AddTo(command);
         command.SetAction(r =>
         {
-            var settings = GanBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
-            if (r.GetValue(rounds) < 1) throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(rounds)})");
+            var settings = GanBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
             var architectures = r.GetValue(arch) == "both" ? new[] { "mlp", "dcgan" } : new[] { r.GetValue(arch)! };
-            var py = r.GetValue(skipPyTorch) ? null : r.GetValue(python)!;
-            var peer = r.GetValue(skipPyTorch) ? null : r.GetValue(script) ?? GanBenchmark.PyTorchScript();
+            if (common.Worker(r) is { } worker)
+            {
+                var config = GanBenchmark.Config(architectures.Single());
+                UseThreads(GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple());
+                return Common.PrintRank(worker.Value, GanBenchmark.Run(config, settings, worker, r.GetValue(common.Data)));
+            }
+            var (python, script) = Peer(r, common, GanBenchmark.PyTorchScript);
             var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
             foreach (var name in architectures)
             {
@@ -91,10 +180,12 @@ public static class BenchCommand
                 var title = (mlp ? $"MLP GAN G {config.Latent}-{string.Join("-", config.GeneratorHidden)}-784, D 784-{string.Join("-", config.DiscriminatorHidden)}-1"
                                  : $"DCGAN ngf {config.GeneratorHidden.Head}, ndf {config.DiscriminatorHidden.Head}, latent {config.Latent}") +
                             $", batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} training images per side and round";
-                Compare(title, r.GetValue(rounds), intraOp, blas, r.GetValue(sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, 1.5,
-                    () => GanBenchmark.Run(config, settings, r.GetValue(data)),
-                    py is null || peer is null ? null : epochDone => GanBenchmark.RunPyTorch(py, peer, config, settings, intraOp, blas, r.GetValue(data), epochDone),
-                    $"{py} {Path.GetFileName(peer)} --arch {name}");
+                string[] family = ["gan", "--arch", name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
+                Compare(title, common.Rounds_(r), common.Ranks_(r), intraOp, blas, r.GetValue(common.Sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, 1.5,
+                    () => GanBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
+                    family,
+                    python is null ? null : (ranks, epochDone) => GanBenchmark.RunPyTorch(python, script!, config, settings, ranks > 1 ? 1 : intraOp, ranks > 1 ? 1 : blas, r.GetValue(common.Data), epochDone, ranks),
+                    $"{python} {Path.GetFileName(script)} --arch {name}");
                 Console.WriteLine();
             }
             return 0;
@@ -104,61 +195,58 @@ public static class BenchCommand
 
     static Command Flow()
     {
-        var epochs = Opt("--epochs", "epochs to time on each side", 1);
-        var limit = Opt("--limit", "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128", 2560);
-        var threads = Opt("--threads", "libtorch threads on both sides (the convolutions run there)", RunSettingsModule.defaults.Threads);
-        var seed = Opt("--seed", "random seed of each side", 1);
-        var rounds = Opt("--rounds", "times each side runs, taking turns", 1);
-        var sgemm = Opt("--sgemm-size", "n of the n x n x n float32 product that measures the machine's sgemm rate", 1024);
-        var python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
-        var script = Opt<string?>("--script", "the PyTorch peer (default: bench/flow_pytorch.py of the repository)", null);
-        var skipPyTorch = Opt("--skip-pytorch", "time only this side", false);
-        var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
-        var command = new Command("flow", "Train the multi-scale flow (batch 128, Adam 1e-3) here and in PyTorch; compare seconds per step.")
-        {
-            epochs, limit, threads, seed, rounds, sgemm, python, script, skipPyTorch, data,
-        };
+        var common = new Common("flow", 1, 2560, "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128",
+            "libtorch threads on both sides (the convolutions run there)");
+        var command = new Command("flow", "Train the multi-scale flow (batch 128, Adam 1e-3) here and in PyTorch; compare seconds per step.");
+        common.AddTo(command);
         command.SetAction(r =>
         {
-            var settings = FlowBenchmark.Settings(r.GetValue(epochs), r.GetValue(limit), r.GetValue(threads), r.GetValue(seed));
-            if (r.GetValue(rounds) < 1) throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(rounds)})");
-            var py = r.GetValue(skipPyTorch) ? null : r.GetValue(python)!;
-            var peer = r.GetValue(skipPyTorch) ? null : r.GetValue(script) ?? FlowBenchmark.PyTorchScript();
+            var settings = FlowBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
+            if (common.Worker(r) is { } worker)
+            {
+                UseThreads(settings.Threads, 1);
+                return Common.PrintRank(worker.Value, FlowBenchmark.Run(settings, worker, r.GetValue(common.Data)));
+            }
+            var (python, script) = Peer(r, common, FlowBenchmark.PyTorchScript);
             var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
             var steps = (images + settings.BatchSize - 1) / settings.BatchSize;
             var title = $"multi-scale flow (couplings 4,2,4, hidden 32,48,64), batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
-            Compare(title, r.GetValue(rounds), settings.Threads, 1, r.GetValue(sgemm), null, images, 1.2,
-                () => FlowBenchmark.Run(settings, r.GetValue(data)),
-                py is null || peer is null ? null : epochDone => FlowBenchmark.RunPyTorch(py, peer, settings, settings.Threads, r.GetValue(data), epochDone),
-                $"{py} {Path.GetFileName(peer)}");
-            return 0;
+            string[] family = ["flow", "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
+            return Compare(title, common.Rounds_(r), common.Ranks_(r), settings.Threads, 1, r.GetValue(common.Sgemm), null, images, 1.2,
+                () => FlowBenchmark.Run(settings, null, r.GetValue(common.Data)),
+                family,
+                python is null ? null : (ranks, epochDone) => FlowBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : settings.Threads, r.GetValue(common.Data), epochDone, ranks),
+                $"{python} {Path.GetFileName(script)}");
         });
         return command;
     }
 
-    static int Run(VaeConfig config, RunSettings settings, int rounds, int intraOpThreads, int blasThreads, int sgemmSize, string? python, string? script, string? data)
+    static (string? python, string? script) Peer(ParseResult r, Common common, Func<string> defaultScript) =>
+        r.GetValue(common.SkipPyTorch) ? (null, null) : (r.GetValue(common.Python)!, r.GetValue(common.Script) ?? defaultScript());
+
+    static string[] DataArgs(ParseResult r, Common common) => r.GetValue(common.Data) is { } data ? ["--data", data] : [];
+
+    static void UseThreads((int intraOp, int blas) threads) => UseThreads(threads.intraOp, threads.blas);
+
+    static void UseThreads(int intraOp, int blas)
     {
-        var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
-        var title = $"VAE 784-{string.Join("-", config.Hidden)}-{config.Latent}-{string.Join("-", config.Hidden.Reverse())}-784, " +
-                    $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
-                    $"per side and round, {rounds} round(s)";
-        return Compare(title, rounds, intraOpThreads, blasThreads, sgemmSize, VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
-            () => VaeBenchmark.Run(config, settings, data),
-            python is null || script is null ? null : epochDone => VaeBenchmark.RunPyTorch(python, script, settings, intraOpThreads, blasThreads, data, epochDone),
-            $"{python} {Path.GetFileName(script)}");
+        torch.set_num_threads(intraOp);
+        torch.set_openblas_threads(blas);
     }
 
-    /// Times this workspace's side and the PyTorch side (when there is one) in turns, `rounds` times,
-    /// and prints seconds per epoch, their ratio and, where the GEMM work is known, the share of the
-    /// machine's sgemm rate each side reaches.
-    static int Compare(string title, int rounds, int intraOpThreads, int blasThreads, int sgemmSize, long? flopsPerImage, int images, double target,
-                       Func<EpochTiming[]> ours, Func<Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
+    /// Times the sides in turns, `rounds` times: this workspace in one process of the given threads
+    /// and its PyTorch peer alike; with ranks above 1, this workspace's `ranks` ranks of one thread
+    /// (this program's `family` arguments, started once per rank) and PyTorch's DDP of as many ranks
+    /// instead of the single-process peer. Prints seconds per epoch, the ratios and, where the GEMM
+    /// work is known, the share of the machine's sgemm rate each side reaches.
+    static int Compare(string title, int rounds, int ranks, int intraOpThreads, int blasThreads, int sgemmSize, long? flopsPerImage, int images, double target,
+                       Func<EpochTiming[]> ours, string[] family, Func<int, Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
     {
-        torch.set_num_threads(intraOpThreads);
-        torch.set_openblas_threads(blasThreads);
+        UseThreads(intraOpThreads, blasThreads);
         Console.WriteLine(title);
         Console.WriteLine($"CPU: {OneDnn.cpuModel()}; oneDNN dispatches to {OneDnn.isa()}");
-        Console.WriteLine($"threads (both sides): libtorch intra-op {intraOpThreads}, OpenBLAS {blasThreads}; {LoadAverage()}");
+        Console.WriteLine($"threads: libtorch intra-op {intraOpThreads}, OpenBLAS {blasThreads}" +
+                          (ranks > 1 ? $"; data-parallel sides: {ranks} ranks of 1 thread each" : " (both sides)") + $"; {LoadAverage()}");
         if (OneMinuteLoad() is double load && load >= 1.0)
             Console.WriteLine("note: other jobs are running, so the timings are contended; while they run, --threads 1 is the fastest setting of both sides");
         var rate = PyTorchPeer.SgemmRate(sgemmSize, 5);
@@ -167,40 +255,67 @@ public static class BenchCommand
             Console.WriteLine($"GEMM work per epoch: {f * images:N0} FLOP = {f:N0} per image " +
                               $"(forward, weight- and input-gradient products) x {images} images");
 
-        // The sides take turns, so that a change in the machine's load over the run hits both.
-        var oursAll = new List<EpochTiming>();
-        var theirsAll = new List<EpochTiming>();
-        var primitives = new HashSet<OneDnnPrimitive>();
-        for (var round = 1; round <= rounds; round++)
+        var ourName = ranks > 1 ? $"research 1 x {intraOpThreads + blasThreads - 1}" : "research";
+        var sides = new List<(string Name, string Heading, Func<Action<EpochTiming>, EpochTiming[]> Run, List<EpochTiming> Epochs)>
         {
-            Console.WriteLine($"research (.NET, libtorch), round {round}:");
-            // oneDNN's log of what it ran (a trace costs nothing measurable): a reference kernel in
-            // a hot path makes a step many times slower, so the report names any.
-            var (epochs, ran) = OneDnn.trace(FuncConvert.FromFunc(ours)).ToValueTuple();
-            primitives.UnionWith(ran);
-            foreach (var e in epochs) PrintEpoch(e, flopsPerImage, rate);
-            oursAll.AddRange(epochs);
-            if (theirs is null) continue;
-            Console.WriteLine($"PyTorch ({theirName}), round {round}:");
-            var run = theirs(e => PrintEpoch(e, flopsPerImage, rate));
-            Console.WriteLine($"  torch {run.Version}, its threads: intra-op {run.IntraOpThreads}, OpenBLAS {run.BlasThreads}; {LoadAverage()}");
-            theirsAll.AddRange(run.Epochs);
-        }
+            (ourName, $"research (.NET, libtorch){(ranks > 1 ? ", one process" : "")}", _ => TracedOurs(ours), new()),
+        };
+        if (ranks > 1)
+            sides.Add(($"research {ranks} x 1", $"research, {ranks} ranks of 1 thread", e => Common.RunRanks(family, ranks, e).Epochs, new()));
+        if (theirs is not null)
+            sides.Add((ranks > 1 ? $"PyTorch DDP {ranks} x 1" : "PyTorch", ranks > 1 ? $"PyTorch DDP, {ranks} ranks of 1 thread ({theirName} --ddp under torchrun)" : $"PyTorch ({theirName})",
+                e =>
+                {
+                    var run = theirs(ranks, e);
+                    Console.WriteLine($"  torch {run.Version}, its threads: intra-op {run.IntraOpThreads}, OpenBLAS {run.BlasThreads}; {LoadAverage()}");
+                    return run.Epochs;
+                }, new()));
+
+        // The sides take turns, so that a change in the machine's load over the run hits all alike.
+        for (var round = 1; round <= rounds; round++)
+            foreach (var side in sides)
+            {
+                Console.WriteLine($"{side.Heading}, round {round}:");
+                var epochs = side.Run(e => PrintEpoch(e, flopsPerImage, rate));
+                if (side.Name == ourName) foreach (var e in epochs) PrintEpoch(e, flopsPerImage, rate);
+                side.Epochs.AddRange(epochs);
+            }
 
         var reference = primitives.Where(p => p.IsReference).ToList();
         Console.WriteLine(reference.Count == 0
-            ? $"oneDNN ran {primitives.Count} kinds of primitive here, none a reference kernel"
-            : $"warning: oneDNN ran reference kernels here (slow): {string.Join("; ", reference)}");
-        var oursBest = Summary("research", oursAll, flopsPerImage, rate);
-        if (theirsAll.Count == 0) return 0;
-        var theirsBest = Summary("PyTorch", theirsAll, flopsPerImage, rate);
-        Console.WriteLine($"speed-up (PyTorch s/epoch / research s/epoch): {theirsBest / oursBest:F2}x best epoch, " +
-                          $"{theirsAll.Average(e => e.Seconds) / oursAll.Average(e => e.Seconds):F2}x mean (target {target}x)");
+            ? $"oneDNN ran {primitives.Count} kinds of primitive in this process, none a reference kernel"
+            : $"warning: oneDNN ran reference kernels in this process (slow): {string.Join("; ", reference)}");
+        var best = sides.ToDictionary(s => s.Name, s => Summary(s.Name, s.Epochs, flopsPerImage, rate));
+        double Mean(string name) => sides.Single(s => s.Name == name).Epochs.Average(e => e.Seconds);
+        void Ratio(string what, string slow, string fast, double goal) =>
+            Console.WriteLine($"{what} ({slow} s/epoch / {fast} s/epoch): {best[slow] / best[fast]:F2}x best epoch, {Mean(slow) / Mean(fast):F2}x mean (target {goal}x)");
+        if (ranks > 1)
+        {
+            var parallel = sides[1];
+            var share = parallel.Epochs.Sum(e => e.Collectives) / parallel.Epochs.Sum(e => e.Seconds);
+            Console.WriteLine($"{parallel.Name}: {share:P0} of rank 0's epoch time in the collectives (gradient reduction and the steps' figures, waits included)");
+            Ratio("data-parallel speed-up", ourName, parallel.Name, 1.2);
+            if (theirs is not null) Ratio("speed-up over PyTorch's DDP", sides[2].Name, parallel.Name, 1.3);
+        }
+        else if (theirs is not null)
+            Ratio("speed-up", "PyTorch", "research", target);
         return 0;
+    }
+
+    static readonly HashSet<OneDnnPrimitive> primitives = new();
+
+    /// This process's side, under oneDNN's log of what it ran (a trace costs nothing measurable): a
+    /// reference kernel in a hot path makes a step many times slower, so the report names any.
+    static EpochTiming[] TracedOurs(Func<EpochTiming[]> ours)
+    {
+        var (epochs, ran) = OneDnn.trace(FuncConvert.FromFunc(ours)).ToValueTuple();
+        primitives.UnionWith(ran);
+        return epochs;
     }
 
     static void PrintEpoch(EpochTiming e, long? flopsPerImage, double rate) =>
         Console.WriteLine($"  epoch {e.Epoch}: {e.Seconds,7:F3} s  {e.Images} images  loss {e.Loss,8:F3}" +
+                          (double.IsNaN(e.Collectives) ? "" : $"  collectives {e.Collectives,6:F3} s") +
                           (flopsPerImage is long f ? $"  {Gflops(e, f),6:F1} GEMM GFLOP/s = {Gflops(e, f) / rate,4:P0} of sgemm" : ""));
 
     static double Gflops(EpochTiming e, long flopsPerImage) => e.Images * (double)flopsPerImage / e.Seconds / 1e9;
@@ -209,7 +324,7 @@ public static class BenchCommand
     static double Summary(string side, List<EpochTiming> epochs, long? flopsPerImage, double rate)
     {
         var best = epochs.MinBy(e => e.Seconds)!;
-        Console.WriteLine($"{side,-9} best {best.Seconds:F3} s/epoch, mean {epochs.Average(e => e.Seconds):F3} s/epoch" +
+        Console.WriteLine($"{side,-18} best {best.Seconds:F3} s/epoch, mean {epochs.Average(e => e.Seconds):F3} s/epoch" +
                           (flopsPerImage is long f ? $"; best {Gflops(best, f):F1} GEMM GFLOP/s = {Gflops(best, f) / rate:P0} of sgemm" : ""));
         return best.Seconds;
     }

@@ -41,10 +41,7 @@ public static class FlowCommand
                 r.GetValue(option) is { } text ? Ints(text, option.Name) : fallback.ToArray();
             var config = FlowConfig.Create(r.GetValue(arch)!, Sizes(couplings, defaults.Couplings), Sizes(hidden, defaults.Hidden),
                 r.GetValue(dequantization)!, r.GetValue(lr), r.GetValue(warmup), r.GetValue(decay), r.GetValue(clip));
-            var folder = training.Folder(r);
-            Console.WriteLine($"run folder: {folder}");
-            var metrics = ProgressDisplay.Run(report => Loop.run(FlowRun.family, config, training.Settings(r), folder, training.Resume(r), r.GetValue(training.Data), report));
-            TrainingOptions.Print(metrics);
+            training.Train(r, FlowRun.family, config);
             return 0;
         });
         return command;

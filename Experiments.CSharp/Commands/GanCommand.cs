@@ -42,11 +42,7 @@ public static class GanCommand
             var config = GanConfig.Create(r.GetValue(arch)!, r.GetValue(latent), Sizes(genHidden, defaults.GeneratorHidden),
                 Sizes(discHidden, defaults.DiscriminatorHidden), r.GetValue(dropout), r.GetValue(lrG), r.GetValue(lrD), r.GetValue(beta1),
                 r.GetValue(beta2), r.GetValue(dSteps), r.GetValue(loss)!);
-            var settings = training.Settings(r);
-            var folder = training.Folder(r);
-            Console.WriteLine($"run folder: {folder}");
-            var metrics = ProgressDisplay.Run(report => Loop.run(GanRun.family, config, settings, folder, training.Resume(r), r.GetValue(training.Data), report));
-            TrainingOptions.Print(metrics);
+            training.Train(r, GanRun.family, config);
             return 0;
         });
         return command;

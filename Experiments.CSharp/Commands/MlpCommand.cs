@@ -23,10 +23,7 @@ public static class MlpCommand
         train.SetAction(r =>
         {
             var config = MlpRun.validate(new MlpRun.MlpConfig(r.GetValue(hidden), r.GetValue(lr)));
-            var folder = training.Folder(r);
-            Console.WriteLine($"run folder: {folder}");
-            var metrics = ProgressDisplay.Run(report => Loop.run(MlpRun.family, config, training.Settings(r), folder, training.Resume(r), r.GetValue(training.Data), report));
-            TrainingOptions.Print(metrics);
+            training.Train(r, MlpRun.family, config);
             return 0;
         });
         return new Command("mlp", "A multilayer perceptron classifier on MNIST.") { train };

@@ -64,11 +64,8 @@ public static class ScoreCommand
         train.SetAction(r =>
         {
             var config = Research.Core.Metrics.LeNet.family.Validate.Invoke(new Research.Core.Metrics.LeNet.LeNetConfig(r.GetValue(lr)));
-            var folder = training.Folder(r);
-            Console.WriteLine($"run folder: {folder}");
-            var metrics = ProgressDisplay.Run(report => Loop.run(Research.Core.Metrics.LeNet.family, config, training.Settings(r), folder, training.Resume(r), r.GetValue(training.Data), report));
-            TrainingOptions.Print(metrics);
-            var best = new RunFolder(folder).Checkpoint("best");
+            if (training.Train(r, Research.Core.Metrics.LeNet.family, config) is null) return 0;
+            var best = new RunFolder(training.Folder(r)).Checkpoint("best");
             var accuracy = FeatureNet.testAccuracy(best, r.GetValue(training.Data));
             Console.WriteLine($"test accuracy: {100 * accuracy:F2}%");
             Console.WriteLine($"sha256: {FeatureNet.digest(best)}  {best}");

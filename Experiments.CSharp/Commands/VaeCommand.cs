@@ -34,11 +34,7 @@ public static class VaeCommand
         {
             var config = VaeConfig.Create(r.GetValue(latent), Ints(r.GetValue(hidden)!, "--hidden"), r.GetValue(arch)!, r.GetValue(likelihood)!,
                 r.GetValue(binarize)!, r.GetValue(lr), r.GetValue(samples));
-            var settings = training.Settings(r);
-            var folder = training.Folder(r);
-            Console.WriteLine($"run folder: {folder}");
-            var metrics = ProgressDisplay.Run(report => VaeExperiment.Train(config, settings, folder, training.Resume(r), r.GetValue(training.Data), report));
-            TrainingOptions.Print(metrics);
+            training.Train(r, VaeRun.family, config);
             return 0;
         });
         return command;

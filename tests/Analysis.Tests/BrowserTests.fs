@@ -171,7 +171,7 @@ let private showFrame (page: IPage) (title: string) (index: int) =
 /// and reads it back as `research report` does.
 let private trainAndRead family config settings (run: string) =
     let threads = Research.Core.torch.get_num_threads ()
-    try Research.Core.Training.Loop.run (family, config, settings, run, false, null, null) |> ignore
+    try Research.Core.Training.Loop.train family config settings run false None ignore |> ignore
     finally Research.Core.torch.set_num_threads threads
     RunReportData.read run (Research.Core.Models.Families.report run null)
 
@@ -352,7 +352,7 @@ let tests =
                     let settings =
                         { Research.Core.Training.RunSettings.defaults with
                             Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
-                    Research.Core.Models.Vae.VaeExperiment.Train(config, settings, run, false) |> ignore
+                    Research.Core.Training.Loop.train Research.Core.Models.Vae.VaeRun.family config settings run false None ignore |> ignore
                     let data = RunReportData.read run (Research.Core.Models.Families.report run null)
                     let titles = data.Panels |> List.map Panel.title
                     Expect.equal titles [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ] "titles"

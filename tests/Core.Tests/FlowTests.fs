@@ -168,7 +168,7 @@ let tests =
                 let threads = torch.get_num_threads ()
                 try
                     let straight, resumed = Path.Combine(root, "straight"), Path.Combine(root, "resumed")
-                    let train settings folder resume = Loop.run (FlowRun.family, tinyFlow, settings, folder, resume, null, null)
+                    let train settings folder resume = Loop.train FlowRun.family tinyFlow settings folder resume None ignore
                     let metrics = train flowSettings straight false
                     train { flowSettings with Epochs = 1 } resumed false |> ignore
                     train flowSettings resumed true |> ignore
@@ -194,7 +194,7 @@ let tests =
                 let threads = torch.get_num_threads ()
                 try
                     let settings = FlowBenchmark.Settings(1, 256, 1, 1)
-                    let ours = FlowBenchmark.Run settings
+                    let ours = FlowBenchmark.Run(settings, None)
                     Expect.equal (ours.[0].Images) 256L "ours.[0].Images"
                     withPyTorch (fun () ->
                         let theirs = FlowBenchmark.RunPyTorch("/usr/bin/python3", FlowBenchmark.PyTorchScript(), settings, 1)
@@ -210,7 +210,7 @@ let tests =
         testSequenced <| testList "FlowKernels" [
             for name, config in [ "default (the recipe's and the benchmark's)", FlowConfig.multiScale
                                   "single-scale", FlowConfig.singleScale
-                                  "variationally dequantized", { FlowConfig.multiScale with Dequantization = Variational } ] ->
+                                  "variationally dequantized", { FlowConfig.multiScale with Dequantization = Variational } ] do
                 testCase $"the {name} flow's training step and validation run no oneDNN reference kernel" <| fun () ->
                     use scope = new TensorScope()
                     use g = new Generator(5L)

@@ -29,7 +29,7 @@ let private runSettings =
 
 let private train (config: GanConfig) (settings: RunSettings) (folder: string) (resume: bool) =
     let threads = torch.get_num_threads ()
-    try Loop.run (GanRun.family, config, settings, folder, resume, null, null)
+    try Loop.train GanRun.family config settings folder resume None ignore
     finally torch.set_num_threads threads
 
 /// For each architecture, a run of two epochs straight and one of one epoch resumed to two.
@@ -245,7 +245,7 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
                     let settings = GanBenchmark.Settings(1, 1280, 1, 1)
                     for arch in [ "mlp"; "dcgan" ] do
                         let config = GanBenchmark.Config arch
-                        let ours = GanBenchmark.Run(config, settings)
+                        let ours = GanBenchmark.Run(config, settings, None)
                         Expect.equal (ours.[0].Images) 1280L "ours.[0].Images"
                         withPyTorch (fun () ->
                             let theirs = GanBenchmark.RunPyTorch("/usr/bin/python3", GanBenchmark.PyTorchScript(), config, settings, 1, 1)

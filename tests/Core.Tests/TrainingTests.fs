@@ -21,7 +21,7 @@ let private settings =
 /// Trains with libtorch's process-wide thread count restored afterwards.
 let private train (settings: RunSettings) (folder: string) (resume: bool) =
     let threads = torch.get_num_threads ()
-    try Loop.run (MlpRun.family, config, settings, folder, resume, null, null)
+    try Loop.train MlpRun.family config settings folder resume None ignore
     finally torch.set_num_threads threads
 
 /// An MLP run trained 3 epochs straight, and one trained 2 epochs then resumed to 3.

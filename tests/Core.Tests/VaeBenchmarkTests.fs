@@ -41,7 +41,7 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
                 |> ignore
             testCase "a smoke run trains to the loss PyTorch reaches" <| fun () ->
                 let settings = VaeBenchmark.Settings(1, 3000, 1, 1)
-                let ours = VaeBenchmark.Run(VaeBenchmark.Config, settings)
+                let ours = VaeBenchmark.Run(VaeBenchmark.Config, settings, None)
                 Expect.equal ours.Length 1 "ours.Length"
                 Expect.equal (ours.[0].Images) 3000L "ours.[0].Images"
                 Expect.isTrue (ours.[0].Seconds > 0.0) "ours.[0].Seconds > 0.0"

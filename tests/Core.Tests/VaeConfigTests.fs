@@ -41,12 +41,12 @@ let private settings =
 
 /// A run's config.json as the loop writes it, read back as the loop reads it.
 let private roundTrip (c: VaeConfig) (s: RunSettings) =
-    let text = Loop.configText VaeRun.family c s (Some { Column = "val_elbo"; Better = Higher })
+    let text = Loop.configText VaeRun.family c s 1 (Some { Column = "val_elbo"; Better = Higher })
     ConfigReader.Parse("config.json", text, fun r -> VaeConfig.read r, RunSettings.read r)
 
 /// The defaults' config.json with one property's text replaced (or removed with null).
 let private edited (property: string) (replacement: string option) =
-    let text = Loop.configText VaeRun.family VaeConfig.defaults RunSettings.defaults (Some { Column = "val_elbo"; Better = Higher })
+    let text = Loop.configText VaeRun.family VaeConfig.defaults RunSettings.defaults 1 (Some { Column = "val_elbo"; Better = Higher })
     let json = Text.Json.Nodes.JsonNode.Parse(text).AsObject()
     match replacement with
     | Some text -> json.[property] <- Text.Json.Nodes.JsonNode.Parse text

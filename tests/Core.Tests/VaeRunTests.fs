@@ -163,28 +163,28 @@ let tests =
                 // Nothing was trained, logged or rewritten past the checkpoint.
                 Expect.equal ((MetricsLog.Open((run folder).MetricsPath)).Rows.Length) 2 "(MetricsLog.Open((run folder).MetricsPath)).Rows.Length"
                 Expect.equal (File.ReadAllBytes((run folder).ConfigPath)) configBefore "File.ReadAllBytes((run folder).ConfigPath)"
-            testCase "a start that diverges leaves no run behind, and a plain rerun starts afresh" <| fun () ->
+            testCase "a start that diverges leaves no run behind, and a rerun, with or without --resume, starts afresh" <| fun () ->
                 // One step at a step size of 1e10 leaves weights whose validation ELBO is NaN: that epoch is
                 // never committed.
                 let diverging = { config with LearningRate = 1e10 }
                 let divergingRun = { settings with TrainLimit = 100; Epochs = 3; ImageEpochs = [ 0 ] }
-                let folder = Path.Combine(runs.Value.Root, "diverging")
-                let e = raises<TrainingDivergedException> (fun () -> VaeRun.train (diverging, divergingRun, folder, false, None, ignore) |> ignore)
-                output.WriteLine e.Message
-                Expect.stringContains e.Message "the validation val_elbo became NaN after epoch 1" "e.Message"
-                let r = run folder
-                Expect.isFalse r.HoldsRun "r.HoldsRun"
-                Expect.isFalse (File.Exists r.ConfigPath) "config.json is written with the first committed epoch"
-                Expect.isFalse (Directory.Exists r.CheckpointFolder && Directory.GetFiles(r.CheckpointFolder).Length > 0) "no checkpoint of a diverged epoch"
-                // Nothing to resume, and nothing that blocks a fresh start.
-                raises<FileNotFoundException> (fun () -> VaeRun.train (config, divergingRun, folder, true, None, ignore) |> ignore) |> ignore
-                let metrics = VaeRun.train (config, { divergingRun with Epochs = 1 }, folder, false, None, ignore)
-                Expect.equal metrics.Rows.Length 1 "metrics.Rows.Length"
-                Expect.isTrue r.HoldsRun "r.HoldsRun"
-                let _, _, vae = VaeRun.load (folder, "last")
-                use _ = vae.Parameters
-                for name, t in vae.Parameters.named do
-                    Expect.isTrue (t.toFloat64Array () |> Array.forall Double.IsFinite) $"{name} is not finite in the checkpoint"
+                for resume in [ false; true ] do
+                    let folder = Path.Combine(runs.Value.Root, $"diverging-{resume}")
+                    let e = raises<TrainingDivergedException> (fun () -> VaeRun.train (diverging, divergingRun, folder, false, None, ignore) |> ignore)
+                    output.WriteLine e.Message
+                    Expect.stringContains e.Message "the validation val_elbo became NaN after epoch 1" "e.Message"
+                    let r = run folder
+                    Expect.isFalse r.HoldsRun "r.HoldsRun"
+                    Expect.isFalse (File.Exists r.ConfigPath) "config.json is written with the first committed epoch"
+                    Expect.isFalse (Directory.Exists r.CheckpointFolder && Directory.GetFiles(r.CheckpointFolder).Length > 0) "no checkpoint of a diverged epoch"
+                    // Nothing to resume (--resume starts afresh, with a note), and nothing that blocks a fresh start.
+                    let metrics = VaeRun.train (config, { divergingRun with Epochs = 1 }, folder, resume, None, ignore)
+                    Expect.equal metrics.Rows.Length 1 "metrics.Rows.Length"
+                    Expect.isTrue r.HoldsRun "r.HoldsRun"
+                    let _, _, vae = VaeRun.load (folder, "last")
+                    use _ = vae.Parameters
+                    for name, t in vae.Parameters.named do
+                        Expect.isTrue (t.toFloat64Array () |> Array.forall Double.IsFinite) $"{name} is not finite in the checkpoint"
             testCase "a start whose data are missing leaves no run behind" <| fun () ->
                 let folder = Path.Combine(runs.Value.Root, "no-data")
                 let e = raises<FileNotFoundException> (fun () ->

@@ -4,6 +4,7 @@ open System
 open System.Runtime.InteropServices
 open Research.Core
 open Research.Core.Benchmarks
+open Research.Core.Distributed
 open Research.Core.Training
 
 /// `research bench flow`: the training epoch of `flow train` (Loop.trainEpoch over the flow's
@@ -16,22 +17,21 @@ type FlowBenchmark =
     static member Settings(epochs: int, limit: int, threads: int, seed: int) =
         PyTorchPeer.Settings(FlowConfig.runDefaults, epochs, limit, threads, seed)
 
-    /// Trains the flow from scratch with `flow train`'s epoch, timing each; nothing is written.
-    static member Run(settings: RunSettings,
-                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                      [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
-        let report = if isNull progress then ignore else progress.Invoke
+    /// Trains the flow from scratch with `flow train`'s epoch, timing each; nothing is written. With
+    /// a launch, as one rank of that group.
+    static member Run(settings: RunSettings, launch: Launch option,
+                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
         use data = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
-        use generator = new Generator(int64 settings.Seed)
-        use trainer = FlowRun.trainer FlowBenchmark.Config settings data generator
-        [| for epoch in 1 .. settings.Epochs ->
-               let result = Loop.trainEpoch trainer data.train settings.BatchSize generator epoch settings.Epochs report
-               { Epoch = epoch; Seconds = result.Seconds; Images = result.Images; Loss = result.Loss } |]
+        let create generator = FlowRun.trainer FlowBenchmark.Config settings data generator
+        match launch with
+        | None -> TimedEpochs.Run(data, settings, create, None, ignore)
+        | Some launch -> TimedEpochs.Rank(launch, data, settings, create)
 
     static member PyTorchScript() = PyTorchPeer.Script "flow_pytorch.py"
 
     static member RunPyTorch(python: string, script: string, settings: RunSettings, intraOpThreads: int,
                              [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>) =
+                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>,
+                             [<Optional; DefaultParameterValue(1)>] ranks: int) =
         let args = [ "--batch-size"; string settings.BatchSize; "--seed"; string settings.Seed; "--limit"; string settings.TrainLimit ]
-        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, 1, dataFolder, epochDone)
+        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, 1, dataFolder, epochDone, ranks)

@@ -12,14 +12,6 @@ open Research.Core.Training
 /// Images in [0, 1] as pixel values 0..255.
 let pixels (x: Tensor) = (x * 255.0).round ()
 
-/// Scales the gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
-let clipGradients (parameters: Tensor[]) (maxNorm: float) =
-    use _ = torch.no_grad ()
-    let grads = parameters |> Array.choose (fun p -> Option.ofObj p.grad)
-    let norm = sqrt (grads |> Array.sumBy (fun g -> g.square().sum().item ()))
-    if norm > maxNorm then
-        for g in grads do g.mul_ (maxNorm / (norm + 1e-6)) |> ignore
-
 /// Mean bits per dimension over a subset, with fixed dequantization noise (`seed`).
 let evaluate (flow: Flow) (subset: ImageSubset) (seed: int64) =
     use _ = torch.no_grad ()
@@ -43,7 +35,7 @@ let private sampleGrids (flow: Flow) (seed: int) =
 let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
     let flow = FlowModel.create generator config data.train.imageShape Float32
     let parameters = flow.Parameters
-    let adam = new Adam(parameters, lr = config.LearningRate)
+    let adam = new Adam(parameters, lr = config.LearningRate, ClipNorm = config.Clip)
     let stepsPerEpoch = float ((data.train.count + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
     { Model = parameters
       Optimizers = [ "adam", adam ]
@@ -60,10 +52,10 @@ let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generato
             adam.zero_grad ()
             let bpd = Flow.bitsPerDim flow (Flow.logLikelihood flow (pixels batch.x))
             bpd.mean().backward ()
-            if config.Clip > 0.0 then clipGradients parameters.tensors config.Clip
             adam.step ()
             let sum = bpd.sum().item ()
             { Loss = sum; Sums = [| sum |] }
+      Objective = MeanOverImages
       Validate = fun () -> [| evaluate flow data.validation (int64 settings.Seed + 1L) |]
       Images = fun _ -> sampleGrids flow settings.Seed }
 

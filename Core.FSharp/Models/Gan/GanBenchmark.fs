@@ -5,6 +5,7 @@ open System.Runtime.InteropServices
 open Research.Core
 open Research.Core.Benchmarks
 open Research.Core.Data
+open Research.Core.Distributed
 open Research.Core.Training
 
 /// `research bench gan`: the training epoch of `gan train` (Loop.trainEpoch over the GAN's trainer)
@@ -42,18 +43,15 @@ type GanBenchmark =
         2L * g + 4L * d + 4L * d + 4L * d' + 6L * d + 2L * g + 2L * g'
 
     /// Trains the configured GAN from scratch with `gan train`'s epoch, timing each epoch; nothing
-    /// is written. The thread settings are the caller's.
-    static member Run(config: GanConfig, settings: RunSettings,
-                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                      [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
+    /// is written. The thread settings are the caller's. With a launch, as one rank of that group.
+    static member Run(config: GanConfig, settings: RunSettings, launch: Launch option,
+                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
         let config = GanConfig.validate config
-        let report = if isNull progress then ignore else progress.Invoke
         use data = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
-        use generator = new Generator(int64 settings.Seed)
-        use trainer = GanRun.trainer config settings data generator
-        [| for epoch in 1 .. settings.Epochs ->
-               let result = Loop.trainEpoch trainer data.train settings.BatchSize generator epoch settings.Epochs report
-               { Epoch = epoch; Seconds = result.Seconds; Images = result.Images; Loss = result.Loss } |]
+        let create generator = GanRun.trainer config settings data generator
+        match launch with
+        | None -> TimedEpochs.Run(data, settings, create, None, ignore)
+        | Some launch -> TimedEpochs.Rank(launch, data, settings, create)
 
     /// bench/gan_pytorch.py of the repository.
     static member PyTorchScript() = PyTorchPeer.Script "gan_pytorch.py"
@@ -61,8 +59,9 @@ type GanBenchmark =
     /// Runs the PyTorch peer on the same data and architecture with the given thread counts.
     static member RunPyTorch(python: string, script: string, config: GanConfig, settings: RunSettings, intraOpThreads: int, blasThreads: int,
                              [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>) =
+                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>,
+                             [<Optional; DefaultParameterValue(1)>] ranks: int) =
         let args =
             [ "--arch"; GanConfig.architectureName config.Architecture; "--latent"; string config.Latent
               "--batch-size"; string settings.BatchSize; "--seed"; string settings.Seed; "--limit"; string settings.TrainLimit ]
-        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, blasThreads, dataFolder, epochDone)
+        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, blasThreads, dataFolder, epochDone, ranks)

@@ -92,6 +92,7 @@ let trainer (config: GanConfig) (settings: RunSettings) (data: Mnist) (generator
       ValidationColumns = [ "val_d_real"; "val_d_fake" ]
       Headline = None
       Step = step gan dAdam gAdam config generator
+      Objective = MeanOverImages
       Validate = fun () -> validate gan settings.Seed data.validation
       Images = fun _ -> [ "samples", sampleGrid gan settings.Seed ] }
 

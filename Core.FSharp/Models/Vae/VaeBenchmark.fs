@@ -8,6 +8,7 @@ open System.Runtime.InteropServices
 open System.Text.Json
 open Research.Core
 open Research.Core.Data
+open Research.Core.Distributed
 open Research.Core.Optim
 open Research.Core.Training
 open Research.Core.Benchmarks
@@ -44,18 +45,15 @@ type VaeBenchmark =
     /// loop's Loop.trainEpoch over the VAE's trainer), timing each epoch. Nothing is written (no
     /// checkpoints, images or validation): only training epochs run. The thread settings are the
     /// caller's (VaeRun.useThreads, or torch.set_num_threads and torch.set_openblas_threads to try
-    /// others). dataFolder: null for the workspace's data folder.
-    static member Run(config: VaeConfig, settings: RunSettings,
-                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                      [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
+    /// others). With a launch, as one rank of that group. dataFolder: null for the workspace's.
+    static member Run(config: VaeConfig, settings: RunSettings, launch: Launch option,
+                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
         let config = VaeConfig.validate config
-        let report = if isNull progress then ignore else progress.Invoke
         use data = VaeRun.loadData config settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
-        use generator = new Generator(int64 settings.Seed)
-        use trainer = VaeRun.trainer config settings data generator
-        [| for epoch in 1 .. settings.Epochs ->
-               let result = Loop.trainEpoch trainer data.train settings.BatchSize generator epoch settings.Epochs report
-               { Epoch = epoch; Seconds = result.Seconds; Images = result.Images; Loss = result.Loss } |]
+        let create generator = VaeRun.trainer config settings data generator
+        match launch with
+        | None -> TimedEpochs.Run(data, settings, create, None, ignore)
+        | Some launch -> TimedEpochs.Rank(launch, data, settings, create)
 
     /// bench/vae_pytorch.py of the repository.
     static member PyTorchScript() = PyTorchPeer.Script "vae_pytorch.py"
@@ -63,6 +61,7 @@ type VaeBenchmark =
     /// Runs the PyTorch peer (bench/vae_pytorch.py) on the same data with the given thread counts.
     static member RunPyTorch(python: string, script: string, settings: RunSettings, intraOpThreads: int, blasThreads: int,
                              [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>) =
+                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>,
+                             [<Optional; DefaultParameterValue(1)>] ranks: int) =
         let args = [ "--batch-size"; string settings.BatchSize; "--seed"; string settings.Seed; "--limit"; string settings.TrainLimit ]
-        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, blasThreads, dataFolder, epochDone)
+        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, blasThreads, dataFolder, epochDone, ranks)

@@ -18,12 +18,6 @@ type VaeExperiment =
     static member private DataFolder(dataFolder: string) =
         if String.IsNullOrEmpty dataFolder then None else Some dataFolder
 
-    /// Trains (or resumes) the run in `folder`; returns its metrics.
-    static member Train(config: VaeConfig, settings: RunSettings, folder: string, resume: bool,
-                        [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                        [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
-        Loop.run (VaeRun.family, config, settings, folder, resume, dataFolder, progress)
-
     /// Evaluates a run's checkpoint on the MNIST test set, or on an IDX file of uint8 images of the
     /// model's shape (grey levels 0-255, taken as they are unless `binarize` says otherwise), and
     /// writes the figures to eval/<checkpoint>-<source>-k<k>.json in the run folder, the source

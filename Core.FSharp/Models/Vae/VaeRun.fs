@@ -111,6 +111,7 @@ let trainer (config: VaeConfig) (settings: RunSettings) (data: Mnist) (generator
       ValidationColumns = [ "val_elbo"; "val_kl"; "val_recon" ]
       Headline = Some { Column = "val_elbo"; Better = Higher }
       Step = step vae adam config generator
+      Objective = SumOverImages
       Validate =
         fun () ->
             let elbo, kl, recon = evaluateElbo vae config data.validation (int64 settings.Seed + 1L)

@@ -1,0 +1,34 @@
+namespace Research.Core.Benchmarks
+
+open Research.Core
+open Research.Core.Data
+open Research.Core.Distributed
+open Research.Core.Training
+
+/// What every `research bench` times: a family's training epochs, the shared loop's own, on a
+/// fresh model; nothing is written. In one process, or as one rank of a data-parallel group
+/// (`bench <family> --ranks N` starts N of them), where each rank trains on its share from rank
+/// 0's initial weights and the seconds in the training collectives are counted too.
+[<AbstractClass; Sealed>]
+type TimedEpochs =
+    /// Times the settings' epochs of the trainer `create` makes from the run's generator, on `data`.
+    static member Run(data: Mnist, settings: RunSettings, create: Generator -> Trainer, parallel: DataParallel option,
+                      report: Progress -> unit) =
+        let rank = parallel |> Option.map (fun dp -> dp.Rank) |> Option.defaultValue 0
+        use generator = new Generator(DataParallel.Seed(settings.Seed, rank))
+        use trainer = create generator
+        parallel |> Option.iter (fun dp -> dp.Attach trainer)
+        [| for epoch in 1 .. settings.Epochs ->
+               let before = parallel |> Option.map (fun dp -> dp.CollectiveSeconds)
+               let result = Loop.trainEpoch trainer data.train settings.BatchSize generator parallel epoch settings.Epochs report
+               let collectives =
+                   match parallel, before with
+                   | Some dp, Some b -> dp.CollectiveSeconds - b
+                   | _ -> nan
+               { Epoch = epoch; Seconds = result.Seconds; Images = result.Images; Loss = result.Loss; Collectives = collectives } |]
+
+    /// One rank of the group `launch` describes, timing as Run does; every rank returns its own
+    /// timings (the benchmark reads rank 0's).
+    static member Rank(launch: Launch, data: Mnist, settings: RunSettings, create: Generator -> Trainer) =
+        use group = ProcessGroup.Join launch
+        TimedEpochs.Run(data, settings, create, Some(DataParallel group), ignore)

@@ -1,0 +1,92 @@
+namespace Research.Core.Distributed
+
+#nowarn "51"
+
+open System
+open System.IO
+open Research.Core
+open Research.Core.Native
+
+/// A reduction across the ranks.
+type Reduction =
+    | Sum
+    | Max
+    | Min
+
+/// The ranks of a data-parallel run as libtorch's c10d joins them: a TCPStore rendezvous and a
+/// process group on Gloo, made exactly as torch.distributed.init_process_group("gloo") makes its
+/// default group (native/distributed.cpp), so a Python process can be one of the ranks. Its
+/// collectives work in place on CPU tensors, contiguous, of the same shape and dtype on every rank;
+/// one that fails (a rank died, or did not come within the timeout) raises IOException.
+[<Sealed>]
+type ProcessGroup private (store: nativeint, group: nativeint, launch: Launch) =
+    let mutable disposed = false
+
+    let collective (what: string) (status: int) =
+        if status <> 0 then
+            let message = Runtime.InteropServices.Marshal.PtrToStringUTF8(ts_last_error ())
+            let oneLine = String.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries))
+            raise (IOException $"rank {launch.Rank} of {launch.WorldSize}: {what} failed, so another rank has stopped or did not answer within {launch.Timeout.TotalSeconds:G4} s ({oneLine})")
+
+    member _.Rank = launch.Rank
+    member _.WorldSize = launch.WorldSize
+    member _.Launch = launch
+
+    /// Joins the group `launch` describes; returns once every rank has joined, or raises
+    /// IOException after the launch's timeout. On a loopback rendezvous Gloo talks over "lo"
+    /// unless GLOO_SOCKET_IFNAME names the interfaces.
+    static member Join(launch: Launch) =
+        let launch = Launch.validate launch
+        let fail (what: string) =
+            let message = Runtime.InteropServices.Marshal.PtrToStringUTF8(ts_last_error ())
+            let oneLine = String.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries))
+            IOException $"rank {launch.Rank} of {launch.WorldSize}: {what} at {launch.MasterAddr}:{launch.MasterPort} failed ({oneLine})"
+        let timeout = int64 launch.Timeout.TotalMilliseconds
+        let isServer = launch.IsLeader && launch.AgentAttempt.IsNone
+        let mutable store = 0n
+        if ts_dist_store (launch.MasterAddr, launch.MasterPort, launch.WorldSize, (if isServer then 1 else 0),
+                          defaultArg launch.AgentAttempt -1, timeout, &&store) <> 0 then
+            raise (fail (if isServer then "serving the rendezvous" else "reaching the rendezvous"))
+        let interfaces =
+            match Launch.environment "GLOO_SOCKET_IFNAME" with
+            | Some names -> names
+            | None when Launch.isLoopback launch.MasterAddr -> "lo"
+            | None -> null
+        let mutable group = 0n
+        if ts_dist_group (store, 0, launch.Rank, launch.WorldSize, timeout, interfaces, &&group) <> 0 then
+            let error = fail "joining the process group"
+            ts_dist_store_free store |> ignore
+            raise error
+        new ProcessGroup(store, group, launch)
+
+    member private _.Group =
+        if disposed then raise (ObjectDisposedException "ProcessGroup")
+        group
+
+    /// root's t on every rank.
+    member g.Broadcast(t: Tensor, root: int) =
+        collective "a broadcast" (ts_dist_broadcast (g.Group, t.Handle, root))
+        GC.KeepAlive t
+
+    /// t reduced over the ranks, on every rank.
+    member g.AllReduce(t: Tensor, reduction: Reduction) =
+        let op = match reduction with Sum -> 0 | Max -> 1 | Min -> 2
+        collective "an allreduce" (ts_dist_allreduce (g.Group, t.Handle, op))
+        GC.KeepAlive t
+
+    /// Every rank's t, in rank order (new tensors, owned by the current scope).
+    member g.AllGather(t: Tensor) =
+        let outs = Array.zeroCreate<nativeint> launch.WorldSize
+        collective "an allgather" (ts_dist_allgather (g.Group, t.Handle, outs))
+        GC.KeepAlive t
+        outs |> Array.map Tensor.Wrap
+
+    /// Returns once every rank has called it.
+    member g.Barrier() = collective "a barrier" (ts_dist_barrier g.Group)
+
+    interface IDisposable with
+        member _.Dispose() =
+            if not disposed then
+                disposed <- true
+                ts_dist_group_free group |> ignore
+                ts_dist_store_free store |> ignore

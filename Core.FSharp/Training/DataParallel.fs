@@ -1,0 +1,156 @@
+namespace Research.Core.Training
+
+open System
+open System.Text
+open Research.Core
+open Research.Core.Distributed
+
+/// Data-parallel training over a process group, as the loop applies it, with the semantics of
+/// PyTorch's DistributedDataParallel (Li et al., VLDB 2020) and the mechanism of Horovod's
+/// DistributedOptimizer: the batch size is the global one, every rank takes a consecutive share of
+/// each global batch, and before every optimizer step the gradients are reduced over the ranks in
+/// flat buckets, each rank's weighted by its share, so that the update equals one process's on the
+/// whole batch. Rank 0, the leader, holds the run folder and broadcasts the state.
+[<Sealed>]
+type DataParallel(group: ProcessGroup) =
+    // Gradients cross in flat buckets of about this size, as DDP's default bucket_cap_mb.
+    static let bucketBytes = 25L <<< 20
+    let mutable weight = 1.0
+    // Time spent in the training collectives (gradients and step figures), for `bench --ranks`.
+    let collectives = Diagnostics.Stopwatch()
+
+    member _.Group = group
+    member _.Rank = group.Rank
+    member _.WorldSize = group.WorldSize
+    member _.IsLeader = group.Rank = 0
+
+    /// The seed of rank r's generator for a run's seed: rank 0's is a single process's, the others'
+    /// differ by the rank.
+    static member Seed(seed: int, rank: int) = int64 seed + (int64 rank <<< 32)
+
+    /// Seconds this rank has spent in the training steps' collectives (reducing gradients and the
+    /// steps' figures), waiting for the other ranks included.
+    member _.CollectiveSeconds = collectives.Elapsed.TotalSeconds
+
+    /// The consecutive share (start, length) of `rank` among `ranks` in a global batch of n images:
+    /// equal shares, the first n % ranks ranks one image more.
+    static member Share(n: int64, rank: int, ranks: int) =
+        let q, r = n / int64 ranks, n % int64 ranks
+        int64 rank * q + min (int64 rank) r, q + (if int64 rank < r then 1L else 0L)
+
+    /// The weight of this rank's gradients in the step being taken: its share of the global batch
+    /// for a mean objective, 1 for a sum, 0 for a rank without images in this batch.
+    member _.Weight
+        with get () = weight
+        and set (value: float) = weight <- value
+
+    /// Replaces the gradients of `parameters` with the sum over the ranks of Weight times each
+    /// rank's, in flat buckets of one dtype (about 25 MB each). A parameter has a gradient afterwards
+    /// where any rank's step gave it one (a count of them crosses in the first bucket).
+    member _.ReduceGradients(parameters: Tensor[]) =
+        collectives.Start()
+        use _ = { new IDisposable with member _.Dispose() = collectives.Stop() }
+        use _ = torch.no_grad ()
+        let present = parameters |> Array.map (fun p -> not (isNull p.grad))
+        let buckets =
+            let rec cut (start: int) =
+                if start >= parameters.Length then []
+                else
+                    let dtype = parameters[start].dtype
+                    let mutable stop, bytes = start, 0L
+                    while stop < parameters.Length && parameters[stop].dtype = dtype
+                          && (stop = start || bytes + parameters[stop].numel * int64 dtype.ItemSize <= bucketBytes) do
+                        bytes <- bytes + parameters[stop].numel * int64 dtype.ItemSize
+                        stop <- stop + 1
+                    [ start .. stop - 1 ] :: cut stop
+            cut 0
+        // Whether any rank has each gradient: counted in the first bucket, which crosses first.
+        let mutable anyRank = present
+        for b, bucket in List.indexed buckets do
+            use scope = new TensorScope()
+            let dtype = parameters[bucket.Head].dtype
+            let grads =
+                [ for i in bucket ->
+                      let p = parameters[i]
+                      if present[i] then p.grad.flatten () else torch.zeros ([| p.numel |], dtype) ]
+            let count = grads |> List.sumBy (fun g -> g.numel)
+            let flags = if b = 0 then [ torch.tensor(present |> Array.map (fun p -> if p then 1.0 else 0.0)).``to`` dtype ] else []
+            let flat = torch.cat (grads @ flags, 0)
+            if weight <> 1.0 then flat.narrow(0, 0L, count).mul_ weight |> ignore
+            group.AllReduce(flat, Sum)
+            if b = 0 then anyRank <- flat.narrow(0, count, int64 parameters.Length).toFloat64Array () |> Array.map (fun c -> c > 0.0)
+            let mutable offset = 0L
+            for i in bucket do
+                let p = parameters[i]
+                let reduced = flat.narrow(0, offset, p.numel).view p.shape
+                if present[i] then p.grad.copy_ reduced |> ignore
+                elif anyRank[i] then p.grad <- reduced.clone () // the parameter keeps the gradient; the scope frees this handle
+                offset <- offset + p.numel
+
+    /// The sums over the ranks of `values`.
+    member _.Sum(values: float[]) =
+        collectives.Start()
+        use t = torch.tensor values
+        group.AllReduce(t, Sum)
+        collectives.Stop()
+        t.toFloat64Array ()
+
+    /// Makes a trainer data-parallel: its optimizers reduce the gradients before each step, and its
+    /// model starts from rank 0's initial weights and buffers.
+    member dp.Attach(trainer: Trainer) =
+        for _, o in trainer.Optimizers do o.BeforeStep <- Some dp.ReduceGradients
+        dp.Broadcast(Array.append trainer.Model.tensors (Array.map snd trainer.Model.buffers))
+
+    /// The leader's tensors on every rank, in place, one broadcast each.
+    member _.Broadcast(tensors: Tensor seq) =
+        use _ = torch.no_grad ()
+        for t in tensors do group.Broadcast(t, 0)
+
+    /// The leader's values on every rank (the others pass as many).
+    member _.FromLeader(values: float[]) =
+        use t = torch.tensor values
+        group.Broadcast(t, 0)
+        t.toFloat64Array ()
+
+    /// What `f` gives on the leader, on every rank: the leader runs it; if it raises, every rank
+    /// raises (the leader its own exception, the others one that quotes it), so that no rank waits
+    /// for a broadcast that never comes.
+    member _.OnLeader(f: unit -> byte[]) : byte[] =
+        let outcome =
+            if group.Rank = 0 then
+                try Ok(f ())
+                with e -> Error e
+            else Ok [||]
+        // The header: 0 for a result, 1 for a failure, then the payload's length.
+        let payload =
+            match outcome with
+            | Ok bytes -> bytes
+            | Error e -> Encoding.UTF8.GetBytes e.Message
+        use header = torch.tensor [| (match outcome with Error _ -> 1L | Ok _ -> 0L); int64 payload.Length |]
+        group.Broadcast(header, 0)
+        let h = header.toInt64Array ()
+        let failed, length = h[0] = 1L, h[1]
+        use buffer = if group.Rank = 0 then torch.tensor payload else torch.zeros ([| length |], Dtype.UInt8)
+        if length > 0L then group.Broadcast(buffer, 0)
+        match outcome with
+        | Error e -> raise (Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).SourceException)
+        | Ok _ when failed -> raise (InvalidOperationException $"rank 0 stopped: {Encoding.UTF8.GetString(buffer.toArray<byte> ())}")
+        | Ok bytes when group.Rank = 0 -> bytes
+        | Ok _ -> buffer.toArray<byte> ()
+
+    /// Every rank's bytes (of one length on every rank), in rank order.
+    member _.Gather(bytes: byte[]) =
+        use scope = new TensorScope()
+        use t = torch.tensor bytes
+        group.AllGather t |> Array.map (fun g -> g.toArray<byte> ())
+
+    /// Checks that every rank was started with the leader's configuration text: on a difference,
+    /// every rank raises ArgumentException saying which ranks differ, and how.
+    member dp.CheckSameConfiguration(text: string) =
+        let leaders = Encoding.UTF8.GetString(dp.OnLeader(fun () -> Encoding.UTF8.GetBytes text))
+        let differs = leaders <> text
+        let counts = dp.Sum [| (if differs then 1.0 else 0.0) |]
+        if counts[0] > 0.0 then
+            let lines (t: string) = t.Split('\n', StringSplitOptions.TrimEntries) |> Set.ofArray
+            let mine = if differs then " (here: " + String.Join("; ", Set.difference (lines text) (lines leaders) |> Set.map (fun l -> l.TrimEnd ',')) + ")" else ""
+            invalidArg "configuration" $"the ranks were started with different configurations: {int counts[0]} of the {dp.WorldSize} differ from rank 0's{mine}; start every rank with the same options"

@@ -1,0 +1,163 @@
+// libtorch's c10d for data-parallel training: a TCPStore rendezvous and a process group on Gloo,
+// set up exactly as torch.distributed.init_process_group("gloo") sets up its default group, so
+// that a Python process can be a rank of the same group:
+//   TCPStore(host, port, world_size, is_server, wait for the workers, multi-tenant)
+//   [PrefixStore("/worker/attempt_<restart count>") under torchrun's agent store]
+//   PrefixStore("default_pg"), then PrefixStore("0") for the group itself (group names count from 0)
+//   ProcessGroupGloo(rank, world_size; a device per network interface named, as GLOO_SOCKET_IFNAME
+//                    names them to Python, else the host's; two threads per device; the timeout)
+//   the store-based barrier on "store_based_barrier_key:1", then rank 0's sequence number.
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include "guard.h"
+#include "shim.h"
+
+// glog's severity threshold (libtorch logs c10d's socket errors through glog, on stderr).
+namespace fLI {
+extern int32_t FLAGS_minloglevel;
+}
+
+namespace {
+
+// c10d's failures reach the caller as errors with their message; its own log lines on stderr would
+// repeat them in glog's format, so it logs only fatal errors unless GLOG_minloglevel says otherwise.
+void quiet_c10d_log() {
+  if (!std::getenv("GLOG_minloglevel")) fLI::FLAGS_minloglevel = 3;
+}
+
+using StorePtr = c10::intrusive_ptr<c10d::Store>;
+using GroupPtr = c10::intrusive_ptr<c10d::ProcessGroup>;
+
+#define STORE(h) (*static_cast<StorePtr*>(h))
+#define GROUP(h) (*static_cast<GroupPtr*>(h))
+
+StorePtr make_store(const char* host, int port, int world_size, bool is_server, int attempt,
+                    std::chrono::milliseconds timeout) {
+  if (port < 1 || port > 65535) throw std::invalid_argument("port " + std::to_string(port) + " is not a TCP port");
+  quiet_c10d_log();
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.isServer = is_server;
+  options.numWorkers = static_cast<std::size_t>(world_size);
+  options.waitWorkers = true;
+  options.timeout = timeout;
+  options.multiTenant = true;
+  StorePtr store = c10::make_intrusive<c10d::TCPStore>(host, options);
+  if (attempt >= 0) store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(attempt), store);
+  return c10::make_intrusive<c10d::PrefixStore>("default_pg", store);
+}
+
+// torch.distributed's _store_based_barrier: every rank adds 1, then waits for the count.
+void store_barrier(const StorePtr& store, int world_size, std::chrono::milliseconds timeout) {
+  const std::string key = "store_based_barrier_key:1";
+  store->add(key, 1);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t count = store->add(key, 0); count != world_size; count = store->add(key, 0)) {
+    if (std::chrono::steady_clock::now() - start > timeout) {
+      std::ostringstream message;
+      message << "timed out after " << timeout.count() / 1000.0 << " s waiting for the ranks to join the group (" << count
+              << " of " << world_size << " joined)";
+      throw std::runtime_error(message.str());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+GroupPtr gloo_group(const StorePtr& store, int rank, int world_size, std::chrono::milliseconds timeout,
+                    const std::string& interfaces) {
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  if (!interfaces.empty()) {
+    std::stringstream names(interfaces);
+    for (std::string name; std::getline(names, name, ',');)
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
+  } else {
+    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  }
+  options->threads = static_cast<int>(options->devices.size()) * 2;
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, options);
+}
+
+// NCCL for CUDA tensors, where the shim is built against a CUDA libtorch with -DRESEARCH_C10D_NCCL=ON.
+GroupPtr nccl_group(const StorePtr& store, int rank, int world_size, std::chrono::milliseconds timeout) {
+#ifdef USE_C10D_NCCL
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world_size, options);
+#else
+  throw std::runtime_error("this build of the shim has no NCCL process group (configure it with -DRESEARCH_C10D_NCCL=ON against a CUDA libtorch)");
+#endif
+}
+
+GroupPtr make_group(const StorePtr& store, int backend, int rank, int world_size, std::chrono::milliseconds timeout,
+                    const std::string& interfaces) {
+  const StorePtr prefixed = c10::make_intrusive<c10d::PrefixStore>("0", store);
+  GroupPtr group = backend == 1 ? nccl_group(prefixed, rank, world_size, timeout)
+                                : gloo_group(prefixed, rank, world_size, timeout, interfaces);
+  store_barrier(store, world_size, timeout);
+  group->setSequenceNumberForGroup();
+  return group;
+}
+
+c10d::ReduceOp reduce_op(int op) {
+  switch (op) {
+    case 0: return c10d::ReduceOp::SUM;
+    case 1: return c10d::ReduceOp::MAX;
+    case 2: return c10d::ReduceOp::MIN;
+  }
+  throw std::invalid_argument("unknown reduction " + std::to_string(op));
+}
+
+void allgather(const GroupPtr& group, const at::Tensor& t, tensor* outs) {
+  std::vector<std::vector<at::Tensor>> output(1);
+  for (int r = 0; r < group->getSize(); ++r) output[0].push_back(at::empty_like(t));
+  std::vector<at::Tensor> input{t};
+  group->allgather(output, input)->wait();
+  for (int r = 0; r < group->getSize(); ++r) outs[r] = new at::Tensor(output[0][r]);
+}
+
+void broadcast(const GroupPtr& group, const at::Tensor& t, int root) {
+  std::vector<at::Tensor> v{t};
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  group->broadcast(v, options)->wait();
+}
+
+void allreduce(const GroupPtr& group, const at::Tensor& t, int op) {
+  std::vector<at::Tensor> v{t};
+  c10d::AllreduceOptions options;
+  options.reduceOp = reduce_op(op);
+  group->allreduce(v, options)->wait();
+}
+
+}  // namespace
+
+int ts_dist_store(const char* host, int port, int world_size, int is_server, int attempt, int64_t timeout_ms,
+                  dist_store* out) {
+  GUARD(*out = new StorePtr(make_store(host, port, world_size, is_server != 0, attempt,
+                                       std::chrono::milliseconds(timeout_ms))))
+}
+
+int ts_dist_store_free(dist_store s) { GUARD(delete static_cast<StorePtr*>(s)) }
+
+int ts_dist_group(dist_store s, int backend, int rank, int world_size, int64_t timeout_ms, const char* interfaces,
+                  dist_group* out) {
+  GUARD(*out = new GroupPtr(make_group(STORE(s), backend, rank, world_size, std::chrono::milliseconds(timeout_ms),
+                                       interfaces ? interfaces : "")))
+}
+
+int ts_dist_group_free(dist_group g) { GUARD(delete static_cast<GroupPtr*>(g)) }
+
+int ts_dist_broadcast(dist_group g, tensor t, int root) { GUARD(broadcast(GROUP(g), T(t), root)) }
+int ts_dist_allreduce(dist_group g, tensor t, int op) { GUARD(allreduce(GROUP(g), T(t), op)) }
+int ts_dist_allgather(dist_group g, tensor t, tensor* outs) { GUARD(allgather(GROUP(g), T(t), outs)) }
+
+int ts_dist_barrier(dist_group g) { GUARD(GROUP(g)->barrier()->wait()) }
