@@ -173,9 +173,12 @@ let tests =
             let busy = research temp.Path [] (args @ [ "--world-size"; "2"; "--rank"; "0"; "--master-port"; string (occupied.LocalEndpoint :?> IPEndPoint).Port; "--out"; "busy" ])
             failedInOneLine "a port in use" busy
             within 0.0 90.0 clock.Elapsed.TotalSeconds "seconds for the four faults (each within its 5 s timeout and a start)"
-            // A run folder that a failed start touched still starts, and resumes.
+            // A run folder that a failed start touched still starts, and resumes; at its world size only.
             let again = twoRanks temp.Path (fun _ -> []) (args @ [ "--out"; "three"; "--resume"; "auto" ])
             succeeded again
+            let alone = research temp.Path [] (mlp @ [ "--limit"; "1000"; "--epochs"; "2"; "--out"; "three"; "--resume" ])
+            failedInOneLine "a resume at another world size" alone
+            Expect.stringContains alone.Err "trained by 2 process(es) and resumes only at that world size, not at 1" "the line names both sizes"
         testCase "two torchrun launches of one rank each (--nnodes 2, node ranks 0 and 1) train together" <| fun () ->
             use temp = new TempFolder "ddp-nodes"
             let port = string (freePort ())
