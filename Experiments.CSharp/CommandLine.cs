@@ -52,10 +52,12 @@ public static class CommandLine
     public static Option<T> Opt<T>(string name, string description, T defaultValue) =>
         new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
 
-    /// A comma-separated list of integers ("400,200").
+    /// A comma-separated list of integers ("400,200"); an empty text is an empty list.
     public static int[] Ints(string text, string option) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => int.TryParse(s, out var v) ? v : throw new ArgumentException($"{option}: '{s}' is not an integer"))
+        text.Trim().Length == 0 ? [] :
+        text.Split(',', StringSplitOptions.TrimEntries)
+            .Select(s => s.Length == 0 ? throw new ArgumentException($"{option}: '{text}' has an empty entry")
+                         : int.TryParse(s, out var v) ? v : throw new ArgumentException($"{option}: '{s}' is not an integer"))
             .ToArray();
 }
 
@@ -137,11 +139,11 @@ public sealed class TrainingOptions
         return metrics;
     }
 
-    /// Prints the run's metrics, one row per epoch.
+    /// Prints the run's metrics, one row per epoch (the epoch as a whole number).
     static void Print(MetricsLog metrics)
     {
         Console.WriteLine(string.Join("  ", metrics.Columns.Select(c => c.PadLeft(10))));
         foreach (var row in metrics.Rows)
-            Console.WriteLine(string.Join("  ", row.Select(v => v.ToString("F4").PadLeft(10))));
+            Console.WriteLine(string.Join("  ", row.Select((v, i) => (i == 0 ? v.ToString("F0") : v.ToString("F4")).PadLeft(10))));
     }
 }

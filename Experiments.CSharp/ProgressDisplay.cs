@@ -47,5 +47,5 @@ public static class ProgressDisplay
         });
     }
 
-    static string Running(Progress p) => double.IsNaN(p.Running) ? "" : $"running {p.Running:F2}";
+    static string Running(Progress p) => double.IsNaN(p.Running) ? "" : $"{p.RunningName} {p.Running:F2}";
 }

@@ -4,7 +4,7 @@
 ///     dotnet fsi examples/beta_vae.fsx [run-folder] [epochs] [beta]
 ///     dotnet Experiments.CSharp/bin/Release/net10.0/research.dll report <run-folder>
 ///
-/// Everything model-specific is below: its settings, its networks, its objective and its Trainer.
+/// Everything model-specific is below: its settings, its networks, its objective and its TrainingRun.
 /// The loop (Training/Loop.fs) owns epochs, batches, progress, metrics.csv, checkpoints, exact
 /// resume, the divergence check and the run folder's lock.
 #r "../Core.FSharp/bin/Release/net10.0/Research.Core.dll"
@@ -42,7 +42,7 @@ let terms (encode: Tensor -> DiagonalGaussian) (decode: Tensor -> PixelDistribut
     let q = encode x
     (decode (q.rsample (generator = g))).log_prob (x.flatten 1), q.kl_standard_normal ()
 
-let trainer (c: BetaVaeConfig) (settings: RunSettings) (data: Mnist) (g: Generator) : Trainer =
+let trainer (c: BetaVaeConfig) (settings: RunSettings) (data: Mnist) (g: Generator) : TrainingRun =
     let image = data.train.imageShape
     let parameters, encode, decode = networks c image g
     let adam = new Adam(parameters, lr = c.LearningRate)
@@ -92,24 +92,40 @@ let family: Family<BetaVaeConfig> =
             w.WriteNumber("hidden", c.Hidden)
             ConfigWriter.number w "lr" c.LearningRate
       Read = fun r -> { Beta = r.Number "beta"; Latent = r.Int "latent"; Hidden = r.Int "hidden"; LearningRate = r.Number "lr" }
-      Validate = fun c -> (if not (c.Beta > 0.0) then invalidArg "beta" "beta must be positive"); c
+      Check = fun c -> (if not (c.Beta > 0.0 && Double.IsFinite c.Beta) then invalidArg "beta" $"beta must be a positive, finite number (got {c.Beta})"); c
       Differences = fun saved requested -> [ if saved <> requested then $"model settings: saved {saved}, requested {requested}" ]
       Threads = fun _ threads -> 1, threads
       LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
       Create = trainer }
 
-let args = fsi.CommandLineArgs |> Array.skip 1
-let folder = if args.Length > 0 then args[0] else "runs/beta-vae"
-let epochs = if args.Length > 1 then int args[1] else 1
-let beta = if args.Length > 2 then float args[2] else 4.0
-let config = { Beta = beta; Latent = 10; Hidden = 256; LearningRate = 1e-3 }
-let settings = { RunSettings.defaults with Epochs = epochs; Threads = 1; ImageEpochs = [ 0; epochs ] }
+/// The script's arguments, [run-folder] [epochs] [beta], or a usage error.
+let parse (args: string[]) =
+    let number (what: string) (parse: string -> bool * 'T) (text: string) =
+        match parse text with
+        | true, v -> v
+        | _ -> invalidArg what $"{what} is '{text}', not a number (usage: dotnet fsi examples/beta_vae.fsx [run-folder] [epochs] [beta])"
+    if args.Length > 3 then invalidArg "args" "usage: dotnet fsi examples/beta_vae.fsx [run-folder] [epochs] [beta]"
+    (if args.Length > 0 then args[0] else "runs/beta-vae"),
+    (if args.Length > 1 then number "epochs" Int32.TryParse args[1] else 1),
+    (if args.Length > 2 then number "beta" Double.TryParse args[2] else 4.0)
+
 // MNIST from RESEARCH_DATA, else from the repository's data/ folder (scripts/setup.sh fetches it).
 let data =
     match Environment.GetEnvironmentVariable "RESEARCH_DATA" with
     | null | "" -> IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "data")
     | folder -> folder
-let metrics = Loop.train family config settings folder false (Some data) ignore
-for row in metrics.Rows do
-    printfn "%s" (String.Join("  ", Array.map2 (fun (c: string) (v: float) -> $"{c} {v:F2}") metrics.Columns row))
-printfn $"run folder: {IO.Path.GetFullPath folder}"
+
+// Bad arguments or input end in one line and exit code 2, as the research command line's do.
+try
+    let folder, epochs, beta = parse (fsi.CommandLineArgs |> Array.skip 1)
+    let config = family.Check { Beta = beta; Latent = 10; Hidden = 256; LearningRate = 1e-3 }
+    let settings = { RunSettings.defaults with Epochs = epochs; Threads = 1; ImageEpochs = [ 0; epochs ] }
+    let metrics = Loop.train family config settings folder false (Some data) ignore
+    for row in metrics.Rows do
+        printfn "%s" (String.Join("  ", Array.map2 (fun (c: string) (v: float) -> $"{c} {v:F2}") metrics.Columns row))
+    printfn $"run folder: {IO.Path.GetFullPath folder}"
+with
+| :? ArgumentException | :? IO.IOException | :? InvalidOperationException | :? TorchException as e ->
+    let message = match e with :? ArgumentException as a when not (isNull a.ParamName) -> a.Message.Replace($" (Parameter '{a.ParamName}')", "") | _ -> e.Message
+    eprintfn "error: %s" message
+    exit 2

@@ -12,7 +12,7 @@ open Research.Core.Training
 [<AbstractClass; Sealed>]
 type TimedEpochs =
     /// Times the settings' epochs of the trainer `create` makes from the run's generator, on `data`.
-    static member Run(data: Mnist, settings: RunSettings, create: Generator -> Trainer, parallel: DataParallel option,
+    static member Run(data: Mnist, settings: RunSettings, create: Generator -> TrainingRun, parallel: DataParallel option,
                       report: Progress -> unit) =
         let rank = parallel |> Option.map (fun dp -> dp.Rank) |> Option.defaultValue 0
         use generator = new Generator(DataParallel.Seed(settings.Seed, rank))
@@ -29,6 +29,6 @@ type TimedEpochs =
 
     /// One rank of the group `launch` describes, timing as Run does; every rank returns its own
     /// timings (the benchmark reads rank 0's).
-    static member Rank(launch: Launch, data: Mnist, settings: RunSettings, create: Generator -> Trainer) =
+    static member Rank(launch: Launch, data: Mnist, settings: RunSettings, create: Generator -> TrainingRun) =
         use group = ProcessGroup.Join launch
         TimedEpochs.Run(data, settings, create, Some(DataParallel group), ignore)

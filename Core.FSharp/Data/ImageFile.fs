@@ -20,11 +20,12 @@ module ImageFile =
     let read (path: string) =
         let idx = Idx.read path
         match idx.ElementType, idx.Shape with
+        | IdxElementType.UInt8, [| 0; _; _ |] -> raise (InvalidDataException $"IDX file '{path}' holds no images")
         | IdxElementType.UInt8, [| n; h; w |] ->
             let data = idx.Data :?> byte[]
             // Bytes of 0 and 1 alone are binary images stored the wrong way: read as grey levels
             // they would be black and 1/255, silently.
-            if n > 0 && Array.contains 1uy data && Array.forall (fun b -> b <= 1uy) data then
+            if Array.contains 1uy data && Array.forall (fun b -> b <= 1uy) data then
                 raise (InvalidDataException $"IDX file '{path}': every pixel is 0 or 1; binary images must be stored as 0 and 255")
             use scope = new TensorScope()
             let bytes = torch.tensor (data, [| int64 n; 1L; int64 h; int64 w |])

@@ -21,7 +21,18 @@ let private step () =
         steps <- steps + 1
         if steps = killAt then Diagnostics.Process.GetCurrentProcess().Kill()
 
-/// Writes path atomically with `write`, which fills the temporary file's stream.
+/// Flushes a folder's entries (a rename into it) to disk: without it a power cut can leave the old
+/// entry, or on some file systems a committed name over an empty file. Linux only; elsewhere
+/// (and where the folder cannot be opened) the rename stands as the OS keeps it.
+let private syncFolder (folder: string) =
+    if OperatingSystem.IsLinux() then
+        let fd = Research.Core.Native.``open`` (folder, 0 (* O_RDONLY *))
+        if fd >= 0 then
+            Research.Core.Native.fsync fd |> ignore
+            Research.Core.Native.close fd |> ignore
+
+/// Writes path atomically with `write`, which fills the temporary file's stream: the file's data
+/// reach the disk before the rename, and the rename before this returns.
 let writeWith (path: string) (write: FileStream -> unit) =
     let full = Path.GetFullPath path
     let folder = Path.GetDirectoryName full
@@ -33,6 +44,7 @@ let writeWith (path: string) (write: FileStream -> unit) =
             stream.Flush true)
         step ()
         File.Move(temp, full, true)
+        syncFolder folder
         step ()
     with _ ->
         if File.Exists temp then File.Delete temp

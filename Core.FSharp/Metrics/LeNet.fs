@@ -48,7 +48,7 @@ let defaults = { LearningRate = 1e-3 }
 /// Ten epochs of Adam reach 99.1% on the test digits.
 let runDefaults = { RunSettings.defaults with Epochs = 10; ImageEpochs = [] }
 
-let trainer (config: LeNetConfig) (_: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
+let trainer (config: LeNetConfig) (_: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let model = LeNet.create generator
     Classifier.trainer model.forward model.parameters config.LearningRate data
 
@@ -56,7 +56,7 @@ let family: Family<LeNetConfig> =
     { Name = "lenet"
       Write = fun w c -> ConfigWriter.number w "lr" c.LearningRate
       Read = fun r -> { LearningRate = r.Number "lr" }
-      Validate =
+      Check =
         fun c ->
             if not (c.LearningRate > 0.0 && Double.IsFinite c.LearningRate) then
                 invalidArg "lr" $"--lr must be a positive, finite number (got {c.LearningRate})"

@@ -1,5 +1,6 @@
 /// Sample-quality metrics on the feature network's outputs (FeatureNet.Features), all in float64:
-/// FID, KID, improved precision and recall, and the classifier score with its class histogram.
+/// FID, KID, improved precision and recall, density and coverage, and the classifier score with its
+/// class histogram.
 module Research.Core.Metrics.SampleQuality
 
 open System
@@ -89,13 +90,17 @@ let private radii (f: Tensor) (k: int) =
               chunk.MoveToOuter((distances (f.narrow (0, start, len)) f).kthvalue (k + 1, 1)) ]
     scope.MoveToOuter(torch.cat (parts, 0))
 
-/// The fraction of `points` inside the manifold of `set`: the union of its points' k-NN balls.
-let private coverage (points: Tensor) (set: Tensor) (setRadii: Tensor) =
-    let inside =
+/// f over chunks of `points` (each with the matrix [chunk; set] of 1 where a point lies in a set
+/// point's ball), summed.
+let private sumOverBalls (points: Tensor) (set: Tensor) (setRadii: Tensor) (f: Tensor -> float) =
+    List.sum
         [ for start, len in chunks (points.size 0) ->
               use chunk = new TensorScope()
-              ((distances (points.narrow (0, start, len)) set).le (setRadii.unsqueeze 0)).``to``(Float64).max(1).sum().item () ]
-    List.sum inside / float (points.size 0)
+              f (((distances (points.narrow (0, start, len)) set).le (setRadii.unsqueeze 0)).``to`` Float64) ]
+
+/// The fraction of `points` inside the manifold of `set`: the union of its points' k-NN balls.
+let private insideFraction (points: Tensor) (set: Tensor) (setRadii: Tensor) =
+    sumOverBalls points set setRadii (fun inBall -> inBall.max(1).sum().item ()) / float (points.size 0)
 
 /// Improved precision and recall (Kynkaanniemi et al. 2019, eq. 1-2): precision is the fraction of
 /// generated samples inside the real manifold, recall the fraction of real samples inside the
@@ -103,7 +108,24 @@ let private coverage (points: Tensor) (set: Tensor) (setRadii: Tensor) =
 let precisionRecall (real: Tensor) (fake: Tensor) (k: int) =
     use realRadii = radii real k
     use fakeRadii = radii fake k
-    coverage fake real realRadii, coverage real fake fakeRadii
+    insideFraction fake real realRadii, insideFraction real fake fakeRadii
+
+/// Density and coverage (Naeem et al. 2020, eq. 3 and 4), on the real samples' k-NN balls alone:
+/// density = (1 / kM) sum_j sum_i 1[fake_j in ball_i], the mean number of real balls around a fake
+/// sample over k (about 1 for samples distributed as the real ones; a cluster of fakes inside one
+/// ball counts 1/k each, where precision would count them all); coverage = (1 / N) sum_i
+/// 1[some fake in ball_i], the fraction of real samples with a fake sample near them. Neither
+/// uses the fakes' own balls, which a few outliers inflate.
+let densityCoverage (real: Tensor) (fake: Tensor) (k: int) =
+    use realRadii = radii real k
+    let density = sumOverBalls fake real realRadii (fun inBall -> inBall.sum().item ()) / (float k * float (fake.size 0))
+    let covered =
+        List.sum
+            [ for start, len in chunks (real.size 0) ->
+                  use chunk = new TensorScope()
+                  let nearest = (distances (real.narrow (0, start, len)) fake).min 1
+                  (nearest.le (realRadii.narrow (0, start, len))).sum().item () ]
+    density, covered / float (real.size 0)
 
 /// The classifier score exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the samples: the
 /// MNIST analogue of the Inception score (Salimans et al. 2016), between 1 and the 10 classes.
@@ -129,21 +151,27 @@ type Scores =
       KidStdErr: float
       Precision: float
       Recall: float
+      Density: float
+      Coverage: float
       ClassifierScore: float
       Classes: int[] }
 
-/// KID's usual settings: 100 subsets of 1,000; precision and recall with k = 3.
-let kidSubsets, kidSubsetSize, neighbours = 100, 1000, 3
+/// KID's usual settings: 100 subsets of 1,000; precision and recall with k = 3, density and
+/// coverage with k = 5 (each paper's choice).
+let kidSubsets, kidSubsetSize, neighbours, densityNeighbours = 100, 1000, 3, 5
 
 let score (reference: Features) (generated: Features) (seed: int64) =
     use generator = new Generator(seed)
     let kidMean, kidStdErr = kid reference.Features generated.Features kidSubsets kidSubsetSize generator
     let precision, recall = precisionRecall reference.Features generated.Features neighbours
+    let density, coverage = densityCoverage reference.Features generated.Features densityNeighbours
     { Images = int (generated.Features.size 0)
       Fid = fid reference.Features generated.Features
       Kid = kidMean
       KidStdErr = kidStdErr
       Precision = precision
       Recall = recall
+      Density = density
+      Coverage = coverage
       ClassifierScore = classifierScore generated.Probabilities
       Classes = classHistogram generated.Probabilities }

@@ -29,7 +29,8 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         (dataFolder: string option) (progress: string -> unit) =
     if inputs.IsEmpty then invalidArg "inputs" "give at least one run folder or IDX file to score"
     if n < 2 then invalidArg "n" $"--n must be at least 2 (got {n})"
-    if not (temperature > 0.0) then invalidArg "temperature" $"--temperature must be positive (got {temperature})"
+    if not (temperature > 0.0 && Double.IsFinite temperature) then
+        invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     for input in inputs do
         if not (Directory.Exists input || File.Exists input) then
             raise (FileNotFoundException($"{input}: no such run folder or IDX file", input))
@@ -46,38 +47,39 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
     use reference =
         use test = mnist.test.all ()
         featuresOf test.x
-    let scoreSet label path (images: Tensor) =
+    let scoreSet label path (checkpoint: string, epoch: int) (images: Tensor) =
         progress $"scoring {label} ({images.size 0} images)"
         use features = featuresOf images
-        { Label = label; Images = path; Scores = SampleQuality.score reference features (int64 seed) }
+        { Label = label; Images = path; Checkpoint = checkpoint; Epoch = epoch; Seed = seed
+          Scores = SampleQuality.score reference features (int64 seed) }
     let floor =
         use all = mnist.train.all ()
         use generator = new Generator(int64 seed)
         use order = torch.randperm (all.x.size 0, generator = generator)
         use rows = order.narrow (0, 0L, min (int64 n) (all.x.size 0))
         use images = all.x.index_select (0, rows)
-        scoreSet "MNIST training images" "" images
+        scoreSet "MNIST training images" "" ("", 0) images
     let sources =
         [ for input in inputs ->
               let path = Path.GetFullPath input
               if Directory.Exists path then
                   // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
                   let checkpoint = if checkpoint = "best" then RunFolder(path).BestOrLast else checkpoint
-                  progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint"
+                  let epoch = Checkpoint.epoch (RunFolder(path).Checkpoint checkpoint)
+                  progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
                   let sets = Families.samples path checkpoint n (int64 seed) threads temperature
                   let scored =
                       [ for label, images in sets ->
                             use _ = images
                             let prefix = Path.Combine(path, "samples", $"score-{checkpoint}-{slug label}-n{n}-seed{seed}")
                             let idx, _ = SampleFiles.write prefix images
-                            scoreSet label idx images ]
-                  ScoresFile.write path
-                      { Checkpoint = checkpoint; Seed = seed; FeatureNet = FeatureNet.sha256
-                        Reference = $"MNIST test set ({reference.Features.size 0} images)"; Floor = floor; Sets = scored }
+                            scoreSet label idx (checkpoint, epoch) images ]
+                  ScoresFile.update path FeatureNet.sha256 $"MNIST test set ({reference.Features.size 0} images)" floor scored
+                      (TimeSpan.FromMinutes 10.0)
                   { Path = path; IsRun = true; Sets = scored }
               else
                   use images = ImageFile.readAs Mnist.imageShape path
-                  { Path = path; IsRun = false; Sets = [ scoreSet (Path.GetFileName path) path images ] } ]
+                  { Path = path; IsRun = false; Sets = [ scoreSet (Path.GetFileName path) path ("", 0) images ] } ]
     floor, sources
 
 /// Up to 64 images of each set, side by side: 8 rows, 8 columns per set, an empty column between.
@@ -104,14 +106,14 @@ let comparison (folders: string list) =
                     [ for f in folders -> [ RunFolder(f).Name; RunFolder(f).Family; Families.likelihood f ] ])
     if scored.IsEmpty then [ likelihoods ]
     else
-        let floors = scored |> List.map (fun (_, s) -> s.Floor) |> List.distinctBy (fun f -> f.Scores)
-        let sets = [ for name, s in scored do for set in s.Sets -> $"{name}: {set.Label}", set ]
+        let floors = scored |> List.collect (fun (_, s) -> s.Floors) |> List.distinctBy (fun f -> f.Key)
+        let sets = [ for name, s in scored do for set in s.Sets -> $"{name}: {ScoresFile.describe set}", set ]
         [ Panel.Table("Sample quality, all runs (against the MNIST test set)", ScoresFile.header,
                       [ for label, set in sets -> ScoresFile.row label set.Scores
-                        for f in floors -> ScoresFile.row $"floor: {f.Label}" f.Scores ])
+                        for f in floors -> ScoresFile.row $"floor: {ScoresFile.describe f}" f.Scores ])
           Panel.Bars("Predicted classes, all runs", "class (the feature network's prediction)", ScoresFile.digits,
                      [ for label, set in sets -> label, Array.map float set.Scores.Classes
-                       for f in floors -> $"floor: {f.Label}", Array.map float f.Scores.Classes ])
+                       for f in floors -> $"floor: {ScoresFile.describe f}", Array.map float f.Scores.Classes ])
           let present = sets |> List.filter (fun (_, set) -> File.Exists set.Images)
           if not present.IsEmpty then
               Panel.Images("Samples side by side", "left to right: " + String.Join(", ", present |> List.map fst),

@@ -20,9 +20,9 @@ let evaluate (forward: Tensor -> Tensor) (data: ImageSubset) =
         correct <- correct + (logits.argmax(1).eq batch.y).sum().item ()
     loss / float data.count, correct / float data.count
 
-/// The Trainer of a classifier with these logits and parameters; the best checkpoint has the highest
+/// The TrainingRun of a classifier with these logits and parameters; the best checkpoint has the highest
 /// validation accuracy.
-let trainer (forward: Tensor -> Tensor) (parameters: Parameters) (learningRate: float) (data: Mnist) : Trainer =
+let trainer (forward: Tensor -> Tensor) (parameters: Parameters) (learningRate: float) (data: Mnist) : TrainingRun =
     let adam = new Adam(parameters, lr = learningRate)
     { Model = parameters
       Optimizers = [ "adam", adam ]

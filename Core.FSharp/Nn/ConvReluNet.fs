@@ -7,15 +7,6 @@ open System.Runtime.InteropServices
 open Research.Core
 open Research.Core.Native
 
-module internal ConvReluNetNative =
-    [<DllImport(Lib)>]
-    extern int ts_conv_net(nativeint x, nativeint w1, nativeint b1, nativeint w2, nativeint b2, nativeint w3, nativeint b3,
-                           nativeint* out)
-
-    [<DllImport(Lib)>]
-    extern int ts_conv_net_fused(nativeint x, nativeint w1, nativeint b1, nativeint w2, nativeint b2, nativeint w3,
-                                 nativeint b3, int* out)
-
 /// conv3 (relu (conv2 (relu (conv1 x)))) for 3x3 convolutions with stride 1, padding 1 and biases:
 /// the conv net of an affine coupling. On float32 CPU tensors it runs as one native operation on
 /// oneDNN that keeps the hidden activations in oneDNN's channel-blocked layout, forward and
@@ -42,12 +33,12 @@ module ConvReluNet =
         fusable c1 && fusable c2 && fusable c3
         && withHandles (c1, c2, c3) x (fun h ->
             let mutable r = 0
-            check (ConvReluNetNative.ts_conv_net_fused (h[0], h[1], h[2], h[3], h[4], h[5], h[6], &&r))
+            check (ts_conv_net_fused (h[0], h[1], h[2], h[3], h[4], h[5], h[6], &&r))
             r = 1)
 
     let forward (c1: Conv2d, c2: Conv2d, c3: Conv2d) (x: Tensor) =
         if fusable c1 && fusable c2 && fusable c3 then
             withHandles (c1, c2, c3) x (fun h ->
-                Tensor.New(fun o -> ConvReluNetNative.ts_conv_net (h[0], h[1], h[2], h[3], h[4], h[5], h[6], o)))
+                Tensor.New(fun o -> ts_conv_net (h[0], h[1], h[2], h[3], h[4], h[5], h[6], o)))
         else
             composed c1 c2 c3 x

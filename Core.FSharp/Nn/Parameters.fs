@@ -7,11 +7,6 @@ open System.Runtime.InteropServices
 open Research.Core
 open Research.Core.Native
 
-module internal ParametersNative =
-    /// Swaps the data under a tensor, keeping the tensor (and its autograd identity): native/optim.cpp.
-    [<DllImport(Lib)>]
-    extern int ts_param_set_data(nativeint param, nativeint data)
-
 /// The tensors of a model under their PyTorch state_dict names ("fc1.weight", "enc.conv1.bias"):
 /// learnable parameters (requires_grad) and buffers (batch-norm running statistics), in order.
 /// Built by composing the collections of a model's layers under prefixes. The tensors belong to
@@ -98,7 +93,7 @@ type Parameters private (parameters: (string * Tensor)[], buffers: (string * Ten
         for _, t in all do
             if t.device <> device then
                 use moved = t.``to`` device
-                check (ParametersNative.ts_param_set_data (t.Handle, moved.Handle))
+                check (ts_param_set_data (t.Handle, moved.Handle))
                 GC.KeepAlive t
 
     /// Frees every tensor.

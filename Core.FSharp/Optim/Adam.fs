@@ -37,7 +37,7 @@ type Adam
     override o.update() =
         let maxHandles = if amsgrad then o.StateHandles("max_exp_avg_sq", maxExpAvgSq) else null
         check (
-            OptimNative.ts_optim_adam_step (o.Handles(), o.StateHandles("exp_avg", expAvg), o.StateHandles("exp_avg_sq", expAvgSq),
+            ts_optim_adam_step (o.Handles(), o.StateHandles("exp_avg", expAvg), o.StateHandles("exp_avg_sq", expAvgSq),
                                             maxHandles, o.Steps, n, o.lr, beta1, beta2, eps, weight_decay, (if amsgrad then 1 else 0))
         )
         GC.KeepAlive o

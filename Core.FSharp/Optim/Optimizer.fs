@@ -6,21 +6,8 @@ open Research.Core
 open Research.Core.Native
 open Research.Core.Nn
 
-/// The fused optimizer steps of native/optim.cpp: one call updates every parameter.
+/// The native handles of tensors, written into a reused array (no allocation per step).
 module internal OptimNative =
-    [<DllImport(Lib)>]
-    extern int ts_optim_adam_step(nativeint[] parameters, nativeint[] expAvg, nativeint[] expAvgSq, nativeint[] maxExpAvgSq,
-                                  int64[] steps, int n, double lr, double beta1, double beta2, double eps,
-                                  double weightDecay, int amsgrad)
-
-    [<DllImport(Lib)>]
-    extern int ts_optim_sgd_step(nativeint[] parameters, nativeint[] momentumBuffer, int64[] steps, int n, double lr,
-                                 double momentum, double dampening, double weightDecay, int nesterov)
-
-    [<DllImport(Lib)>]
-    extern int ts_optim_zero_grad(nativeint[] parameters, int n, int setToNone)
-
-    /// The native handles of tensors, written into a reused array (no allocation per step).
     let handles (tensors: Tensor[]) (into: nativeint[]) =
         for i in 0 .. tensors.Length - 1 do
             into.[i] <- tensors.[i].Handle
@@ -88,7 +75,7 @@ type Optimizer(parameters: Parameters, stateNames: string list, lr: float) =
 
     /// Drops the gradients (set_to_none, the default as in PyTorch 2) or zeroes them.
     member o.zero_grad([<Optional; DefaultParameterValue(true)>] set_to_none: bool) =
-        check (OptimNative.ts_optim_zero_grad (o.Handles(), tensors.Length, (if set_to_none then 1 else 0)))
+        check (ts_optim_zero_grad (o.Handles(), tensors.Length, (if set_to_none then 1 else 0)))
         GC.KeepAlive tensors
 
     /// The state of every parameter that has taken a step, as detached aliases (the caller disposes

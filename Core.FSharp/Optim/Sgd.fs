@@ -33,7 +33,7 @@ type Sgd
     override o.update() =
         let bufferHandles = if momentum <> 0.0 then o.StateHandles("momentum_buffer", buffers) else null
         check (
-            OptimNative.ts_optim_sgd_step (o.Handles(), bufferHandles, o.Steps, n, o.lr, momentum, dampening, weight_decay,
+            ts_optim_sgd_step (o.Handles(), bufferHandles, o.Steps, n, o.lr, momentum, dampening, weight_decay,
                                            (if nesterov then 1 else 0))
         )
         GC.KeepAlive o

@@ -1,4 +1,5 @@
-/// P/Invoke declarations for native/shim.h (one line per export, same names and order).
+/// P/Invoke declarations for native/shim.h (one line per export, same names and order), and the
+/// few libc calls the workspace makes: every native entry point of the F# code is here.
 /// Handles are nativeint; every call returns a status checked by `check`.
 module internal Research.Core.Native
 
@@ -243,6 +244,15 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_cuda_is_available(int* out)
 [<DllImport(Lib)>] extern int ts_cuda_device_count(int* out)
 
+// ---- fused operations with their own gradients ----
+[<DllImport(Lib)>] extern int ts_optim_adam_step(H[] parameters, H[] expAvg, H[] expAvgSq, H[] maxExpAvgSq, int64[] steps, int n, double lr, double beta1, double beta2, double eps, double weightDecay, int amsgrad)
+[<DllImport(Lib)>] extern int ts_optim_sgd_step(H[] parameters, H[] momentumBuffer, int64[] steps, int n, double lr, double momentum, double dampening, double weightDecay, int nesterov)
+[<DllImport(Lib)>] extern int ts_optim_zero_grad(H[] parameters, int n, int setToNone)
+[<DllImport(Lib)>] extern int ts_param_set_data(H param, H data)
+[<DllImport(Lib)>] extern int ts_bernoulli_log_prob(H logits, H x, H* out)
+[<DllImport(Lib)>] extern int ts_conv_net(H x, H w1, H b1, H w2, H b2, H w3, H b3, H* out)
+[<DllImport(Lib)>] extern int ts_conv_net_fused(H x, H w1, H b1, H w2, H b2, H w3, H b3, int* out)
+
 // ---- oneDNN ----
 [<DllImport(Lib)>] extern int ts_onednn_isa(H* out)
 [<DllImport(Lib)>] extern int ts_onednn_trace_begin()
@@ -257,6 +267,11 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_dist_allreduce(H g, H t, int op)
 [<DllImport(Lib)>] extern int ts_dist_allgather(H g, H t, H[] outs)
 [<DllImport(Lib)>] extern int ts_dist_barrier(H g)
+
+// ---- libc: flushing a folder's entries to disk (AtomicFile) ----
+[<DllImport("libc", SetLastError = true)>] extern int ``open``(string path, int flags)
+[<DllImport("libc", SetLastError = true)>] extern int fsync(int fd)
+[<DllImport("libc")>] extern int close(int fd)
 
 /// A per-thread 16-byte buffer for out-parameters: a native call writes it and the caller reads
 /// it back at once (a local's address cannot be passed through an inlined lambda, and stackalloc

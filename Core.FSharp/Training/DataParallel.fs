@@ -97,7 +97,7 @@ type DataParallel(group: ProcessGroup) =
 
     /// Makes a trainer data-parallel: its optimizers reduce the gradients before each step, and its
     /// model starts from rank 0's initial weights and buffers.
-    member dp.Attach(trainer: Trainer) =
+    member dp.Attach(trainer: TrainingRun) =
         for _, o in trainer.Optimizers do o.BeforeStep <- Some dp.ReduceGradients
         dp.Broadcast(Array.append trainer.Model.tensors (Array.map snd trainer.Model.buffers))
 

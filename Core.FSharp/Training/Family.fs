@@ -20,7 +20,7 @@ type StepResult =
     { /// The minimised objective of the batch, summed over its images: checked for divergence and
       /// shown, per image, as the running figure.
       Loss: float
-      /// The batch's sums over its images of the trainer's TrainColumns, in order (the loop logs
+      /// The batch's sums over its images of the run's TrainColumns, in order (the loop logs
       /// each epoch's per-image means).
       Sums: float[] }
 
@@ -33,7 +33,7 @@ type BatchObjective =
 
 /// A model in training, as the shared loop drives it: built by a family for one run, it owns its
 /// networks, optimizers and generators.
-type Trainer =
+type TrainingRun =
     { /// Every network's parameters and buffers under their PyTorch state_dict names: what
       /// last.safetensors and best.safetensors hold.
       Model: Parameters
@@ -69,7 +69,7 @@ type Family<'Config> =
       Write: Utf8JsonWriter -> 'Config -> unit
       Read: ConfigReader -> 'Config
       /// Rejects settings that cannot train (ArgumentException with the reason).
-      Validate: 'Config -> 'Config
+      Check: 'Config -> 'Config
       /// What a resumed run must keep of the saved settings: one line per differing field.
       Differences: 'Config -> 'Config -> string list
       /// (libtorch intra-op threads, OpenBLAS threads) for a run given `threads`.
@@ -78,7 +78,7 @@ type Family<'Config> =
       LoadData: 'Config -> RunSettings -> string option -> Mnist
       /// A freshly initialised model in training, drawing its initial weights and its noise from
       /// the run's generator.
-      Create: 'Config -> RunSettings -> Mnist -> Generator -> Trainer }
+      Create: 'Config -> RunSettings -> Mnist -> Generator -> TrainingRun }
 
 module Family =
     /// MNIST with the run's validation split and training limit (from <dataFolder>/mnist, or the

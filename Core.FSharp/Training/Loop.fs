@@ -46,7 +46,7 @@ let private beginStep (rank: int) =
 /// TrainingDivergedException at the first NaN, infinite or exploding loss. Data-parallel, every
 /// rank steps on its consecutive share of each global batch, in the order rank 0 drew, and the
 /// steps' figures are summed over the ranks. (`research bench` times this same function.)
-let trainEpoch (trainer: Trainer) (images: ImageSubset) (batchSize: int) (generator: Generator)
+let trainEpoch (trainer: TrainingRun) (images: ImageSubset) (batchSize: int) (generator: Generator)
                (parallel: DataParallel option) (epoch: int) (epochs: int) (report: Progress -> unit) =
     let clock = Stopwatch.StartNew()
     let n, size = images.count, int64 batchSize
@@ -87,8 +87,11 @@ let trainEpoch (trainer: Trainer) (images: ImageSubset) (batchSize: int) (genera
         for i in 0 .. sums.Length - 1 do
             sums[i] <- sums[i] + result.Sums[i]
         seen <- seen + length
+        // The running figure: the first training column's per-image mean so far.
         report { Stage = $"epoch {epoch}/{epochs}"; Done = int64 step; Total = steps
-                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = loss / float seen }
+                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds
+                 Running = (if sums.Length > 0 then sums[0] else loss) / float seen
+                 RunningName = (if sums.Length > 0 then trainer.TrainColumns.Head else "loss") }
     let n = float seen
     { Means = sums |> Array.map (fun s -> s / n); Loss = loss / n; Images = seen; Seconds = clock.Elapsed.TotalSeconds }
 
@@ -173,7 +176,7 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
 /// every rank's, so a resume at the same world size is exact.
 let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string)
             (start: Start) (dataFolder: string option) (report: Progress -> unit) : MetricsLog option =
-    let config = family.Validate config
+    let config = family.Check config
     let settings = RunSettings.validate settings
     let leader = parallel |> Option.forall (fun dp -> dp.IsLeader)
     let rank, worldSize = match parallel with Some dp -> dp.Rank, dp.WorldSize | None -> 0, 1

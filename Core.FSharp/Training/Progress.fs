@@ -7,5 +7,7 @@ type Progress =
       Done: int64
       Total: int64
       ItemsPerSecond: float
-      /// A running figure to show, e.g. the mean loss so far (NaN when there is none).
-      Running: float }
+      /// A running figure to show, e.g. the mean of a training column so far (NaN when there is none),
+      Running: float
+      /// and what it is, e.g. "train_elbo".
+      RunningName: string }

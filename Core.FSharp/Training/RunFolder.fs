@@ -73,12 +73,17 @@ type RunFolder(path: string) =
     /// the process that holds it. Then removes what killed writes left behind: the temporary
     /// files of AtomicFile in the folders that training writes.
     member f.Lock() =
-        Directory.CreateDirectory path |> ignore
+        let notWritable (e: exn) = IOException($"{path} is not writable ({e.Message}); choose another --out folder", e)
+        try Directory.CreateDirectory path |> ignore
+        with :? IOException | :? UnauthorizedAccessException as e -> raise (notWritable e)
         let stream =
             try new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
-            with :? IOException ->
+            with
+            // EWOULDBLOCK: another process holds the lock.
+            | :? IOException as e when e.HResult = 11 ->
                 let owner = try File.ReadAllText(ownerPath).Trim() with _ -> "another process"
                 raise (IOException $"{path} is in use by {owner}; wait for it to finish or choose another --out folder")
+            | :? IOException | :? UnauthorizedAccessException as e -> raise (notWritable e)
         try
             let since = DateTime.Now.ToString "s"
             AtomicFile.writeText ownerPath $"process {Environment.ProcessId} on {Environment.MachineName} since {since}"

@@ -40,6 +40,9 @@ module RunSettings =
         if s.ValidationSize < 1 || s.ValidationSize >= 60000 then
             invalidArg "validation" $"--validation must be between 1 and 59999 images: the best checkpoint is chosen on them (got {s.ValidationSize})"
         if s.TrainLimit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {s.TrainLimit})"
+        let left = 60000 - s.ValidationSize
+        if s.TrainLimit > left then
+            invalidArg "limit" $"--limit {s.TrainLimit} asks for more training images than the {left} that MNIST's 60000 leave after --validation {s.ValidationSize}"
         if s.ImageEpochs |> List.exists (fun e -> e < 0) then invalidArg "image-epochs" "--image-epochs must be epochs, 0 or more"
         s
 

@@ -15,6 +15,7 @@
 
 #include "avx2.h"
 #include "guard.h"
+#include "shim.h"
 
 namespace {
 
@@ -202,10 +203,6 @@ at::Tensor bernoulli_log_prob(const at::Tensor& logits, const at::Tensor& x) {
 
 }  // namespace
 
-#define BERNOULLI_API extern "C" __attribute__((visibility("default")))
-
-// log p(x | logits) of independent Bernoulli pixels summed over the last dimension:
-// -binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1).
-BERNOULLI_API int ts_bernoulli_log_prob(void* logits, void* x, void** out) {
+int ts_bernoulli_log_prob(tensor logits, tensor x, tensor* out) {
   GUARD(*out = new at::Tensor(bernoulli_log_prob(T(logits), T(x))))
 }

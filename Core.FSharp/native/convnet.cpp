@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "guard.h"
+#include "shim.h"
 #include "narrow_conv.h"
 
 namespace {
@@ -370,17 +371,12 @@ at::Tensor conv_net(const at::Tensor& x, const at::Tensor* w, const at::Tensor* 
 
 }  // namespace
 
-#define CONVNET_API extern "C" __attribute__((visibility("default")))
-
-// conv2d(relu(conv2d(relu(conv2d(x, w1, b1, padding 1)), w2, b2, padding 1)), w3, b3, padding 1)
-// for 3x3 weights.
-CONVNET_API int ts_conv_net(void* x, void* w1, void* b1, void* w2, void* b2, void* w3, void* b3, void** out) {
+int ts_conv_net(tensor x, tensor w1, tensor b1, tensor w2, tensor b2, tensor w3, tensor b3, tensor* out) {
   const at::Tensor w[] = {T(w1), T(w2), T(w3)}, b[] = {T(b1), T(b2), T(b3)};
   GUARD(*out = new at::Tensor(conv_net(T(x), w, b)))
 }
 
-// Whether ts_conv_net takes these tensors on the fused path (1) or through the ATen layers (0).
-CONVNET_API int ts_conv_net_fused(void* x, void* w1, void* b1, void* w2, void* b2, void* w3, void* b3, int* out) {
+int ts_conv_net_fused(tensor x, tensor w1, tensor b1, tensor w2, tensor b2, tensor w3, tensor b3, int* out) {
   const at::Tensor w[] = {T(w1), T(w2), T(w3)}, b[] = {T(b1), T(b2), T(b3)};
   GUARD(*out = fused(T(x), w, b) ? 1 : 0)
 }

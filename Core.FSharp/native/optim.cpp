@@ -11,6 +11,7 @@
 
 #include "avx2.h"
 #include "guard.h"
+#include "shim.h"
 
 namespace {
 
@@ -330,31 +331,18 @@ void zero_grad(void** params, int n, bool set_to_none) {
 
 }  // namespace
 
-#define OPTIM_API extern "C" __attribute__((visibility("default")))
-
-// One Adam step over n parameters. max_exp_avg_sq may be null unless amsgrad. steps[k] counts the
-// steps parameter k has taken; it is incremented for each parameter that has a gradient.
-OPTIM_API int ts_optim_adam_step(void** params, void** exp_avg, void** exp_avg_sq, void** max_exp_avg_sq,
-                                 int64_t* steps, int n, double lr, double beta1, double beta2, double eps,
-                                 double weight_decay, int amsgrad) {
+int ts_optim_adam_step(tensor* params, tensor* exp_avg, tensor* exp_avg_sq, tensor* max_exp_avg_sq, int64_t* steps,
+                       int n, double lr, double beta1, double beta2, double eps, double weight_decay, int amsgrad) {
   GUARD(adam_step(params, exp_avg, exp_avg_sq, max_exp_avg_sq, steps, n,
                   AdamOptions{lr, beta1, beta2, eps, weight_decay, amsgrad != 0}))
 }
 
-// One SGD step over n parameters. momentum_buffer may be null when momentum is 0. steps[k] counts the
-// steps parameter k has taken (its momentum buffer starts from the first gradient, as in torch.optim);
-// it is incremented for each parameter that has a gradient.
-OPTIM_API int ts_optim_sgd_step(void** params, void** momentum_buffer, int64_t* steps, int n, double lr,
-                                double momentum, double dampening, double weight_decay, int nesterov) {
+int ts_optim_sgd_step(tensor* params, tensor* momentum_buffer, int64_t* steps, int n, double lr, double momentum,
+                      double dampening, double weight_decay, int nesterov) {
   GUARD(sgd_step(params, momentum_buffer, steps, n, SgdOptions{lr, momentum, dampening, weight_decay, nesterov != 0}))
 }
 
-OPTIM_API int ts_optim_zero_grad(void** params, int n, int set_to_none) {
-  GUARD(zero_grad(params, n, set_to_none != 0))
-}
+int ts_optim_zero_grad(tensor* params, int n, int set_to_none) { GUARD(zero_grad(params, n, set_to_none != 0)) }
 
-// Module.to(device) for a parameter that others hold: swaps the data under the same tensor (and the
-// same autograd identity), as torch.nn.Module._apply does with param.data = fn(param).
-OPTIM_API int ts_param_set_data(void* param, void* data) {
-  GUARD(T(param).set_data(T(data)))
-}
+// As torch.nn.Module._apply does with param.data = fn(param).
+int ts_param_set_data(tensor param, tensor data) { GUARD(T(param).set_data(T(data))) }

@@ -211,6 +211,26 @@ TS_API int ts_set_openblas_threads(int n, int* found);  // found = 0 when OpenBL
 TS_API int ts_cuda_is_available(int* out);
 TS_API int ts_cuda_device_count(int* out);
 
+// ---- fused operations with their own gradients ----
+// One Adam step over n parameters (optim.cpp). max_exp_avg_sq may be NULL unless amsgrad. steps[k]
+// counts the steps parameter k has taken; it is incremented for each parameter that has a gradient.
+TS_API int ts_optim_adam_step(tensor* params, tensor* exp_avg, tensor* exp_avg_sq, tensor* max_exp_avg_sq, int64_t* steps,
+                              int n, double lr, double beta1, double beta2, double eps, double weight_decay, int amsgrad);
+// One SGD step over n parameters. momentum_buffer may be NULL when momentum is 0; steps as Adam's
+// (a parameter's momentum buffer starts from its first gradient, as in torch.optim).
+TS_API int ts_optim_sgd_step(tensor* params, tensor* momentum_buffer, int64_t* steps, int n, double lr, double momentum,
+                             double dampening, double weight_decay, int nesterov);
+TS_API int ts_optim_zero_grad(tensor* params, int n, int set_to_none);
+// Module.to(device) for a parameter others hold: param.data = data, keeping its autograd identity.
+TS_API int ts_param_set_data(tensor param, tensor data);
+// log p(x | logits) of independent Bernoulli pixels summed over the last dimension (bernoulli.cpp):
+// -binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1).
+TS_API int ts_bernoulli_log_prob(tensor logits, tensor x, tensor* out);
+// conv2d(relu(conv2d(relu(conv2d(x, w1, b1)), w2, b2)), w3, b3), 3x3, padding 1, on oneDNN with the
+// hidden activations in its blocked layout (convnet.cpp); fused: whether these tensors take that path.
+TS_API int ts_conv_net(tensor x, tensor w1, tensor b1, tensor w2, tensor b2, tensor w3, tensor b3, tensor* out);
+TS_API int ts_conv_net_fused(tensor x, tensor w1, tensor b1, tensor w2, tensor b2, tensor w3, tensor b3, int* out);
+
 // ---- oneDNN, as libtorch and the fused operations use it ----
 TS_API int ts_onednn_isa(const char** out);  // the instruction set its kernels dispatch to, e.g. "avx512_core"
 // Between begin and end, oneDNN's verbose lines (one per primitive executed) are collected instead of

@@ -19,7 +19,7 @@ public static class ScoreCommand
         var temperature = Opt("--temperature", "a flow's second, lower sampling temperature (the first is 1)", 0.7);
         var checkpoint = Opt("--checkpoint", "best | last (a run without a best checkpoint, a GAN's, uses its last)", "best");
         var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
-        var command = new Command("score", "Score samples against the MNIST test set with the versioned LeNet features: FID, KID, precision/recall (k = 3), classifier score and class histogram, next to the floor of real training images; writes scores.json into each run.")
+        var command = new Command("score", "Score samples against the MNIST test set with the versioned LeNet features: FID, KID, precision/recall (k = 3), density/coverage (k = 5), classifier score and class histogram, next to the floor of real training images; adds them to scores.json in each run.")
         {
             inputs, n, seed, threads, temperature, checkpoint, data,
         };
@@ -32,8 +32,8 @@ public static class ScoreCommand
             var rows = new List<IEnumerable<string>>();
             foreach (var source in sources)
                 foreach (var set in source.Sets)
-                    rows.Add(ScoresFile.row(source.IsRun ? $"{Path.GetFileName(source.Path.TrimEnd('/'))}: {set.Label}" : set.Label, set.Scores));
-            rows.Add(ScoresFile.row($"floor: {floor.Label}", floor.Scores));
+                    rows.Add(ScoresFile.row(source.IsRun ? $"{Path.GetFileName(source.Path.TrimEnd('/'))}: {ScoresFile.describe(set)}" : set.Label, set.Scores));
+            rows.Add(ScoresFile.row($"floor: {ScoresFile.describe(floor)}", floor.Scores));
             var table = new List<IEnumerable<string>> { ScoresFile.header };
             table.AddRange(rows);
             PrintTable(table);
@@ -63,7 +63,7 @@ public static class ScoreCommand
         training.AddTo(train);
         train.SetAction(r =>
         {
-            var config = Research.Core.Metrics.LeNet.family.Validate.Invoke(new Research.Core.Metrics.LeNet.LeNetConfig(r.GetValue(lr)));
+            var config = Research.Core.Metrics.LeNet.family.Check.Invoke(new Research.Core.Metrics.LeNet.LeNetConfig(r.GetValue(lr)));
             if (training.Train(r, Research.Core.Metrics.LeNet.family, config) is null) return 0;
             var best = new RunFolder(training.Folder(r)).Checkpoint("best");
             var accuracy = FeatureNet.testAccuracy(best, r.GetValue(training.Data));

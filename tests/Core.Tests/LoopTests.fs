@@ -23,7 +23,7 @@ type ToyConfig =
       /// The run's step (counted from 1 in each process) whose loss is NaN; 0 for none.
       NanAtStep: int }
 
-let private toyTrainer (config: ToyConfig) (_: RunSettings) (data: Mnist) (_: Generator) : Trainer =
+let private toyTrainer (config: ToyConfig) (_: RunSettings) (data: Mnist) (_: Generator) : TrainingRun =
     let shape = data.train.imageShape
     let mean = torch.zeros([| int64 shape.Pixels |]).requires_grad_ ()
     let parameters = Parameters.create [ "mean", mean ]
@@ -57,7 +57,7 @@ let private toy: Family<ToyConfig> =
     { Name = "toy"
       Write = fun w c -> ConfigWriter.number w "lr" c.LearningRate
       Read = fun r -> { LearningRate = r.Number "lr"; NanAtStep = 0 }
-      Validate = id
+      Check = id
       Differences = fun a b -> [ if a.LearningRate <> b.LearningRate then "learning rate" ]
       Threads = fun _ threads -> threads, 1
       LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder

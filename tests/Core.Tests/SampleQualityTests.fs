@@ -92,6 +92,35 @@ let tests =
                 Expect.equal (SampleQuality.precisionRecall real far 3) (0.0, 0.0) "SampleQuality.precisionRecall real far 3"
                 // Identical sets: both 1.
                 Expect.equal (SampleQuality.precisionRecall real real 3) (1.0, 1.0) "SampleQuality.precisionRecall real real 3"
+            testCase "density and coverage of point clouds with answers worked by hand, and their robustness to one outlier" <| fun () ->
+                use scope = new TensorScope()
+                let line (values: float[]) = torch.tensor(values, [| int64 values.Length; 1L |]).``to`` Float64 * torch.ones ([| 1L; 2L |], dtype = Float64)
+                let real = line [| for i in 0..99 -> float i |]
+                // k = 3: real ball radii 2 inside, 3 at the ends 0 and 99 (in units of the line). A fake at
+                // j is in the balls of the reals within 2 of it, and of 0 while j <= 3: 3, 4, 5, 6 balls for
+                // j = 0..3, 5 for j = 4..49, so density = (18 + 46 x 5) / (3 x 50) = 248/150; the reals
+                // 0..49 have a fake on them, 50 and 51 one within 2, 52 none within 2: coverage 52/100.
+                let half = line [| for i in 0..49 -> float i |]
+                let density, coverage = SampleQuality.densityCoverage real half 3
+                output.WriteLine $"half of the line: density {density}, coverage {coverage}"
+                Expect.floatClose (digits 12) density (248.0 / 150.0) "density of the first half"
+                Expect.floatClose (digits 12) coverage 0.52 "coverage of the first half"
+                // The set itself: 3, 4, 5, 6 balls at either end, 5 for the 92 between: 496 / 300; coverage 1.
+                let density, coverage = SampleQuality.densityCoverage real real 3
+                Expect.floatClose (digits 12) density (496.0 / 300.0) "density of the set itself"
+                Expect.equal coverage 1.0 "coverage of the set itself"
+                Expect.equal (SampleQuality.densityCoverage real (line [| for i in 0..49 -> 1000.0 + float i |]) 3) (0.0, 0.0) "far away"
+                // One real outlier at 500 has a ball of radius 403 (its third neighbour is 97), which holds
+                // 50 fakes gathered near it: precision counts them all as real-looking (1.0); density sees
+                // one ball each (1/3) and coverage one real sample of 101.
+                let withOutlier = line (Array.append [| for i in 0..99 -> float i |] [| 500.0 |])
+                let gathered = line [| for i in 0..49 -> 480.0 + 0.1 * float i |]
+                let precision, _ = SampleQuality.precisionRecall withOutlier gathered 3
+                let density, coverage = SampleQuality.densityCoverage withOutlier gathered 3
+                output.WriteLine $"fakes gathered in an outlier's ball: precision {precision}, density {density}, coverage {coverage}"
+                Expect.equal precision 1.0 "precision is fooled"
+                Expect.floatClose (digits 12) density (1.0 / 3.0) "density"
+                Expect.floatClose (digits 12) coverage (1.0 / 101.0) "coverage"
             testCase "the classifier score is 10 for confident predictions spread over the classes and 1 for one class" <| fun () ->
                 use scope = new TensorScope()
                 let oneHot (classes: int[]) =
@@ -128,24 +157,55 @@ let tests =
                     Expect.stringContains e.Message "not comparable" "e.Message"
                 finally
                     IO.File.Delete path
-            testCase "scores.json reads back as written, and its table lists every set and then the floor" <| fun () ->
-                let scores (fid: float) : SampleQuality.Scores =
-                    { Images = 100; Fid = fid; Kid = 0.5; KidStdErr = 0.1; Precision = 0.75; Recall = 0.5; ClassifierScore = 9.5
-                      Classes = Array.create 10 10 }
-                let set label fid : ScoresFile.ScoredSet = { Label = label; Images = $"{label}-idx3-ubyte"; Scores = scores fid }
-                let file: ScoresFile.ScoresFile =
-                    { Checkpoint = "best"; Seed = 1; FeatureNet = String('0', 64); Reference = "MNIST test images"
-                      Floor = set "MNIST training images" 1.5; Sets = [ set "samples" 30.0; set "samples, T = 0.7" 20.0 ] }
+            testCase "scores.json reads back as written, a new score replaces its own rows and keeps the others, and the table lists every set, then the floors" <| fun () ->
+                let scores (n: int) (fid: float) : SampleQuality.Scores =
+                    { Images = n; Fid = fid; Kid = 0.5; KidStdErr = 0.1; Precision = 0.75; Recall = 0.5; Density = 0.9; Coverage = 0.6
+                      ClassifierScore = 9.5; Classes = Array.create 10 10 }
+                let set label checkpoint epoch n fid : ScoresFile.ScoredSet =
+                    { Label = label; Images = $"{label}-idx3-ubyte"; Checkpoint = checkpoint; Epoch = epoch; Seed = 1; Scores = scores n fid }
+                let floor n = set "MNIST training images" "" 0 n 1.5
+                let net, reference = String('0', 64), "MNIST test images"
                 let folder = NnTestSupport.tempFolder "scores"
                 try
-                    ScoresFile.write folder file
+                    ScoresFile.update folder net reference (floor 100) [ set "samples" "best" 7 100 30.0; set "samples, T = 0.7" "best" 7 100 20.0 ] (TimeSpan.FromSeconds 5.0)
+                    let first = (ScoresFile.read folder).Value
+                    Expect.equal first.Sets.Length 2 "two rows"
+                    // Another sample count adds its rows and floor; the same measurement again replaces its row.
+                    ScoresFile.update folder net reference (floor 50) [ set "samples" "best" 7 50 35.0 ] (TimeSpan.FromSeconds 5.0)
+                    ScoresFile.update folder net reference (floor 100) [ set "samples" "best" 7 100 29.0 ] (TimeSpan.FromSeconds 5.0)
+                    let file = (ScoresFile.read folder).Value
+                    Expect.equal [ for s in file.Sets -> s.Label, s.Scores.Images, s.Scores.Fid ]
+                        [ "samples, T = 0.7", 100, 20.0; "samples", 50, 35.0; "samples", 100, 29.0 ] "rows kept and replaced"
+                    Expect.equal [ for f in file.Floors -> f.Scores.Images ] [ 50; 100 ] "one floor per sample count"
                     Expect.equal (ScoresFile.read folder) (Some file) "read after write"
                     match ScoresFile.panels folder with
                     | [ Research.Core.Training.Table(_, header, rows); Research.Core.Training.Bars(_, _, _, bars) ] ->
-                        Expect.equal (rows |> List.map List.head) [ "samples"; "samples, T = 0.7"; "floor: MNIST training images" ] "the table's rows"
-                        Expect.equal (rows |> List.map (fun r -> r.[List.findIndex ((=) "FID") header])) [ "30.00"; "20.00"; "1.50" ] "the FID column"
-                        Expect.equal bars.Length 3 "the histogram's series"
+                        Expect.equal (rows |> List.map List.head)
+                            [ "samples, T = 0.7, best (epoch 7), seed 1"; "samples, best (epoch 7), seed 1"; "samples, best (epoch 7), seed 1"
+                              "floor: MNIST training images, seed 1"; "floor: MNIST training images, seed 1" ] "the table's rows"
+                        Expect.equal (rows |> List.map (fun r -> r.[List.findIndex ((=) "FID") header])) [ "20.00"; "35.00"; "29.00"; "1.50"; "1.50" ] "the FID column"
+                        Expect.equal (rows |> List.map (fun r -> r.[List.findIndex ((=) "density") header])) (List.replicate 5 "0.900") "the density column"
+                        Expect.equal bars.Length 5 "the histogram's series"
                     | panels -> failtest $"unexpected panels: {panels |> List.map Research.Core.Training.Panel.title}"
+                finally
+                    IO.Directory.Delete(folder, true)
+            testCase "two score updates of one folder at once both land, and a killed writer's temporary file goes" <| fun () ->
+                let scores : SampleQuality.Scores =
+                    { Images = 10; Fid = 1.0; Kid = 0.5; KidStdErr = 0.1; Precision = 0.75; Recall = 0.5; Density = 0.9; Coverage = 0.6
+                      ClassifierScore = 9.5; Classes = Array.create 10 1 }
+                let folder = NnTestSupport.tempFolder "scores-race"
+                try
+                    let stale = IO.Path.Combine(folder, ".scores.json.0123456789abcdef.tmp")
+                    IO.File.WriteAllText(stale, "half a write")
+                    let floor = { Label = "MNIST training images"; Images = ""; Checkpoint = ""; Epoch = 0; Seed = 1; Scores = scores } : ScoresFile.ScoredSet
+                    let updates =
+                        [ for i in 1..8 ->
+                              Threading.Tasks.Task.Run(fun () ->
+                                  ScoresFile.update folder "net" "ref" floor [ { floor with Label = $"set {i}"; Checkpoint = "last" } ] (TimeSpan.FromSeconds 30.0)) ]
+                    Threading.Tasks.Task.WaitAll(updates |> Array.ofList)
+                    let file = (ScoresFile.read folder).Value
+                    Expect.equal (file.Sets |> List.map (fun s -> s.Label) |> List.sort) [ for i in 1..8 -> $"set {i}" ] "every update's row"
+                    Expect.isFalse (IO.File.Exists stale) "the stale temporary file"
                 finally
                     IO.Directory.Delete(folder, true)
         ]

@@ -41,10 +41,45 @@ let tests =
                   [ "gan"; "train"; "--out"; "run"; "--arch"; "dcgan"; "--gen-hidden"; "32,64" ], "the DCGAN takes one base channel count for --gen-hidden"
                   [ "gan"; "sample"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
                   [ "vae"; "eval"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
-                  [ "report"; "nowhere"; "--no-verify"; "--out"; "run" ], "nowhere is not a run folder: it has no config.json" ] do
+                  [ "report"; "nowhere"; "--no-verify"; "--out"; "run" ], "nowhere is not a run folder: it has no config.json"
+                  [ "vae"; "train"; "--out"; "run"; "--hidden"; "400,,3" ], "--hidden: '400,,3' has an empty entry"
+                  [ "vae"; "train"; "--out"; "run"; "--limit"; "70000" ], "--limit 70000 asks for more training images than the 50000 that MNIST's 60000 leave after --validation 10000"
+                  [ "vae"; "train"; "--out"; "run"; "--validation"; "59999"; "--limit"; "500" ], "--limit 500 asks for more training images than the 1 that"
+                  [ "vae"; "train"; "--out"; "run"; "--resume" ], "nothing to resume:"
+                  [ "flow"; "sample"; "nowhere"; "--temperature"; "Infinity" ], "--temperature must be a positive, finite number (got Infinity)"
+                  [ "flow"; "sample"; "nowhere"; "--temperature"; "NaN" ], "--temperature must be a positive, finite number (got NaN)"
+                  [ "flow"; "sample"; "nowhere"; "--temperature"; "0" ], "--temperature must be a positive, finite number (got 0)"
+                  [ "score"; "nowhere"; "--temperature"; "Infinity" ], "--temperature must be a positive, finite number (got Infinity)"
+                  [ "mlp"; "train"; "--out"; "run"; "--world-size"; "2" ], "--world-size needs --rank"
+                  [ "mlp"; "train"; "--out"; "run"; "--resume"; "sometimes" ], "--resume takes no value, or 'auto' (got 'sometimes')" ] do
                 let r = research temp.Path [] args
                 oneLineError 2 fragment r
                 Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) $"{args}: a run folder was created"
+        testCase "a run folder on a read-only file system is one line saying it is not writable" <| fun () ->
+            if Environment.UserName <> "root" then skiptest "a read-only bind mount needs root"
+            use temp = new TempFolder "read-only"
+            let outer = Path.Combine(temp.Path, "mounted")
+            let run = Path.Combine(outer, "run")
+            Directory.CreateDirectory run |> ignore
+            // What a process that has since died left: its lock file and its name.
+            File.WriteAllText(Path.Combine(run, ".lock"), "")
+            File.WriteAllText(Path.Combine(run, ".lock-owner"), "process 1 on elsewhere since 2026-01-01T00:00:00")
+            let mount (args: string) =
+                use p = Diagnostics.Process.Start(Diagnostics.ProcessStartInfo("mount", args, RedirectStandardError = true))
+                p.WaitForExit()
+                if p.ExitCode <> 0 then failtest $"mount {args}: {p.StandardError.ReadToEnd()}"
+            mount $"--bind {outer} {outer}"
+            try
+                mount $"-o remount,bind,ro {outer}"
+                oneLineError 2 $"{run} is not writable" (research temp.Path [] ([ "vae"; "train"; "--out"; run ] @ small))
+            finally
+                use p = Diagnostics.Process.Start("umount", outer)
+                p.WaitForExit()
+        testCase "an IDX file of no images is one line saying so" <| fun () ->
+            use temp = new TempFolder "empty-idx"
+            let empty = Path.Combine(temp.Path, "empty-idx3-ubyte")
+            File.WriteAllBytes(empty, [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |])
+            oneLineError 2 $"IDX file '{empty}' holds no images" (research temp.Path [] [ "score"; empty; "--n"; "10" ])
         testCase "a second process on a run folder is refused while the first trains, and the first is unharmed" <| fun () ->
             use temp = new TempFolder "two-processes"
             let first = start temp.Path [] [ researchDll; "vae"; "train"; "--epochs"; "3"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run" ]

@@ -44,9 +44,64 @@ let private assertSameRun (expected: string) (actual: string) (what: string) =
     let left = String.Join(" ", temps)
     Expect.isTrue (temps.Length = 0) $"{what}: temporary files are left: {left}"
 
+/// What `strace` saw a command do to files: every rename into `folder`, with whether the file's
+/// data had been fsync'd before it and whether its folder was fsync'd after it.
+let private renames (log: string) (folder: string) =
+    let paths = Collections.Generic.Dictionary<string, string>()
+    let synced = Collections.Generic.HashSet<string>()
+    let pending = Collections.Generic.List<string * string * bool * bool ref>()
+    // A call another thread interrupted is logged in two pieces: "PID name(args <unfinished ...>",
+    // then "PID <... name resumed>rest) = R"; joined here.
+    let unfinished = Collections.Generic.Dictionary<string, string>()
+    let joined =
+        [ for line in File.ReadAllLines log do
+              let first = Text.RegularExpressions.Regex.Match(line, @"^(\d+)\s+(.*) <unfinished \.\.\.>$")
+              let resumed = Text.RegularExpressions.Regex.Match(line, @"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$")
+              if first.Success then unfinished[first.Groups[1].Value] <- first.Groups[2].Value
+              elif resumed.Success && unfinished.ContainsKey resumed.Groups[1].Value then
+                  yield resumed.Groups[1].Value + " " + unfinished[resumed.Groups[1].Value] + resumed.Groups[2].Value
+              else yield line ]
+    for line in joined do
+        let call = Text.RegularExpressions.Regex.Match(line, @"^\d+\s+(\w+)\((.*)\)\s+=\s+(-?\d+)")
+        if call.Success then
+            let name, args, result = call.Groups[1].Value, call.Groups[2].Value, call.Groups[3].Value
+            let strings = [ for m in Text.RegularExpressions.Regex.Matches(args, "\"([^\"]*)\"") -> m.Groups[1].Value ]
+            match name with
+            | "openat" when result <> "-1" && strings.Length = 1 -> paths[result] <- Path.GetFullPath strings[0]
+            | "fsync" when result = "0" ->
+                match paths.TryGetValue args with
+                | true, path ->
+                    synced.Add path |> ignore
+                    for _, target, _, folderSynced in pending do
+                        if Path.GetDirectoryName target = path then folderSynced.Value <- true
+                | _ -> ()
+            | "rename" | "renameat" | "renameat2" when result = "0" && strings.Length = 2 ->
+                let source, target = Path.GetFullPath strings[0], Path.GetFullPath strings[1]
+                if target.StartsWith folder then pending.Add((source, target, synced.Contains source, ref false))
+            | _ -> ()
+    [ for source, target, dataSynced, folderSynced in pending -> Path.GetFileName target, dataSynced, folderSynced.Value ]
+
 [<Tests>]
 let tests =
     testList "CrashTests" [
+        testCase "every file a run commits reaches the disk before its rename, and the rename before the next write" <| fun () ->
+            use temp = new TempFolder "fsync"
+            let folder = Path.Combine(temp.Path, "run")
+            let log = Path.Combine(temp.Path, "strace.log")
+            let r =
+                let info = Diagnostics.ProcessStartInfo("strace", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+                for a in [ "-f"; "-qq"; "-e"; "trace=openat,fsync,rename,renameat,renameat2"; "-o"; log; "dotnet"; researchDll; "mlp"; "train"
+                           "--epochs"; "1"; "--limit"; "500"; "--validation"; "100"; "--threads"; "1"; "--out"; folder ] do
+                    info.ArgumentList.Add a
+                use p = Diagnostics.Process.Start info
+                finish p
+            Expect.equal r.ExitCode 0 $"the traced run failed: {r.Err}"
+            let seen = renames log folder
+            let names = seen |> List.map (fun (n, _, _) -> n) |> List.distinct |> List.sort
+            Expect.equal names [ ".lock-owner"; "best.safetensors"; "config.json"; "last.safetensors"; "metrics.csv"; "resume.safetensors" ] "the files renamed into place"
+            for name, dataSynced, folderSynced in seen do
+                Expect.isTrue dataSynced $"{name}: its data were not fsync'd before the rename"
+                Expect.isTrue folderSynced $"{name}: its folder was not fsync'd after the rename"
         testCase "a kill at any step of any write leaves a run that continues to the uninterrupted result" <| fun () ->
             use temp = new TempFolder "kills"
             let reference = Path.Combine(temp.Path, "reference")

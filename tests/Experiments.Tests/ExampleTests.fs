@@ -35,4 +35,15 @@ let tests =
             // The samples of epochs 0 and 1 are one figure, with a slider step for each.
             for step in [ "\"label\":\"epoch 0\""; "\"label\":\"epoch 1\"" ] do
                 Expect.stringContains page step "the samples' slider"
+        testCase "examples/beta_vae.fsx with bad arguments says so in one line and exits 2" <| fun () ->
+            use temp = new TempFolder "example-args"
+            let script = Path.Combine(repository, "examples", "beta_vae.fsx")
+            for args, says in [ [ "run"; "one" ], "epochs is 'one', not a number"; [ "run"; "1"; "-4" ], "beta must be a positive, finite number (got -4)" ] do
+                use fsi = start temp.Path [] ([ "fsi"; "--quiet"; script ] @ args)
+                let r = finish fsi
+                Expect.equal r.ExitCode 2 $"{args}: the exit code ({r.Err})"
+                let errors = lines r.Err
+                Expect.equal errors.Length 1 $"{args}: one line on stderr, got: {r.Err}"
+                Expect.stringContains errors[0] ("error: " + says) $"{args}: the line"
+                Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) $"{args}: no run folder"
     ]

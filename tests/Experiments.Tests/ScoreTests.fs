@@ -22,7 +22,7 @@ let private writeNoise (path: string) (n: int) =
 let private table (out: string) =
     lines out
     |> Array.map (fun l -> l.Split("  ", StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries))
-    |> Array.filter (fun cells -> cells.Length = 7)
+    |> Array.filter (fun cells -> cells.Length = 9)
     |> Array.map (fun cells -> cells[0], cells)
     |> Map.ofArray
 
@@ -43,17 +43,33 @@ let tests =
             let rows = table scored.Out
             let fid label = float rows[label].[2]
             let kid label = float (rows[label].[3].Split(' ')[0])
-            let classifierScore label = float rows[label].[6]
-            let real, generated, random = "floor: MNIST training images", "gan: samples", "noise-idx3-ubyte"
-            for label in [ real; generated; random; "vae: decoder means"; "vae: Bernoulli draws" ] do
+            let precision label = float rows[label].[4]
+            let density label = float rows[label].[6]
+            let coverage label = float rows[label].[7]
+            let classifierScore label = float rows[label].[8]
+            let real, generated, random = "floor: MNIST training images, seed 1", "gan: samples, last (epoch 3), seed 1", "noise-idx3-ubyte"
+            for label in [ real; generated; random; "vae: decoder means, best (epoch 1), seed 1"; "vae: Bernoulli draws, best (epoch 1), seed 1" ] do
                 Expect.isTrue (rows.ContainsKey label) $"no row '{label}' in\n{scored.Out}"
             Expect.isTrue (fid real < fid generated && fid generated < fid random) $"FID: real {fid real}, GAN {fid generated}, noise {fid random}"
             Expect.isTrue (kid real < kid generated && kid generated < kid random) $"KID: real {kid real}, GAN {kid generated}, noise {kid random}"
             Expect.isTrue (classifierScore real > classifierScore generated && classifierScore generated > classifierScore random) $"classifier score: real {classifierScore real}, GAN {classifierScore generated}, noise {classifierScore random}"
+            // Noise's LeNet features gather in about one real image's k-NN ball: precision calls them
+            // real (1.0 here); density counts that one ball over k = 5 (about 0.2, against about 1 for
+            // real images), and coverage finds almost no real image with noise near it.
+            output.WriteLine $"precision, density, coverage: real {precision real}, {density real}, {coverage real}; GAN {precision generated}, {density generated}, {coverage generated}; noise {precision random}, {density random}, {coverage random}"
+            Expect.isLessThan (density random) 0.3 "noise's density"
+            Expect.isLessThan (coverage random) 0.01 "noise's coverage"
+            Expect.isGreaterThan (density real) 0.8 "real images' density"
+            // 2,000 real images cover about half of the 10,000 test images' balls.
+            Expect.isGreaterThan (coverage real) 0.4 "real images' coverage"
+            Expect.isTrue (coverage generated > coverage random && density generated > density random) "the GAN covers more than noise"
             // scores.json in each run, with the floor and the versioned network's digest.
             use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(gan, "scores.json")))
             Expect.equal (Math.Round(doc.RootElement.GetProperty("sets").[0].GetProperty("fid").GetDouble(), 2)) (fid generated) "Math.Round(doc.RootElement.GetProperty(\"sets\").[0].GetProperty(\"fid\").GetDouble(), 2)"
-            Expect.equal (Math.Round(doc.RootElement.GetProperty("floor").GetProperty("fid").GetDouble(), 2)) (fid real) "Math.Round(doc.RootElement.GetProperty(\"floor\").GetProperty(\"fid\").GetDouble(), 2)"
+            Expect.equal (Math.Round(doc.RootElement.GetProperty("floors").[0].GetProperty("fid").GetDouble(), 2)) (fid real) "the floor's FID in scores.json"
+            let set = doc.RootElement.GetProperty("sets").[0]
+            Expect.equal (set.GetProperty("checkpoint").GetString(), set.GetProperty("epoch").GetInt32(), set.GetProperty("n").GetInt32(), set.GetProperty("seed").GetInt32())
+                ("last", 3, 2000, 1) "what the row records"
             Expect.equal (doc.RootElement.GetProperty("feature_net_sha256").GetString().Length) 64 "doc.RootElement.GetProperty(\"feature_net_sha256\").GetString().Length"
             let classes = doc.RootElement.GetProperty("sets").[0].GetProperty("classes")
             Expect.equal (classes.EnumerateArray() |> Seq.sumBy (fun c -> c.GetInt32())) 2000 "classes.EnumerateArray() |> Seq.sumBy (fun c -> c.GetInt32())"
@@ -64,7 +80,7 @@ let tests =
             Expect.isTrue (0 = report.ExitCode) report.Err
             let page = File.ReadAllText(Path.Combine(out, "report.html"))
             for text in [ "Sample quality, all runs"; "Predicted classes, all runs"; "Samples side by side"; "What each model offers as a likelihood"
-                          "none: a GAN defines no density"; "a bound and an estimate"; "floor: MNIST training images" ] do
+                          "none: a GAN defines no density"; "a bound and an estimate"; "floor: MNIST training images"; "coverage" ] do
                 Expect.stringContains page text "the report page"
         testCase "score refuses what it cannot score with one line" <| fun () ->
             use temp = new TempFolder "score-errors"

@@ -32,7 +32,7 @@ let private sampleGrids (flow: Flow) (seed: int) =
           let x = Flow.sample flow 64 temperature fixedNoise / 255.0
           kind, Png.Grid(x.toFloat32Array (), flow.Image.Height, flow.Image.Width, 8, 8) ]
 
-let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
+let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let flow = FlowModel.create generator config data.train.imageShape Float32
     let parameters = flow.Parameters
     let adam = new Adam(parameters, lr = config.LearningRate, ClipNorm = config.Clip)
@@ -63,7 +63,7 @@ let family: Family<FlowConfig> =
     { Name = "flow"
       Write = FlowConfig.write
       Read = FlowConfig.read
-      Validate = FlowConfig.validate
+      Check = FlowConfig.validate
       Differences = FlowConfig.differences
       // Convolutions are all the work: the threads go to libtorch's pool.
       Threads = fun _ threads -> threads, 1
@@ -111,7 +111,8 @@ let sample (flow: Flow) (n: int) (temperature: float) (seed: int64) =
 /// `flow sample`: n images at a temperature, as `<output>-idx3-ubyte` and the first 64 as `<output>.png`.
 let writeSamples (folder: string, checkpoint: string, n: int, temperature: float, seed: int, threads: int, output: string) =
     if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
-    if not (temperature > 0.0) then invalidArg "temperature" $"--temperature must be positive (got {temperature})"
+    if not (temperature > 0.0 && Double.IsFinite temperature) then
+        invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     let _, settings, flow, parameters = load (folder, checkpoint)
     use _ = parameters
     Family.useThreads ((RunSettings.validate { settings with Threads = threads }).Threads, 1)

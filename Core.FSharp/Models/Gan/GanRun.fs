@@ -81,7 +81,7 @@ let sampleGrid (gan: Gan) (seed: int) =
     let images = Gan.ofTanhRange (gan.Generate false (noise gan 64L fixedNoise))
     Png.Grid(images.toFloat32Array (), gan.Image.Height, gan.Image.Width, 8, 8)
 
-let trainer (config: GanConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
+let trainer (config: GanConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let gan = create generator config data.train.imageShape
     let adam (parameters, lr) = new Adam(parameters, lr = lr, beta1 = config.Beta1, beta2 = config.Beta2)
     let dAdam, gAdam = adam (gan.Discriminator, config.DiscriminatorLr), adam (gan.Generator, config.GeneratorLr)
@@ -100,7 +100,7 @@ let family: Family<GanConfig> =
     { Name = "gan"
       Write = GanConfig.write
       Read = GanConfig.read
-      Validate = GanConfig.validate
+      Check = GanConfig.validate
       Differences = GanConfig.differences
       Threads = fun config threads -> threadSettings (config.Architecture, threads)
       LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder

@@ -25,7 +25,7 @@ let validate (c: MlpConfig) =
 
 let private classes = 10
 
-let trainer (config: MlpConfig) (_: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
+let trainer (config: MlpConfig) (_: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let model = Mlp.create (generator, data.train.imageShape.Pixels, config.Hidden, classes)
     Classifier.trainer model.forward model.parameters config.LearningRate data
 
@@ -33,7 +33,7 @@ let family: Family<MlpConfig> =
     { Name = "mlp"
       Write = fun w c -> w.WriteNumber("hidden", c.Hidden); ConfigWriter.number w "lr" c.LearningRate
       Read = fun r -> { Hidden = r.Int "hidden"; LearningRate = r.Number "lr" }
-      Validate = validate
+      Check = validate
       Differences = Differences.between [ "hidden", (fun c -> box c.Hidden); "learning rate", (fun c -> box c.LearningRate) ]
       // Matrix products are all the work: the threads go to OpenBLAS.
       Threads = fun _ threads -> 1, threads

@@ -101,7 +101,7 @@ let private step (vae: Vae) (adam: Adam) (config: VaeConfig) (generator: Generat
     { Loss = total.item (); Sums = [| recon - kl; kl; recon |] }
 
 /// A freshly initialised VAE (drawn from the run's generator) with its Adam, for the training loop.
-let trainer (config: VaeConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : Trainer =
+let trainer (config: VaeConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let vae = VaeModel.create generator config data.train.imageShape
     let adam = new Adam(vae.Parameters, lr = config.LearningRate)
     { Model = vae.Parameters
@@ -123,7 +123,7 @@ let family: Family<VaeConfig> =
     { Name = "vae"
       Write = VaeConfig.write
       Read = VaeConfig.read
-      Validate = VaeConfig.validate
+      Check = VaeConfig.validate
       Differences = VaeConfig.differences
       Threads = fun config threads -> threadSettings (config.Architecture, threads)
       LoadData = loadData
@@ -201,7 +201,7 @@ let evaluate (vae: Vae, images: Tensor, binarize: bool, k: int, chunk: int, seed
         sumSq <- sumSq + ll.square().sum().item ()
         let seen = start + x.size 0
         report { Stage = $"log p(x), k={k}"; Done = seen; Total = total
-                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = sum / float seen }
+                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = sum / float seen; RunningName = "log p(x)" }
     let n = float total
     let mean = sum / n
     { Images = total; Elbo = (recon - kl) / n; Kl = kl / n; Recon = recon / n; LogLikelihood = mean
