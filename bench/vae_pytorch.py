@@ -10,20 +10,13 @@ With --ddp it is one rank of PyTorch's own DistributedDataParallel on gloo, star
 (`research bench vae --ranks 2` starts two of one thread each); every rank takes its consecutive
 share of each global batch and rank 0 prints.
 """
-import argparse, json, os, struct, time
-import numpy as np
+import os, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
-
-
-def read_idx_images(path):
-    with open(path, "rb") as f:
-        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
-        assert magic == 0x803, f"{path}: not an IDX image file"
-        return np.frombuffer(f.read(), dtype=np.uint8).reshape(n, rows * cols)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/peer.py, also when imported
+import peer
 
 
 class VAE(nn.Module):
@@ -48,38 +41,10 @@ def loss_fn(logits, x, mu, logvar):
     return bce + kld
 
 
-def share(n, rank, world):
-    """The consecutive share (start, stop) of `rank` among `world` ranks in a batch of n: equal
-    shares, the first n % world ranks one more (as the workspace's data-parallel training)."""
-    q, r = divmod(n, world)
-    start = rank * q + min(rank, r)
-    return start, start + q + (1 if rank < r else 0)
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="data/mnist", help="folder with MNIST IDX files (default: data/mnist)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs to time (default: 3)")
-    p.add_argument("--batch-size", type=int, default=128, help="minibatch size (default: 128)")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: 2)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    p.add_argument("--limit", type=int, default=0, help="train on the first N images only (default: 0 = all 60000)")
-    p.add_argument("--ddp", action="store_true",
-                   help="run as one rank of DistributedDataParallel on gloo (start it with torchrun): each rank takes "
-                        "its consecutive share of every global batch, rank 0 prints (default: one process)")
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    rank, world = 0, 1
-    if a.ddp:
-        dist.init_process_group("gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    if rank == 0:
-        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}), flush=True)
-    x_all = torch.from_numpy(read_idx_images(os.path.join(a.data, "train-images-idx3-ubyte")).astype(np.float32) / 255.0)
-    if a.limit > 0:
-        x_all = x_all[:a.limit]
+    a = peer.parser(__doc__, epochs=3).parse_args()
+    rank, world = peer.start(a)
+    x_all = peer.images(a, 255.0).flatten(1)
     model = VAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if a.ddp:
@@ -91,7 +56,7 @@ def main():
         perm = torch.randperm(n)
         for i in range(0, n, a.batch_size):
             batch = perm[i:i + a.batch_size]
-            lo, hi = share(len(batch), rank, world)
+            lo, hi = peer.share(len(batch), rank, world)
             x = x_all.index_select(0, batch[lo:hi])
             opt.zero_grad()
             logits, mu, logvar = model(x)
@@ -99,8 +64,7 @@ def main():
             loss.backward()
             opt.step()
             total += loss.item()
-        if rank == 0:
-            print(json.dumps({"epoch": epoch, "seconds": time.perf_counter() - start, "images": n, "loss": total / n}), flush=True)
+        peer.epoch_done(rank, epoch, time.perf_counter() - start, n, total / n)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 /// folder: a beta-VAE (Higgins et al. 2017) whose decoder has two tanh layers. After a build:
 ///
 ///     dotnet fsi examples/beta_vae.fsx [run-folder] [epochs] [beta]
-///     dotnet Experiments.CSharp/bin/Release/net10.0/research.dll report <run-folder>
 ///
-/// Everything model-specific is below: its settings, its networks, its objective and its TrainingRun.
-/// The loop (Training/Loop.fs) owns epochs, batches, progress, metrics.csv, checkpoints, exact
-/// resume, the divergence check and the run folder's lock.
-#r "../Core.FSharp/bin/Release/net10.0/Research.Core.dll"
+/// Everything model-specific is below: its settings, its networks, its objective, its TrainingRun,
+/// and its entry in the family registry (the panel its report adds: latent traversals). The loop
+/// (Training/Loop.fs) owns epochs, batches, progress, metrics.csv, checkpoints, exact resume, the
+/// divergence check and the run folder's lock; the report (Analysis) draws the run with its panel.
+#r "../Experiments.CSharp/bin/Release/net10.0/Research.Core.dll"
+#r "../Experiments.CSharp/bin/Release/net10.0/Plotly.NET.dll"
+#r "../Experiments.CSharp/bin/Release/net10.0/Research.Analysis.dll"
 
 open System
 open Research.Core
@@ -17,6 +19,8 @@ open Research.Core.Nn
 open Research.Core.Optim
 open Research.Core.Probability
 open Research.Core.Training
+open Research.Core.Models
+open Research.Analysis.Report
 
 type BetaVaeConfig = { Beta: float; Latent: int; Hidden: int; LearningRate: float }
 
@@ -98,6 +102,33 @@ let family: Family<BetaVaeConfig> =
       LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
       Create = trainer }
 
+/// Latent traversals (Higgins et al. 2017, figure 7): the decoder's means as one latent coordinate
+/// sweeps from -3 to 3 with the others at 0, a row per coordinate.
+let traversals (decode: Tensor -> PixelDistribution) (latent: int) (image: ImageShape) =
+    use _ = torch.no_grad ()
+    use scope = new TensorScope()
+    let n = int64 latent
+    let steps = torch.linspace (-3.0, 3.0, 10)
+    // Row d * 10 + s: coordinate d at steps[s], the others 0.
+    let z = (torch.eye latent).unsqueeze(1).expand(n, 10L, n).reshape (n * 10L, n) * (steps.repeat n).unsqueeze 1
+    Png.Grid((decode z).mean.toFloat32Array (), image.Height, image.Width, latent, 10)
+
+/// The beta-VAE in the family registry: its report draws the traversals from the best checkpoint.
+let entry: FamilyEntry =
+    { Name = family.Name
+      Report =
+        fun folder _ ->
+            let run = RunFolder folder
+            let config, _ = Loop.readConfig family run
+            use g = new Generator(0L)
+            let parameters, _, decode = networks config Mnist.imageShape g
+            use _ = parameters
+            Checkpoint.loadModel (run.Checkpoint run.BestOrLast, parameters) |> ignore
+            let traversal = run.BestOrLast, traversals decode config.Latent Mnist.imageShape
+            [], [ Images("Latent traversals", "decoder means as each latent coordinate sweeps -3..3, the others 0", [ traversal ]) ]
+      Likelihood = "a bound: the ELBO (the objective at beta = 1)"
+      Samples = None }
+
 /// The script's arguments, [run-folder] [epochs] [beta], or a usage error.
 let parse (args: string[]) =
     let number (what: string) (parse: string -> bool * 'T) (text: string) =
@@ -109,11 +140,13 @@ let parse (args: string[]) =
     (if args.Length > 1 then number "epochs" Int32.TryParse args[1] else 1),
     (if args.Length > 2 then number "beta" Double.TryParse args[2] else 4.0)
 
-// MNIST from RESEARCH_DATA, else from the repository's data/ folder (scripts/setup.sh fetches it).
+// MNIST (and plotly.js, for the report) from RESEARCH_DATA, else from the repository's data/ folder
+// (scripts/setup.sh fetches them), for the workspace's code in this process too.
 let data =
     match Environment.GetEnvironmentVariable "RESEARCH_DATA" with
-    | null | "" -> IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "data")
+    | null | "" -> IO.Path.GetFullPath(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "data"))
     | folder -> folder
+Environment.SetEnvironmentVariable("RESEARCH_DATA", data)
 
 // Bad arguments or input end in one line and exit code 2, as the research command line's do.
 try
@@ -124,6 +157,10 @@ try
     for row in metrics.Rows do
         printfn "%s" (String.Join("  ", Array.map2 (fun (c: string) (v: float) -> $"{c} {v:F2}") metrics.Columns row))
     printfn $"run folder: {IO.Path.GetFullPath folder}"
+    // Registered, the family gets what a shipped family gets from the commands in this process.
+    Registry.register entry
+    let references, panels = Research.Core.Metrics.Score.runReport folder null
+    printfn "report: %s" (Report.Write(folder, [ RunReportData.read folder (references, panels) ], []))
 with
 | :? ArgumentException | :? IO.IOException | :? InvalidOperationException | :? TorchException as e ->
     let message = match e with :? ArgumentException as a when not (isNull a.ParamName) -> a.Message.Replace($" (Parameter '{a.ParamName}')", "") | _ -> e.Message

@@ -36,7 +36,7 @@ module RunReportData =
               Images(kind, "", [ for epoch, path in frames -> $"epoch {epoch}", File.ReadAllBytes path ]) ]
 
     /// A run folder as the report shows it: its config, its metrics' curves and its image grids,
-    /// then what its family adds (Families.report: reference lines, and panels from the model).
+    /// then what its family adds (Score.runReport: reference lines, panels from the model, evaluations and scores).
     let read (folder: string) (references: (string * string * float) list, familyPanels: Panel list) =
         let run = RunFolder folder
         let config = ConfigJson.read run.ConfigPath

@@ -67,7 +67,8 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                   let checkpoint = if checkpoint = "best" then RunFolder(path).BestOrLast else checkpoint
                   let epoch = Checkpoint.epoch (RunFolder(path).Checkpoint checkpoint)
                   progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
-                  let sets = Families.samples path checkpoint n (int64 seed) threads temperature
+                  let sets =
+                      Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads; Temperature = temperature }
                   let scored =
                       [ for label, images in sets ->
                             use _ = images
@@ -102,8 +103,9 @@ let private sideBySide (idxFiles: string list) =
 let comparison (folders: string list) =
     let scored = [ for f in folders do match ScoresFile.read f with Some s -> yield RunFolder(f).Name, s | None -> () ]
     let likelihoods =
-        Panel.Table("What each model offers as a likelihood", [ "run"; "family"; "log-likelihood" ],
-                    [ for f in folders -> [ RunFolder(f).Name; RunFolder(f).Family; Families.likelihood f ] ])
+        Panel.Table("What each model offers as a likelihood", [ "run"; "family"; "evaluation"; "likelihood" ],
+                    [ for f in folders do
+                          for evaluation, text in Registry.likelihood f -> [ RunFolder(f).Name; RunFolder(f).Family; evaluation; text ] ])
     if scored.IsEmpty then [ likelihoods ]
     else
         let floors = scored |> List.collect (fun (_, s) -> s.Floors) |> List.distinctBy (fun f -> f.Key)
@@ -119,3 +121,19 @@ let comparison (folders: string list) =
               Panel.Images("Samples side by side", "left to right: " + String.Join(", ", present |> List.map fst),
                            [ "scored samples", sideBySide (present |> List.map (fun (_, set) -> set.Images)) ])
           likelihoods ]
+
+/// A run's evaluations (`vae eval`, `flow eval`, ...), one row each, labelled by checkpoint and settings.
+let private evaluations (folder: string) =
+    match Evaluation.all (RunFolder folder) with
+    | [] -> []
+    | all ->
+        [ Panel.Table("Evaluations", [ "checkpoint and settings"; "images"; "measure"; "estimate"; "bound" ],
+                      [ for e in all ->
+                            [ Evaluation.label e; $"{e.Images} of {e.Data}"; $"{e.Measure} ({e.Unit})"; $"{e.Estimate:F3} ± {e.StdErr:F3}"
+                              (match e.Bound with Some(name, v) -> $"{name} {v:F3}" | None -> "") ] ]) ]
+
+/// What a run's report shows beyond its metrics and images: its family's reference lines and
+/// panels (from the registry), its evaluations and its sample-quality scores.
+let runReport (folder: string) (dataFolder: string) =
+    let references, panels = Registry.report folder dataFolder
+    references, panels @ evaluations folder @ ScoresFile.panels folder

@@ -60,9 +60,22 @@ let epoch (path: string) =
     use d = Safetensors.load path
     epochOf path d
 
-/// Loads a model file into the model (names and shapes must match); returns its epoch and metadata.
+let private allFinite (t: Tensor) =
+    use scope = new TensorScope()
+    t.isfinite().logical_not().sum().item () = 0.0
+
+/// Loads a model file into the model: the names, shapes and dtypes must match, and every value be
+/// finite (a run that diverged keeps only finite checkpoints; anything else was damaged elsewhere).
+/// Returns its epoch and metadata. The one checkpoint loader of every family.
 let loadModel (path: string, model: Parameters) =
     use d = Safetensors.load path
+    for name, t in Array.append model.named model.buffers do
+        match d.TryFind name with
+        | Some s when s.dtype <> t.dtype ->
+            raise (InvalidDataException $"{path}: {name} is {s.dtype} in the file, {t.dtype} in the model")
+        | Some s when s.dtype.IsFloatingPoint && not (allFinite s) ->
+            raise (InvalidDataException $"{path}: the weights of {name} are not finite numbers")
+        | _ -> ()
     loadInto path "the model" (fun () -> model.load_state_dict d)
     epochOf path d, d.metadata
 

@@ -92,3 +92,7 @@ module Family =
     let useThreads (intraOp: int, blas: int) =
         torch.set_num_threads intraOp
         torch.set_openblas_threads blas |> ignore
+
+    /// Applies the family's own split of `threads` (at most the machine's cores), as its runs do.
+    let useThreadsOf (family: Family<'C>) (config: 'C) (threads: int) =
+        useThreads (family.Threads config (RunSettings.validate { RunSettings.defaults with Threads = threads }).Threads)

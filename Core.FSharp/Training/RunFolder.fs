@@ -18,7 +18,7 @@ type RunLock internal (stream: FileStream) =
 ///   checkpoints/       resume.safetensors (everything an exact resume needs: model, optimizers,
 ///                      random generators), last.safetensors and best.safetensors (the model alone)
 ///   images/            <kind>-epoch-NNN.png grids
-///   eval/              results of evaluations, named after checkpoint, image source and sample count
+///   eval/              evaluations (Evaluation.fs), named after the checkpoint and the settings
 [<Sealed>]
 type RunFolder(path: string) =
     let path = Path.GetFullPath path
@@ -49,12 +49,6 @@ type RunFolder(path: string) =
             |> Array.groupBy fst
             |> Array.sortBy fst
             |> Array.map (fun (kind, items) -> kind, items |> Array.map snd |> Array.sortBy fst)
-
-    /// eval/<checkpoint>-<source>-k<k>.json; `source` names the images (e.g. "test", "test-first1000",
-    /// or an IDX file's name), made safe for a file name.
-    member _.EvalPath(checkpoint: string, source: string, k: int) =
-        let safe = Regex.Replace(source, @"[^A-Za-z0-9._-]+", "_")
-        Path.Combine(path, "eval", $"{checkpoint}-{safe}-k{k}.json")
 
     /// Whether a run has committed its first epoch here (its resume checkpoint exists). A folder
     /// with leftovers of a start that failed before that holds no run.

@@ -89,28 +89,12 @@ public static class FlowCommand
         };
         command.SetAction(r =>
         {
-            var folder = Path.GetFullPath(r.GetValue(run)!);
-            if (r.GetValue(limit) < 0) throw new ArgumentException($"--limit must be positive, or 0 for all images (got {r.GetValue(limit)})");
-            var (_, settings, flow, parameters) = FlowRun.load(folder, r.GetValue(checkpoint)!).ToValueTuple();
-            using (parameters)
-            {
-                Family.useThreads(RunSettingsModule.validate(new RunSettings(settings.Epochs, settings.BatchSize, settings.Seed, r.GetValue(threads),
-                    settings.ValidationSize, settings.TrainLimit, settings.ImageEpochs)).Threads, 1);
-                using var mnist = Family.mnist(settings, string.IsNullOrEmpty(r.GetValue(data)) ? null : Microsoft.FSharp.Core.FSharpOption<string>.Some(r.GetValue(data)!));
-                using var test = mnist.test.all();
-                using var images = r.GetValue(limit) > 0 ? test.x.narrow(0, 0, Math.Min(r.GetValue(limit), test.x.size(0))) : test.x.clone();
-                var (single, weighted) = FlowRun.evaluateTest(flow, images, r.GetValue(samples), r.GetValue(seed)).ToValueTuple();
-                Console.WriteLine($"images:       {images.size(0)}");
-                Console.WriteLine($"test bpd:     {single:F4} (one dequantization sample)");
-                Console.WriteLine($"test bpd:     {weighted:F4} (importance-weighted over {r.GetValue(samples)} samples)");
-                var json = System.Text.Json.JsonSerializer.Serialize(new { run = folder, checkpoint = r.GetValue(checkpoint), count = images.size(0),
-                    samples = r.GetValue(samples), seed = r.GetValue(seed), bpd = single, bpd_importance_weighted = weighted },
-                    new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
-                var name = "test" + (r.GetValue(limit) > 0 ? $"-first{images.size(0)}" : "");
-                var path = new RunFolder(folder).EvalPath(r.GetValue(checkpoint)!, name, r.GetValue(samples));
-                Research.Core.IO.AtomicFile.writeText(path, json);
-                Console.WriteLine($"written: {path}");
-            }
+            var (evaluation, path) = FlowRun.evaluateRun(Path.GetFullPath(r.GetValue(run)!), r.GetValue(checkpoint)!, r.GetValue(samples),
+                r.GetValue(limit), r.GetValue(seed), r.GetValue(threads), r.GetValue(data)!).ToValueTuple();
+            Console.WriteLine($"images:       {evaluation.Images}");
+            Console.WriteLine($"test bpd:     {evaluation.Bound.Value.Item2:F4} (one dequantization sample)");
+            Console.WriteLine($"test bpd:     {evaluation.Estimate:F4} ± {evaluation.StdErr:F4} (importance-weighted over {evaluation.Samples} samples)");
+            Console.WriteLine($"written: {path}");
             return 0;
         });
         return command;

@@ -29,7 +29,7 @@ public static class ReportCommand
             var outFolder = r.GetValue(output) ?? (folders.Length == 1 ? folders[0] : Path.GetFullPath(Path.Combine("runs", "compare")));
             var reports = folders.Select(f =>
             {
-                var (references, panels) = Families.report(f, r.GetValue(data)!);
+                var (references, panels) = Score.runReport(f, r.GetValue(data)!).ToValueTuple();
                 return RunReportDataModule.read(f, references, panels);
             }).ToArray();
             var checks = r.GetValue(noVerify) ? [] : Verification.Run(0).Rows;

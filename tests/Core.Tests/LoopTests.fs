@@ -158,13 +158,34 @@ let tests =
                     for x, y in Array.zip r1 r2 do within (x - 1e-4 * abs x) (x + 1e-4 * abs x) y "a metric"
                 Directory.Delete(straight, true)
                 Directory.Delete(parallel, true)
-            testCase "evaluation files are named after checkpoint, images and k" <| fun () ->
+            testCase "the one checkpoint loader refuses non-finite weights and other dtypes, in one line naming the tensor" <| fun () ->
+                use scope = new TensorScope()
+                let folder = tempFolder "loader"
+                let parameters (w: Tensor) = Parameters.create [ "w", w.requires_grad_ (); "b", (torch.zeros [| 2L |]).requires_grad_ () ]
+                let model () = parameters (torch.ones [| 3L |])
+                let save (name: string) (w: Tensor) =
+                    let path = IO.Path.Combine(folder, name + ".safetensors")
+                    Checkpoint.saveModel (path, 1, parameters w, [])
+                    path
+                let nan = save "nan" (torch.tensor [| 1.0f; nanf; 2.0f |])
+                let e = raises<InvalidDataException> (fun () -> Checkpoint.loadModel (nan, model ()) |> ignore)
+                Expect.equal e.Message $"{nan}: the weights of w are not finite numbers" "a NaN weight"
+                let wide = save "float64" (torch.tensor [| 1.0; 2.0; 3.0 |])
+                let e = raises<InvalidDataException> (fun () -> Checkpoint.loadModel (wide, model ()) |> ignore)
+                Expect.equal e.Message $"{wide}: w is float64 in the file, float32 in the model" "another dtype"
+                let fine = save "fine" (torch.tensor [| 1.0f; 2.0f; 3.0f |])
+                let loaded = model ()
+                Expect.equal (fst (Checkpoint.loadModel (fine, loaded))) 1 "the epoch"
+                Expect.equal (loaded["w"].toFloat32Array ()) [| 1.0f; 2.0f; 3.0f |] "the weights"
+                Directory.Delete(folder, true)
+            testCase "evaluation files are named after the checkpoint and the settings" <| fun () ->
                 let run = RunFolder "/runs/a"
                 let names =
-                    [ run.EvalPath("best", "test", 5000); run.EvalPath("best", "test-first1000", 5000)
-                      run.EvalPath("last", "test", 5000); run.EvalPath("best", "test", 100)
-                      run.EvalPath("best", "my samples/idx3 ubyte", 5000) ]
-                Expect.equal (List.distinct names |> List.length) names.Length "List.distinct names |> List.length"
-                Expect.equal (List.last names) "/runs/a/eval/best-my_samples_idx3_ubyte-k5000.json" "List.last names"
+                    [ Evaluation.path run "best" (Evaluation.settings "test" 5000 1 []); Evaluation.path run "best" (Evaluation.settings "test-first1000" 5000 1 [])
+                      Evaluation.path run "last" (Evaluation.settings "test" 5000 1 []); Evaluation.path run "best" (Evaluation.settings "test" 100 1 [])
+                      Evaluation.path run "best" (Evaluation.settings "test" 100 2 []); Evaluation.path run "best" (Evaluation.settings "test" 100 2 [ "dynamic" ])
+                      Evaluation.path run "best" (Evaluation.settings "my samples/idx3 ubyte" 5000 1 []) ]
+                Expect.equal (List.distinct names |> List.length) names.Length "every setting has its own file"
+                Expect.equal (List.last names) "/runs/a/eval/best-my_samples_idx3_ubyte-k5000-seed1.json" "List.last names"
         ]
     ]

@@ -113,17 +113,28 @@ let tests =
             File.WriteAllBytes(idx, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 256))))
             let eval args = research temp.Path [] ([ "vae"; "eval"; "run"; "--threads"; "1" ] @ args)
             for args, file in
-                [ [ "--k"; "3" ], "best-test-k3.json"
-                  [ "--k"; "3"; "--limit"; "50" ], "best-test-first50-k3.json"
-                  [ "--k"; "3"; "--images"; idx ], "best-mine-idx3-ubyte-k3.json"
-                  [ "--k"; "3"; "--images"; idx; "--binarize"; "dynamic" ], "best-mine-idx3-ubyte-dynamic-k3.json"
-                  [ "--checkpoint"; "last"; "--k"; "2" ], "last-test-k2.json" ] do
+                [ [ "--k"; "3" ], "best-test-k3-seed1.json"
+                  [ "--k"; "4" ], "best-test-k4-seed1.json"
+                  [ "--k"; "3"; "--seed"; "2" ], "best-test-k3-seed2.json"
+                  [ "--k"; "3"; "--limit"; "50" ], "best-test-first50-k3-seed1.json"
+                  [ "--k"; "3"; "--images"; idx ], "best-mine-idx3-ubyte-k3-seed1.json"
+                  [ "--k"; "3"; "--images"; idx; "--binarize"; "dynamic" ], "best-mine-idx3-ubyte-k3-seed1-dynamic.json"
+                  [ "--checkpoint"; "last"; "--k"; "2" ], "last-test-k2-seed1.json" ] do
                 let r = eval args
                 Expect.isTrue (0 = r.ExitCode) r.Err
                 Expect.stringContains r.Out file "the command's output"
             let written = Directory.GetFiles(Path.Combine(temp.Path, "run", "eval")) |> Array.map Path.GetFileName |> Array.sort
-            Expect.equal written [| "best-mine-idx3-ubyte-dynamic-k3.json"; "best-mine-idx3-ubyte-k3.json"; "best-test-first50-k3.json"; "best-test-k3.json"; "last-test-k2.json" |] "written"
-            Expect.stringContains (File.ReadAllText(Path.Combine(temp.Path, "run", "eval", "best-mine-idx3-ubyte-k3.json"))) ("\"count\": 12") "File.ReadAllText(Path.Combine(temp.Path, \"run\", \"eval\", \"best-mine-idx3-ubyte-k3.json\"))"
+            Expect.equal written [| "best-mine-idx3-ubyte-k3-seed1-dynamic.json"; "best-mine-idx3-ubyte-k3-seed1.json"; "best-test-first50-k3-seed1.json"
+                                    "best-test-k3-seed1.json"; "best-test-k3-seed2.json"; "best-test-k4-seed1.json"; "last-test-k2-seed1.json" |] "written"
+            let file = File.ReadAllText(Path.Combine(temp.Path, "run", "eval", "best-mine-idx3-ubyte-k3-seed1.json"))
+            for field in [ "\"images\": 12"; "\"measure\": \"log p(x)\""; "\"epoch\": 1"; "\"samples\": 3"; "\"bound\": \"test ELBO\"" ] do
+                Expect.stringContains file field "the evaluation record"
+            // The run's report lists every evaluation, labelled by checkpoint and settings.
+            let report = research temp.Path [] [ "report"; "run"; "--no-verify" ]
+            Expect.equal report.ExitCode 0 report.Err
+            let page = File.ReadAllText(Path.Combine(temp.Path, "run", "report.html"))
+            for label in [ "best (epoch 1), test-k3-seed1"; "best (epoch 1), test-k4-seed1"; "last (epoch 1), test-k2-seed1" ] do
+                Expect.stringContains page label "the report's evaluations"
             // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
             let binary = Path.Combine(temp.Path, "binary-idx3-ubyte")
             File.WriteAllBytes(binary, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 2))))
@@ -132,6 +143,25 @@ let tests =
             let small = Path.Combine(temp.Path, "small-idx3-ubyte")
             File.WriteAllBytes(small, Array.append [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 2uy; 0uy; 0uy; 0uy; 14uy; 0uy; 0uy; 0uy; 14uy |] (Array.init (2 * 196) (fun i -> byte i)))
             oneLineError 2 "its images are 1x14x14, the model's are 1x28x28" (eval [ "--images"; small ])
+        testCase "two flow evaluations with other settings, from other working directories, keep two files; the comparison lists both" <| fun () ->
+            use temp = new TempFolder "flow-evals"
+            let train = research temp.Path [] [ "flow"; "train"; "--hidden"; "8,8,8"; "--couplings"; "2,2,2"; "--epochs"; "1"; "--limit"; "500"
+                                                "--validation"; "100"; "--batch-size"; "100"; "--threads"; "1"; "--image-epochs"; "1"; "--out"; "flow" ]
+            Expect.equal train.ExitCode 0 train.Err
+            let elsewhere = Path.Combine(temp.Path, "elsewhere")
+            Directory.CreateDirectory elsewhere |> ignore
+            let run = Path.Combine(temp.Path, "flow")
+            for folder, samples in [ temp.Path, "2"; elsewhere, "3" ] do
+                let r = research folder [] [ "flow"; "eval"; run; "--samples"; samples; "--limit"; "100"; "--threads"; "1" ]
+                Expect.equal r.ExitCode 0 r.Err
+            let written = Directory.GetFiles(Path.Combine(run, "eval")) |> Array.map Path.GetFileName |> Array.sort
+            Expect.equal written [| "best-test-first100-k2-seed1.json"; "best-test-first100-k3-seed1.json" |] "one file per evaluation"
+            let compare = Path.Combine(temp.Path, "compare")
+            let report = research temp.Path [] [ "report"; run; run; "--no-verify"; "--out"; compare ]
+            Expect.equal report.ExitCode 0 report.Err
+            let page = File.ReadAllText(Path.Combine(compare, "report.html"))
+            for label in [ "best (epoch 1), test-first100-k2-seed1"; "best (epoch 1), test-first100-k3-seed1"; "bits per dimension" ] do
+                Expect.stringContains page label "the comparison's likelihoods"
         testCase "gan train then gan sample writes an IDX file of the requested images and a grid" <| fun () ->
             use temp = new TempFolder "gan-sample"
             let train = research temp.Path [] [ "gan"; "train"; "--latent"; "8"; "--gen-hidden"; "32,64"; "--disc-hidden"; "64,32"; "--epochs"; "1"

@@ -27,11 +27,17 @@ let tests =
             let config = File.ReadAllText(Path.Combine(run, "config.json"))
             Expect.stringContains config ("\"model\": \"beta-vae\"") "config"
             Expect.isTrue (File.Exists(Path.Combine(run, "checkpoints", "resume.safetensors"))) "File.Exists(Path.Combine(run, \"checkpoints\", \"resume.safetensors\"))"
+            // The script registered its family and wrote the report: its own panel is there.
+            let page = File.ReadAllText(Path.Combine(run, "report.html"))
+            for title in [ "beta-vae: objective"; "beta-vae: elbo"; "beta-vae: kl"; "<h3>samples</h3>"; "Latent traversals" ] do
+                Expect.stringContains page title "the script's report"
+            // `research report`, in a process where the family is not registered, draws the rest.
             let report = research temp.Path [] [ "report"; run; "--no-verify" ]
             Expect.isTrue (0 = report.ExitCode) report.Err
             let page = File.ReadAllText(Path.Combine(run, "report.html"))
             for title in [ "beta-vae: objective"; "beta-vae: elbo"; "beta-vae: kl"; "<h3>samples</h3>" ] do
                 Expect.stringContains page title "the report page"
+            Expect.isFalse (page.Contains "Latent traversals") "research report knows no beta-vae panel"
             // The samples of epochs 0 and 1 are one figure, with a slider step for each.
             for step in [ "\"label\":\"epoch 0\""; "\"label\":\"epoch 1\"" ] do
                 Expect.stringContains page step "the samples' slider"

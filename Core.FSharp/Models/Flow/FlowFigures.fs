@@ -44,3 +44,16 @@ let panels (folder: string) (dataFolder: string option) =
                        [ checkpoint, grid flow (torch.cat ([ x; back ], 0)) 2 16 ])
           Panel.Images("Latent interpolations", "rows 1-4: between the latents of two test images; rows 5-8: between random z",
                        [ checkpoint, grid flow (torch.cat ([ between; random ], 0)) 8 (int steps) ]) ])
+
+/// The flow as the registry lists it: its panels, its exact likelihood, and samples at temperature
+/// 1 and at the requested one for `score`.
+let entry: FamilyEntry =
+    { Name = FlowRun.family.Name
+      Report = fun folder dataFolder -> [], panels folder dataFolder
+      Likelihood = "exact (up to dequantization): bits per dimension (run `flow eval`)"
+      Samples =
+        Some(fun r ->
+            let config, _, flow, parameters = FlowRun.load (r.Folder, r.Checkpoint)
+            use _ = parameters
+            Family.useThreadsOf FlowRun.family config r.Threads
+            [ for t in List.distinct [ 1.0; r.Temperature ] -> $"T={t:G3}", FlowRun.sample flow r.N t r.Seed ]) }

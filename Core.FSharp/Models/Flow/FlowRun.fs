@@ -85,22 +85,49 @@ let load (folder: string, checkpoint: string) =
 
 /// Test bits per dimension, with the importance-weighted estimate over K dequantization samples
 /// (the UvA tutorial): log p(x) ~ log (1/K) sum_k p(x, u_k), tighter than one sample's bound.
-/// Returns (one-sample bpd, K-sample bpd), means over the images.
+/// Returns (one-sample bpd, K-sample bpd, the K-sample bpd's standard error), over the images.
 let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
     if k < 1 then invalidArg "samples" $"--samples must be at least 1 (got {k})"
     use _ = torch.no_grad ()
     use noise = new Generator(seed)
     Flow.withNoise flow noise (fun () ->
         let n = images.size 0
-        let mutable single, weighted = 0.0, 0.0
+        let mutable single, weighted, weightedSq = 0.0, 0.0, 0.0
         for start in 0L .. 200L .. n - 1L do
             use scope = new TensorScope()
             let x = pixels (images.narrow (0, start, min 200L (n - start)))
             let draws = torch.stack ([ for _ in 1 .. k -> Flow.logLikelihood flow x ], 0)
             single <- single + (Flow.bitsPerDim flow (draws.select (0, 0L))).sum().item ()
-            let logMean = draws.logsumexp (dim = 0) - log (float k)
-            weighted <- weighted + (Flow.bitsPerDim flow logMean).sum().item ()
-        single / float n, weighted / float n)
+            let bpd = Flow.bitsPerDim flow (draws.logsumexp (dim = 0) - log (float k))
+            weighted <- weighted + bpd.sum().item ()
+            weightedSq <- weightedSq + bpd.square().sum().item ()
+        let count = float n
+        let mean = weighted / count
+        single / count, mean, sqrt (max 0.0 (weightedSq / count - mean * mean) / count))
+
+/// `flow eval`: the test bits per dimension of a run's checkpoint on the MNIST test set (its first
+/// `limit` images; 0: all), importance-weighted over `samples` dequantization samples, beside the
+/// one-sample figure (an upper bound: the dequantization bound of Ho et al. 2019); written as an
+/// Evaluation into the run's eval/ folder. Returns it and its path.
+let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, seed: int, threads: int, dataFolder: string) =
+    if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
+    let config, settings, flow, parameters = load (folder, checkpoint)
+    use _ = parameters
+    Family.useThreadsOf family config threads
+    use mnist = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
+    use test = mnist.test.all ()
+    use images = if limit > 0 then test.x.narrow (0, 0L, min (int64 limit) (test.x.size 0)) else test.x.clone ()
+    let single, weighted, stderr = evaluateTest flow images samples (int64 seed)
+    let run = RunFolder folder
+    let source = "test" + (if limit > 0 then $"-first{images.size 0}" else "")
+    let evaluation =
+        { Measure = "bits per dimension"; Unit = "bits per dimension"; Estimate = weighted; StdErr = stderr
+          Bound = Some("one dequantization sample", single)
+          Checkpoint = checkpoint; Epoch = Checkpoint.epoch (run.Checkpoint checkpoint)
+          Data = "MNIST test set"; Images = int (images.size 0); Samples = samples; Seed = seed
+          Settings = Evaluation.settings source samples seed []
+          Details = [] }
+    evaluation, Evaluation.write run evaluation
 
 /// n images at a temperature, [n; C; H; W] in [0, 1].
 let sample (flow: Flow) (n: int) (temperature: float) (seed: int64) =
@@ -113,8 +140,8 @@ let writeSamples (folder: string, checkpoint: string, n: int, temperature: float
     if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
-    let _, settings, flow, parameters = load (folder, checkpoint)
+    let config, _, flow, parameters = load (folder, checkpoint)
     use _ = parameters
-    Family.useThreads ((RunSettings.validate { settings with Threads = threads }).Threads, 1)
+    Family.useThreadsOf family config threads
     use images = sample flow n temperature (int64 seed)
     SampleFiles.write output images

@@ -51,3 +51,15 @@ let panels (folder: string) =
                    [ "last", interpolations gan 8 10 (int64 settings.Seed + 5L) ])
       if gan.Latent = 2 then
           Panel.Images("2-d latent grid", "G over a grid of z at the standard normal's quantiles", [ "last", latentGrid gan 20 ]) ]
+
+/// The GAN as the registry lists it: its optimum lines and panels, no likelihood, and G(z) for `score`.
+let entry: FamilyEntry =
+    { Name = GanRun.family.Name
+      Report = fun folder _ -> references (fst (Loop.readConfig GanRun.family (RunFolder folder))), panels folder
+      Likelihood = "none: a GAN defines no density"
+      Samples =
+        Some(fun r ->
+            let config, _, gan, parameters = GanRun.load (r.Folder, r.Checkpoint)
+            use _ = parameters
+            Family.useThreadsOf GanRun.family config r.Threads
+            [ "samples", GanRun.sample gan r.N r.Seed ]) }

@@ -132,8 +132,8 @@ let sample (gan: Gan) (n: int) (seed: int64) =
 /// Returns the two paths.
 let writeSamples (folder: string, checkpoint: string, n: int, seed: int, threads: int, output: string) =
     if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
-    let config, settings, gan, parameters = load (folder, checkpoint)
+    let config, _, gan, parameters = load (folder, checkpoint)
     use _ = parameters
-    Family.useThreads (threadSettings (config.Architecture, (RunSettings.validate { settings with Threads = threads }).Threads))
+    Family.useThreadsOf family config threads
     use images = sample gan n (int64 seed)
     SampleFiles.write output images

@@ -20,8 +20,8 @@ type VaeExperiment =
 
     /// Evaluates a run's checkpoint on the MNIST test set, or on an IDX file of uint8 images of the
     /// model's shape (grey levels 0-255, taken as they are unless `binarize` says otherwise), and
-    /// writes the figures to eval/<checkpoint>-<source>-k<k>.json in the run folder, the source
-    /// naming the images, the limit and a binarization that differs from the default.
+    /// writes the Evaluation to eval/<checkpoint>-<source>-k<k>-seed<seed>[-<binarization>].json in
+    /// the run folder, the source naming the images and the limit.
     static member Evaluate(folder: string, checkpoint: string, k: int, chunk: int, images: string, binarize: string, limit: int,
                            seed: int, threads: int, dataFolder: string,
                            [<Optional; DefaultParameterValue(null: Action<Progress>)>] progress: Action<Progress>) =
@@ -42,18 +42,16 @@ type VaeExperiment =
         let defaultBinarization = if fromTestSet then config.Binarization else NoBinarization
         let binarization = if String.IsNullOrEmpty binarize then defaultBinarization else VaeConfig.parseBinarization binarize
         let x = if limit > 0 then all.narrow (0, 0L, min (int64 limit) (all.size 0)) else all
-        let name =
-            source
-            + (if limit > 0 then $"-first{x.size 0}" else "")
-            + (if binarization <> defaultBinarization then $"-{VaeConfig.binarizationName binarization}" else "")
+        let variant = if binarization <> defaultBinarization then [ VaeConfig.binarizationName binarization ] else []
+        let source = source + (if limit > 0 then $"-first{x.size 0}" else "")
         let result = VaeRun.evaluate (vae, x, binarization <> NoBinarization, k, chunk, int64 seed, VaeExperiment.Reporter progress)
-        let json =
-            JsonSerializer.Serialize(
-                {| run = folder; checkpoint = checkpoint; images = (if fromTestSet then "MNIST test set" else images); count = result.Images
-                   binarization = VaeConfig.binarizationName binarization; k = k; seed = seed
-                   elbo = result.Elbo; kl = result.Kl; recon = result.Recon
-                   log_likelihood = result.LogLikelihood; log_likelihood_stderr = result.LogLikelihoodStdErr |},
-                JsonSerializerOptions(WriteIndented = true))
-        let path = RunFolder(folder).EvalPath(checkpoint, name, k)
-        AtomicFile.writeText path json
+        let run = RunFolder folder
+        let path =
+            Evaluation.write run
+                { Measure = "log p(x)"; Unit = "nats per image"; Estimate = result.LogLikelihood; StdErr = result.LogLikelihoodStdErr
+                  Bound = Some("test ELBO", result.Elbo)
+                  Checkpoint = checkpoint; Epoch = Checkpoint.epoch (run.Checkpoint checkpoint)
+                  Data = (if fromTestSet then "MNIST test set" else images); Images = int result.Images; Samples = k; Seed = seed
+                  Settings = Evaluation.settings source k seed variant
+                  Details = [ "kl", result.Kl; "recon", result.Recon; "binarized", (if binarization <> NoBinarization then 1.0 else 0.0) ] }
         result, path

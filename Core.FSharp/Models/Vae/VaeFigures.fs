@@ -80,3 +80,17 @@ let panels (folder: string) (dataFolder: string option) =
              latentMeans vae x, labels)
       Images("Latent interpolations", "decoder means along straight lines between the latent means of two test digits",
              [ checkpoint, interpolations vae (pairsOfDigits x labels) 10 ]) ]
+
+/// The VAE as the registry lists it: its report panels, its likelihood, and the sample sets
+/// `score` draws (the decoder means, and draws from p(x|z)).
+let entry: FamilyEntry =
+    { Name = VaeRun.family.Name
+      Report = fun folder dataFolder -> [], panels folder dataFolder
+      Likelihood = "a bound and an estimate: the ELBO and an importance-sampled log p(x) (run `vae eval`)"
+      Samples =
+        Some(fun r ->
+            let config, _, vae = VaeRun.load (r.Folder, r.Checkpoint)
+            use _ = vae.Parameters
+            Family.useThreadsOf VaeRun.family config r.Threads
+            let draws = match config.Likelihood with Bernoulli -> "Bernoulli draws" | _ -> "decoder draws"
+            [ "decoder means", VaeRun.sample vae config r.N r.Seed false; draws, VaeRun.sample vae config r.N r.Seed true ]) }

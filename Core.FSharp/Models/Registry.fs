@@ -1,0 +1,60 @@
+/// The model families this workspace ships, one line each, and those a script registers. The
+/// commands that read any run folder (`report`, `score`, the comparison) look a run's family up
+/// here by the "model" of its config.json; none of them names a family.
+module Research.Core.Models.Registry
+
+open System
+open System.Collections.Concurrent
+open Research.Core.Training
+
+let private shipped: FamilyEntry list =
+    [ MlpRun.entry
+      Vae.VaeFigures.entry
+      Gan.GanFigures.entry
+      Flow.FlowFigures.entry ]
+
+let private registered = ConcurrentDictionary<string, FamilyEntry>()
+
+/// Adds a family defined outside the workspace (a script's): the commands this process runs then
+/// treat its runs as they treat a shipped family's.
+let register (entry: FamilyEntry) = registered[entry.Name] <- entry
+
+/// The family of that name, registered or shipped.
+let find (name: string) =
+    match registered.TryGetValue name with
+    | true, entry -> Some entry
+    | _ -> shipped |> List.tryFind (fun e -> e.Name = name)
+
+/// The names of every family known here.
+let names () = (shipped |> List.map (fun e -> e.Name)) @ List.ofSeq registered.Keys |> List.distinct
+
+/// What a run's family adds to its report: reference lines for its metrics' curves and panels from
+/// its checkpoint; nothing for a family unknown here (the report shows its metrics and images).
+let report (folder: string) (dataFolder: string) =
+    let data = if String.IsNullOrEmpty dataFolder then None else Some dataFolder
+    match find (RunFolder folder).Family with
+    | Some entry -> entry.Report folder data
+    | None -> [], []
+
+/// What a run offers as a likelihood: each of its evaluations (labelled by checkpoint and settings),
+/// or, without any, what its family says it offers.
+let likelihood (folder: string) =
+    let run = RunFolder folder
+    match Evaluation.all run with
+    | [] ->
+        let family = run.Family
+        [ "", find family |> Option.map (fun e -> e.Likelihood) |> Option.defaultValue $"unknown for a '{family}' run" ]
+    | evaluations ->
+        [ for e in evaluations ->
+              let bound = match e.Bound with Some(name, v) -> $"; {name} {v:F3} (a bound)" | None -> ""
+              Evaluation.label e, $"{e.Measure} {e.Estimate:F3} ± {e.StdErr:F3} {e.Unit}{bound}" ]
+
+/// The sample sets `score` draws from a run's checkpoint, each (label, images [n; C; H; W] in
+/// [0, 1]); the caller disposes the images.
+let samples (request: SampleRequest) =
+    let family = (RunFolder request.Folder).Family
+    match find family |> Option.bind (fun e -> e.Samples) with
+    | Some draw -> draw request
+    | None ->
+        let samplers = names () |> List.filter (fun n -> (find n).Value.Samples.IsSome) |> String.concat ", "
+        invalidArg "run" $"{request.Folder}: score draws samples from {samplers} runs, not from a '{family}' run; pass an IDX file of its images instead"

@@ -1,0 +1,33 @@
+namespace Research.Core.Training
+
+open Research.Core
+
+/// What `score` asks of a run: n images from a checkpoint, drawn with a seed on some threads; a
+/// flow also at a second temperature.
+type SampleRequest =
+    { Folder: string
+      Checkpoint: string
+      N: int
+      Seed: int64
+      Threads: int
+      Temperature: float }
+
+/// A model family as the commands that read any run folder see it (`report`, `score`, the
+/// comparison): found in the registry (Models/Registry.fs) by the "model" of a run's config.json.
+/// A family gives what it has; a script's family registers one too (Registry.register).
+type FamilyEntry =
+    { /// The config's "model" value, as its Family<'Config> writes it.
+      Name: string
+      /// Reference lines for the run's metric curves (column, label, value) and the panels its
+      /// report draws from the checkpoint, given the run folder and a data folder (None: the default).
+      Report: string -> string option -> (string * string * float) list * Panel list
+      /// What the family offers as a likelihood, in words, for a run that has no evaluation yet.
+      Likelihood: string
+      /// The sample sets `score` draws: (label, images [n; C; H; W] in [0, 1]), which the caller
+      /// disposes; None for a family that draws none (score an IDX file of its images instead).
+      Samples: (SampleRequest -> (string * Tensor) list) option }
+
+module FamilyEntry =
+    /// An entry with nothing but its name and likelihood (its report shows the metrics and images).
+    let plain (name: string) (likelihood: string) =
+        { Name = name; Report = (fun _ _ -> [], []); Likelihood = likelihood; Samples = None }
