@@ -159,7 +159,7 @@ try
     printfn $"run folder: {IO.Path.GetFullPath folder}"
     // Registered, the family gets what a shipped family gets from the commands in this process.
     Registry.register entry
-    let references, panels = Research.Core.Metrics.Score.runReport folder null
+    let references, panels = Research.Core.Reports.Score.runReport folder null
     printfn "report: %s" (Report.Write(folder, [ RunReportData.read folder (references, panels) ], []))
 with
 | :? ArgumentException | :? IO.IOException | :? InvalidOperationException | :? TorchException as e ->

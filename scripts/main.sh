@@ -2,8 +2,9 @@
 # Set-up (idempotent), then the main job: two short VAE trainings on MNIST (latent 20, as in
 # pytorch/examples, and latent 2, which has a drawable manifold), a short DCGAN training on two
 # data-parallel ranks (torchrun) with samples drawn from it, a short multi-scale flow with its test
-# bits per dimension, the sample quality of all three families (FID, KID, precision/recall,
-# classifier score, on 2,000 samples each), and one HTML report comparing the runs.
+# bits per dimension, a short denoising diffusion model with its bound in bits per dimension and
+# FID against DDIM's steps, the sample quality of all four families (FID, KID, precision/recall,
+# density/coverage, classifier score, on 2,000 samples each), and one HTML report comparing the runs.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -26,6 +27,10 @@ research gan sample runs/main-gan --n 1000
 rm -rf runs/main-flow
 research flow train --epochs 1 --limit 5000 --image-epochs 0,1 --out runs/main-flow
 research flow eval runs/main-flow --limit 1000 --samples 4
-research score runs/main-latent20 runs/main-gan runs/main-flow --n 2000
-research report runs/main-latent20 runs/main-latent2 runs/main-gan runs/main-flow --out runs/main
+rm -rf runs/main-diffusion
+research diffusion train --epochs 2 --limit 5000 --image-epochs 0,1,2 --out runs/main-diffusion
+research diffusion eval runs/main-diffusion --limit 1000
+research diffusion sweep runs/main-diffusion --n 200 --steps 10,20,50 --ancestral false
+research score runs/main-latent20 runs/main-gan runs/main-flow runs/main-diffusion --n 2000 --steps 20
+research report runs/main-latent20 runs/main-latent2 runs/main-gan runs/main-flow runs/main-diffusion --out runs/main
 echo "open runs/main/report.html (offline; plotly.min.js is beside it)"

@@ -4,6 +4,7 @@ open System
 open System.Diagnostics
 open MathNet.Numerics.Random
 open Plotly.NET
+open Research.Core.Models.Diffusion
 
 type VerifyResult =
     { Rows: CheckRow[]
@@ -27,7 +28,8 @@ type Verification =
                fun rng -> let rows, fig = ElboChecks.runIwae rng in rows, [ fig ]
                fun rng -> let rows, fig = EvidenceEstimatorChecks.run rng in rows, [ fig ]
                fun rng -> let rows, fig = GradientChecks.run GradientChecks.cases rng in rows, [ fig ]
-               fun rng -> let rows, fig = GanChecks.run (fun jsd -> -log 4.0 + 2.0 * jsd) rng in rows, [ fig ] |]
+               fun rng -> let rows, fig = GanChecks.run (fun jsd -> -log 4.0 + 2.0 * jsd) rng in rows, [ fig ]
+               fun rng -> DiffusionChecks.run (Schedule.create Linear 1000) rng, [] |]
         let results = groups |> Array.Parallel.mapi (fun i run -> run (MersenneTwister(seed * 101 + i, false)))
         { Rows = results |> Array.collect (fst >> Array.ofList)
           Figures = results |> Array.collect (snd >> Array.ofList)

@@ -10,7 +10,7 @@ open System.Security.Cryptography
 open Research.Core
 open Research.Core.Data
 open Research.Core.Training
-open Research.Core.Models
+open Research.Core.Metrics
 open Research.Core.Metrics.LeNet
 
 let fileName = "lenet-mnist.safetensors"

@@ -9,7 +9,7 @@ open Research.Core
 open Research.Core.Data
 open Research.Core.Nn
 open Research.Core.Training
-open Research.Core.Models
+open Research.Core.Metrics
 
 /// conv 5x5 (32) - ReLU - max-pool 2 - conv 5x5 (64) - ReLU - max-pool 2 - fc 128 - ReLU - fc 10.
 type LeNet =

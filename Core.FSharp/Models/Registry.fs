@@ -11,7 +11,8 @@ let private shipped: FamilyEntry list =
     [ MlpRun.entry
       Vae.VaeFigures.entry
       Gan.GanFigures.entry
-      Flow.FlowFigures.entry ]
+      Flow.FlowFigures.entry
+      Diffusion.DiffusionFigures.entry ]
 
 let private registered = ConcurrentDictionary<string, FamilyEntry>()
 

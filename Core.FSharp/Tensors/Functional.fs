@@ -55,6 +55,12 @@ type F =
                                (if defaultArg training false then 1 else 0), defaultArg momentum 0.1, defaultArg eps 1e-5, o))
         F.KeepAlive [ weight; bias; opt running_mean; opt running_var ]
         r
+    /// Group normalisation (Wu & He 2018): each sample's channels in `groups` groups, each normalised
+    /// over its channels and positions, then scaled and shifted per channel.
+    static member group_norm(x: Tensor, groups: int, ?weight: Tensor, ?bias: Tensor, ?eps: float) =
+        let r = x.Op1(fun (a, o) -> ts_group_norm (a, int64 groups, F.HandleOf weight, F.HandleOf bias, defaultArg eps 1e-5, o))
+        F.KeepAlive [ weight; bias ]
+        r
     /// Inverted dropout: zero with probability p, scale the rest by 1/(1-p); identity unless training.
     static member dropout(x: Tensor, ?p: float, ?training: bool, ?generator: Generator) =
         x.Op1(fun (a, o) ->

@@ -255,6 +255,7 @@ type Tensor internal (handle: nativeint) =
     member x.gelu() = x.Op1 ts_gelu
     member x.silu() = x.Op1 ts_silu
     member x.erf() = x.Op1 ts_erf
+    member x.erfc() = x.Op1 ts_erfc
     member x.lgamma() = x.Op1 ts_lgamma
     member x.digamma() = x.Op1 ts_digamma
     member x.floor() = x.Op1 ts_floor

@@ -3,14 +3,15 @@ namespace Research.Core.Training
 open Research.Core
 
 /// What `score` asks of a run: n images from a checkpoint, drawn with a seed on some threads; a
-/// flow also at a second temperature.
+/// flow also at a second temperature, a diffusion model with that many sampling steps.
 type SampleRequest =
     { Folder: string
       Checkpoint: string
       N: int
       Seed: int64
       Threads: int
-      Temperature: float }
+      Temperature: float
+      Steps: int }
 
 /// A model family as the commands that read any run folder see it (`report`, `score`, the
 /// comparison): found in the registry (Models/Registry.fs) by the "model" of a run's config.json.

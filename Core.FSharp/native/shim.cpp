@@ -296,6 +296,9 @@ int ts_batch_norm(tensor x, tensor w, tensor b, tensor running_mean, tensor runn
                                    optional_tensor(running_var), training != 0, momentum, eps,
                                    at::globalContext().userEnabledCuDNN())))
 }
+int ts_group_norm(tensor x, int64_t groups, tensor w, tensor b, double eps, tensor* out) {
+  GUARD(*out = wrap(at::group_norm(T(x), groups, optional_tensor(w), optional_tensor(b), eps)))
+}
 // Inverted dropout (Srivastava et al. 2014): keep with probability 1-p and scale by 1/(1-p).
 // With a generator the mask is drawn from it so runs repeat exactly.
 int ts_dropout(tensor x, double p, int training, generator g, tensor* out) {

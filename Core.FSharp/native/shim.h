@@ -25,7 +25,7 @@ typedef void* generator;  // an owned at::Generator*; freed by ts_generator_free
 #define TS_UNARY_OPS(X)                                                              \
   X(exp) X(log) X(log1p) X(expm1) X(sqrt) X(rsqrt) X(abs) X(neg) X(square)           \
   X(reciprocal) X(sin) X(cos) X(tan) X(tanh) X(sigmoid) X(relu) X(log_sigmoid)       \
-  X(gelu) X(silu) X(erf) X(lgamma) X(digamma) X(floor) X(ceil) X(round) X(trunc)     \
+  X(gelu) X(silu) X(erf) X(erfc) X(lgamma) X(digamma) X(floor) X(ceil) X(round) X(trunc)     \
   X(sign) X(isnan) X(isfinite) X(logical_not) X(t) X(clone) X(detach)                \
   X(zeros_like) X(ones_like)
 // out = f(a, b) (broadcasting)
@@ -162,6 +162,7 @@ TS_API int ts_conv_transpose2d(tensor x, tensor w, tensor b, const int64_t* stri
                                const int64_t* output_padding, int64_t groups, const int64_t* dilation, tensor* out);
 TS_API int ts_batch_norm(tensor x, tensor w, tensor b, tensor running_mean, tensor running_var,
                          int training, double momentum, double eps, tensor* out);
+TS_API int ts_group_norm(tensor x, int64_t groups, tensor w, tensor b, double eps, tensor* out);  // w, b may be NULL
 TS_API int ts_dropout(tensor x, double p, int training, generator g, tensor* out);
 TS_API int ts_leaky_relu(tensor x, double slope, tensor* out);
 TS_API int ts_elu(tensor x, double alpha, tensor* out);

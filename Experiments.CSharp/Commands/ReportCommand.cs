@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Research.Analysis.Report;
 using Research.Analysis.Verify;
-using Research.Core.Metrics;
+using Research.Core.Reports;
 using Research.Core.Models;
 
 namespace Research.Experiments.Commands;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Research.Core.Metrics;
+using Research.Core.Reports;
 using Research.Core.Training;
 using static Research.Experiments.CommandLine;
 
@@ -17,16 +18,17 @@ public static class ScoreCommand
         var seed = Opt("--seed", "seed of the draws, the floor's images and KID's subsets", 1);
         var threads = Opt("--threads", "threads for libtorch", RunSettingsModule.defaults.Threads);
         var temperature = Opt("--temperature", "a flow's second, lower sampling temperature (the first is 1)", 0.7);
+        var steps = Opt("--steps", "a diffusion model's DDIM sampling steps (at most its T)", 50);
         var checkpoint = Opt("--checkpoint", "best | last (a run without a best checkpoint, a GAN's, uses its last)", "best");
         var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
         var command = new Command("score", "Score samples against the MNIST test set with the versioned LeNet features: FID, KID, precision/recall (k = 3), density/coverage (k = 5), classifier score and class histogram, next to the floor of real training images; adds them to scores.json in each run.")
         {
-            inputs, n, seed, threads, temperature, checkpoint, data,
+            inputs, n, seed, threads, temperature, steps, checkpoint, data,
         };
         command.SetAction(r =>
         {
             var (floor, sources) = Score.run(Microsoft.FSharp.Collections.ListModule.OfArray(r.GetValue(inputs)!), r.GetValue(n), r.GetValue(seed),
-                r.GetValue(threads), r.GetValue(temperature), r.GetValue(checkpoint)!,
+                r.GetValue(threads), r.GetValue(temperature), r.GetValue(steps), r.GetValue(checkpoint)!,
                 r.GetValue(data) is { } d ? Microsoft.FSharp.Core.FSharpOption<string>.Some(d) : null,
                 Microsoft.FSharp.Core.FuncConvert.FromAction<string>(line => Console.WriteLine(line))).ToValueTuple();
             var rows = new List<IEnumerable<string>>();

@@ -173,7 +173,7 @@ let private trainAndRead family config settings (run: string) =
     let threads = Research.Core.torch.get_num_threads ()
     try Research.Core.Training.Loop.train family config settings run false None ignore |> ignore
     finally Research.Core.torch.set_num_threads threads
-    RunReportData.read run (Research.Core.Metrics.Score.runReport run null)
+    RunReportData.read run (Research.Core.Reports.Score.runReport run null)
 
 /// Writes a run's report as `research report` does and loads it: `plots` figures drawn, `images` of
 /// them images, and the image panels' headings; returns the page for more checks.
@@ -353,7 +353,7 @@ let tests =
                         { Research.Core.Training.RunSettings.defaults with
                             Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
                     Research.Core.Training.Loop.train Research.Core.Models.Vae.VaeRun.family config settings run false None ignore |> ignore
-                    let data = RunReportData.read run (Research.Core.Metrics.Score.runReport run null)
+                    let data = RunReportData.read run (Research.Core.Reports.Score.runReport run null)
                     let titles = data.Panels |> List.map Panel.title
                     Expect.equal titles [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ] "titles"
                     let frames = data.Panels |> List.choose (function Images("samples", _, frames) -> Some(List.map fst frames) | _ -> None)

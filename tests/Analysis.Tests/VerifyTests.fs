@@ -5,6 +5,7 @@ open MathNet.Numerics.Random
 open Expecto
 open Research.Tests.Checks
 open Research.Analysis.Verify
+open Research.Core.Models.Diffusion
 
 let private describe (rows: CheckRow seq) =
     rows
@@ -69,6 +70,14 @@ let tests =
             // JSD counted once instead of twice.
             let rows, _ = GanChecks.run (fun jsd -> -log 4.0 + jsd) (rng 5)
             assertSomeFail rows
+        testCase "diffusion: the closed forms, the posterior, the decoder and the bound's terms agree with MathNet" <| fun () ->
+            assertAllPass (DiffusionChecks.run (Schedule.create Linear 1000) (rng 6))
+        testCase "a wrong diffusion formula fails" <| fun () ->
+            let s = Schedule.create Linear 1000
+            // The posterior variance taken as beta_t (Ho et al.'s other sampling choice, not the posterior's),
+            // and alphabar off by one step.
+            assertSomeFail (DiffusionChecks.run { s with PosteriorVariance = s.Beta } (rng 6))
+            assertSomeFail (DiffusionChecks.run { s with AlphaBar = s.AlphaBarPrevious } (rng 6))
         testCase "verify is deterministic for a seed and passes" <| fun () ->
             let first = Verification.Run 7
             let second = Verification.Run 7

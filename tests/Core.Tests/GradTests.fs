@@ -47,6 +47,7 @@ let private cases: (string * Input list * (Tensor[] -> Tensor)) list =
       "gelu", [ Normal m ], one (fun x -> x.gelu ())
       "silu", [ Normal m ], one (fun x -> x.silu ())
       "erf", [ Normal m ], one (fun x -> x.erf ())
+      "erfc", [ Normal m ], one (fun x -> x.erfc ())
       "lgamma", [ Positive m ], one (fun x -> x.lgamma ())
       "digamma", [ Positive m ], one (fun x -> x.digamma ())
       "clamp inside range", [ Normal m ], one (fun x -> (x * 0.3).clamp (-0.35, 0.35))
@@ -99,6 +100,8 @@ let private cases: (string * Input list * (Tensor[] -> Tensor)) list =
       (fun xs -> F.conv_transpose2d (xs.[0], xs.[1], xs.[2], stride = 2, padding = 1, output_padding = 1))
       "batch_norm training", [ Normal [ 4L; 3L; 2L; 2L ]; Positive [ 3L ]; Normal [ 3L ] ],
       (fun xs -> F.batch_norm (xs.[0], null, null, xs.[1], xs.[2], training = true))
+      "group_norm", [ Normal [ 2L; 4L; 2L; 3L ]; Positive [ 4L ]; Normal [ 4L ] ],
+      (fun xs -> F.group_norm (xs.[0], 2, xs.[1], xs.[2]))
       "batch_norm eval", [ Normal [ 4L; 3L ]; Positive [ 3L ]; Normal [ 3L ] ],
       (fun xs ->
           F.batch_norm (xs.[0], torch.tensor [| 0.1; -0.2; 0.3 |], torch.tensor [| 0.5; 1.5; 2.0 |], xs.[1], xs.[2]))

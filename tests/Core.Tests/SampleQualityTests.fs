@@ -140,7 +140,7 @@ let tests =
                 let threads = torch.get_num_threads ()
                 try
                     use net = FeatureNet.load None
-                    let accuracy = snd (Research.Core.Models.Classifier.evaluate net.forward mnist.Value.test)
+                    let accuracy = snd (Research.Core.Metrics.Classifier.evaluate net.forward mnist.Value.test)
                     output.WriteLine $"test accuracy {100.0 * accuracy:F2}%%"
                     Expect.isTrue (accuracy >= 0.99) $"test accuracy {accuracy}"
                 finally

@@ -46,6 +46,7 @@ r = {{
   'softplus': F.softplus(l, beta=2, threshold=1), 'logsigmoid': F.logsigmoid(l), 'gelu': F.gelu(l), 'elu': F.elu(l, 0.5),
   'leaky_relu': F.leaky_relu(l, 0.2), 'log_softmax': F.log_softmax(l, 1), 'softmax': F.softmax(l, 0),
   'logsumexp': torch.logsumexp(l, 1), 'std': l.std(0), 'lgamma': torch.lgamma(l.abs() + 0.5),
+  'erfc': torch.erfc(l * 3), 'group_norm': F.group_norm(x, 3, b[:3], b[1:]), 'group_norm_one': F.group_norm(x, 1),
 }}
 print(json.dumps({{k: v.flatten().tolist() for k, v in r.items()}}))
 """
@@ -85,7 +86,10 @@ print(json.dumps({{k: v.flatten().tolist() for k, v in r.items()}}))
                           "softmax", F.softmax (l, 0)
                           "logsumexp", l.logsumexp 1
                           "std", l.std 0
-                          "lgamma", (l.abs () + 0.5).lgamma () ]
+                          "lgamma", (l.abs () + 0.5).lgamma ()
+                          "erfc", (l * 3.0).erfc ()
+                          "group_norm", F.group_norm (x, 3, bias.narrow (0, 0L, 3L), bias.narrow (0, 1L, 3L))
+                          "group_norm_one", F.group_norm (x, 1) ]
                     for name, t in ours do
                         assertClose name 1e-12 1e-12 (floats (py.GetProperty name)) (t.flatten().toFloat64Array ()))
             testCase "seeded generators draw the same numbers as PyTorch" <| fun () ->

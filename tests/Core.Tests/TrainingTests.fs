@@ -10,6 +10,7 @@ open Research.Tests.Checks
 open Research.Core
 open Research.Core.Checkpoints
 open Research.Core.Models
+open Research.Core.Metrics
 open Research.Core.Training
 open Research.Core.Tests.TensorTestSupport
 open Research.Core.Tests.NnTestSupport

@@ -5,6 +5,7 @@ module Research.Experiments.Tests.Cli
 open System
 open System.Diagnostics
 open System.IO
+open Expecto
 
 /// The repository (the folder holding Research.sln) above this test assembly.
 let repository =
@@ -55,3 +56,13 @@ type TempFolder(name: string) =
 
 /// The lines of a text, without empty ones.
 let lines (text: string) = text.Split('\n', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+
+/// Expects the runner's one error path: exit code `code`, one line on stderr starting "error: " and
+/// holding `fragment`, no stack trace.
+let oneLineError (code: int) (fragment: string) (r: Result) =
+    Expect.isTrue (code = r.ExitCode) $"exit code {r.ExitCode}, expected {code}; stderr: {r.Err}; stdout: {r.Out}"
+    let errors = lines r.Err
+    Expect.isTrue (errors.Length = 1) $"expected one line on stderr, got: {r.Err}"
+    Expect.stringStarts (errors[0]) "error: " "errors[0]"
+    Expect.stringContains (errors[0]) fragment "errors[0]"
+    Expect.isFalse ((r.Out + r.Err).Contains "   at ") "r.Out + r.Err does not contain \" at \""

@@ -13,14 +13,6 @@ open Research.Experiments.Tests.Cli
 /// A small, fast VAE run (a few seconds).
 let private small = [ "--latent"; "4"; "--hidden"; "32"; "--limit"; "500"; "--validation"; "200"; "--batch-size"; "100"; "--threads"; "1" ]
 
-let private oneLineError (code: int) (fragment: string) (r: Result) =
-    Expect.isTrue (code = r.ExitCode) $"exit code {r.ExitCode}, expected {code}; stderr: {r.Err}; stdout: {r.Out}"
-    let errors = lines r.Err
-    Expect.isTrue (errors.Length = 1) $"expected one line on stderr, got: {r.Err}"
-    Expect.stringStarts (errors[0]) "error: " "errors[0]"
-    Expect.stringContains (errors[0]) fragment "errors[0]"
-    Expect.isFalse ((r.Out + r.Err).Contains "   at ") "r.Out + r.Err does not contain \" at \""
-
 [<Tests>]
 let tests =
     testList "CliErrorTests" [

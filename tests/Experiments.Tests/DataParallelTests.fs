@@ -102,7 +102,7 @@ let tests =
                     let x, y = column one name, column two name
                     Expect.floatClose Accuracy.medium y[0] x[0] $"{name}, a global mean"
                 Expect.stringContains (File.ReadAllText(Path.Combine(two, "config.json"))) "\"world_size\": 2" "the config records the world size"
-        testCase "the VAE, the MLP GAN and a small flow train 2 epochs at 2 ranks" <| fun () ->
+        testCase "the VAE, the MLP GAN, a small flow and a tiny diffusion model train 2 epochs at 2 ranks" <| fun () ->
             use temp = new TempFolder "ddp-families"
             let common = [ "--threads"; "1"; "--epochs"; "2"; "--validation"; "300"; "--image-epochs"; "0,2" ]
             let train name args =
@@ -123,6 +123,9 @@ let tests =
             let flow = train "flow" [ "flow"; "train"; "--limit"; "512"; "--batch-size"; "64"; "--hidden"; "8,8,8"; "--couplings"; "2,2,2" ]
             let bpd = column flow "train_bpd"
             Expect.isLessThan bpd[1] bpd[0] "the flow's bits per dimension fall"
+            let diffusion = train "diffusion" [ "diffusion"; "train"; "--limit"; "512"; "--batch-size"; "64"; "--channels"; "8"; "--steps"; "100"; "--warmup"; "0" ]
+            let loss = column diffusion "val_loss"
+            Expect.isLessThan loss[1] loss[0] "the diffusion model's validation loss (by the weights' average) falls"
         testCase "a rank killed mid-epoch stops the other within the timeout; --resume auto ends where an unbroken run does, byte for byte" <| fun () ->
             use temp = new TempFolder "ddp-kill"
             let args = mlp @ [ "--limit"; "2000"; "--epochs"; "2"; "--timeout"; "30" ]

@@ -6,6 +6,7 @@ open System
 open Research.Core
 open Research.Core.Data
 open Research.Core.Training
+open Research.Core.Metrics
 
 type MlpConfig =
     { Hidden: int

@@ -1,6 +1,6 @@
 /// What every digit classifier on the training core shares (the MLP, the LeNet feature network):
 /// Adam on the mean cross-entropy of the labels, logging the loss and the accuracy.
-module Research.Core.Models.Classifier
+module Research.Core.Metrics.Classifier
 
 open Research.Core
 open Research.Core.Data

@@ -1,7 +1,7 @@
 /// `score`: samples from run folders (or images from IDX files) scored against the MNIST test set
 /// with the versioned feature network, next to the real-data floor; and the comparison panels of
 /// `report` over several scored runs.
-module Research.Core.Metrics.Score
+module Research.Core.Reports.Score
 
 open System
 open System.IO
@@ -10,6 +10,7 @@ open Research.Core.Data
 open Research.Core.IO
 open Research.Core.Training
 open Research.Core.Models
+open Research.Core.Metrics
 open Research.Core.Metrics.FeatureNet
 open Research.Core.Metrics.SampleQuality
 open Research.Core.Metrics.ScoresFile
@@ -25,12 +26,13 @@ let private slug (label: string) =
 
 /// Scores every input (run folders and IDX files) against the test images; returns the floor
 /// (n training images drawn with the seed, scored the same way) and one Source per input.
-let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: float) (checkpoint: string)
+let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: float) (steps: int) (checkpoint: string)
         (dataFolder: string option) (progress: string -> unit) =
     if inputs.IsEmpty then invalidArg "inputs" "give at least one run folder or IDX file to score"
     if n < 2 then invalidArg "n" $"--n must be at least 2 (got {n})"
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
+    if steps < 1 then invalidArg "steps" $"--steps must be at least 1 (got {steps})"
     for input in inputs do
         if not (Directory.Exists input || File.Exists input) then
             raise (FileNotFoundException($"{input}: no such run folder or IDX file", input))
@@ -68,7 +70,8 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                   let epoch = Checkpoint.epoch (RunFolder(path).Checkpoint checkpoint)
                   progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
                   let sets =
-                      Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads; Temperature = temperature }
+                      Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads
+                                         Temperature = temperature; Steps = steps }
                   let scored =
                       [ for label, images in sets ->
                             use _ = images

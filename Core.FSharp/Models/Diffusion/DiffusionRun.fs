@@ -1,0 +1,184 @@
+/// Denoising diffusion as a family of the shared training loop: Adam on the simple loss with
+/// warm-up and clipping, and an exponential moving average of the weights (saved with the run as
+/// buffers, "ema.*") that sampling, validation and evaluation use.
+module Research.Core.Models.Diffusion.DiffusionRun
+
+open System
+open Research.Core
+open Research.Core.Data
+open Research.Core.IO
+open Research.Core.Nn
+open Research.Core.Optim
+open Research.Core.Training
+
+/// A diffusion model: its schedule, the network in training and its average, with both under one
+/// state dict ("model.*" parameters, "ema.*" buffers).
+type Diffusion =
+    { Schedule: Schedule
+      Net: UNet.Net
+      Ema: UNet.Net
+      Parameters: Parameters
+      Image: ImageShape }
+
+    /// The averaged network's noise prediction.
+    member d.Predict: Ddpm.Predictor = d.Ema.Forward
+
+/// Images in [0, 1] as the model's [-1, 1].
+let toModelRange (x: Tensor) = x * 2.0 - 1.0
+
+/// A fresh model drawn from the generator, its average starting at the same weights.
+let create (generator: Generator) (config: DiffusionConfig) (image: ImageShape) =
+    let net = UNet.create generator image.Channels config.Channels config.Attention
+    let ema = UNet.create generator image.Channels config.Channels config.Attention
+    use _ = torch.no_grad ()
+    for t, source in Array.zip ema.Parameters.tensors net.Parameters.tensors do
+        t.requires_grad_ false |> ignore
+        t.copy_ source |> ignore
+    { Schedule = Schedule.create config.Schedule config.Steps
+      Net = net
+      Ema = ema
+      Parameters = Parameters.compose [ "model", net.Parameters; "ema", Parameters.create ([], ema.Parameters.named) ]
+      Image = image }
+
+/// The average's update after step n: ema <- d ema + (1 - d) theta, with d = min(decay, (1 + n) / (10 + n))
+/// so that the average is not stuck near the initial weights in a short run.
+let updateAverage (diffusion: Diffusion) (decay: float) (step: int64) =
+    use _ = torch.no_grad ()
+    let d = min decay ((1.0 + float step) / (10.0 + float step))
+    for average, weight in Array.zip diffusion.Ema.Parameters.tensors diffusion.Net.Parameters.tensors do
+        average.mul_(d).add_ (weight, alpha = 1.0 - d) |> ignore
+
+/// The mean simple loss over a subset, with fixed steps and noise (the generator's), by the average.
+let validationLoss (diffusion: Diffusion) (subset: ImageSubset) (seed: int64) =
+    use _ = torch.no_grad ()
+    use generator = new Generator(seed)
+    let mutable total = 0.0
+    for batch in subset.batches (250, shuffle = false) do
+        use scope = new TensorScope()
+        let loss, _ = Ddpm.simpleLoss diffusion.Schedule diffusion.Predict (toModelRange batch.x) generator
+        total <- total + loss.sum().item ()
+    total / float subset.count
+
+/// n images [n; C; H; W] in [0, 1] from the average: DDIM over `steps` steps with eta, or ancestral
+/// sampling over all T steps with None.
+let sample (diffusion: Diffusion) (n: int) (steps: int option) (eta: float) (seed: int64) =
+    use _ = torch.no_grad ()
+    use generator = new Generator(seed)
+    let shape = [| int64 diffusion.Image.Channels; int64 diffusion.Image.Height; int64 diffusion.Image.Width |]
+    SampleFiles.draw n (fun count ->
+        let x = Ddpm.sample diffusion.Schedule diffusion.Predict shape count steps eta generator (fun _ _ -> ())
+        ((x + 1.0) / 2.0).clamp (0.0, 1.0))
+
+/// The samples the report and each epoch's grid show: DDIM with 50 steps (or T), eta 0.
+let gridSteps (config: DiffusionConfig) = min 50 config.Steps
+
+let trainer (config: DiffusionConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
+    let diffusion = create generator config data.train.imageShape
+    let adam = new Adam(diffusion.Net.Parameters, lr = config.LearningRate, ClipNorm = config.Clip)
+    { Model = diffusion.Parameters
+      Optimizers = [ "adam", adam ]
+      Generators = []
+      TrainColumns = [ "train_loss" ]
+      ValidationColumns = [ "val_loss" ]
+      Headline = Some { Column = "val_loss"; Better = Lower }
+      Step =
+        fun batch ->
+            // The step count lives in Adam's state, so a resumed run continues the warm-up and the average.
+            let step = adam.stepCount + 1L
+            adam.lr <- config.LearningRate * (if config.Warmup = 0 then 1.0 else min 1.0 (float step / float config.Warmup))
+            adam.zero_grad ()
+            let loss, _ = Ddpm.simpleLoss diffusion.Schedule diffusion.Net.Forward (toModelRange batch.x) generator
+            loss.mean().backward ()
+            adam.step ()
+            updateAverage diffusion config.EmaDecay step
+            let sum = loss.sum().item ()
+            { Loss = sum; Sums = [| sum |] }
+      Objective = MeanOverImages
+      Validate = fun () -> [| validationLoss diffusion data.validation (int64 settings.Seed + 1L) |]
+      Images =
+        fun _ ->
+            use scope = new TensorScope()
+            let x = sample diffusion 64 (Some(gridSteps config)) 0.0 (int64 settings.Seed + 2L)
+            [ "samples", Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8) ] }
+
+let family: Family<DiffusionConfig> =
+    { Name = "diffusion"
+      Write = DiffusionConfig.write
+      Read = DiffusionConfig.read
+      Check = DiffusionConfig.check
+      Differences = DiffusionConfig.differences
+      // Convolutions are the work: the threads go to libtorch's pool.
+      Threads = fun _ threads -> threads, 1
+      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
+      Create = trainer }
+
+/// A trained model from a run folder's checkpoint ("best" or "last"), with the run's settings; the
+/// caller disposes its Parameters.
+let load (folder: string, checkpoint: string) =
+    let run = RunFolder folder
+    let config, settings = Loop.readConfig family run
+    use generator = new Generator(0L)
+    let diffusion = create generator config Mnist.imageShape
+    try Checkpoint.loadModel (run.Checkpoint checkpoint, diffusion.Parameters) |> ignore
+    with _ ->
+        diffusion.Parameters.Dispose()
+        reraise ()
+    config, settings, diffusion
+
+/// Checks a sampler's settings before any work: DDIM steps at least 1, eta finite and >= 0.
+let checkSampler (steps: int) (eta: float) =
+    if steps < 1 then invalidArg "steps" $"--steps must be at least 1 (got {steps})"
+    if not (eta >= 0.0 && Double.IsFinite eta) then invalidArg "eta" $"--eta must be a finite number, 0 or more (got {eta})"
+
+/// Checks that a run has the DDIM steps asked of it: at most its T.
+let checkSteps (config: DiffusionConfig) (steps: int) =
+    if steps > config.Steps then invalidArg "steps" $"--steps {steps} is more than the run's T = {config.Steps} diffusion steps"
+
+/// `diffusion sample`: n images as `<output>-idx3-ubyte` and the first 64 as `<output>.png`, by DDIM
+/// over `steps` steps with eta, or by ancestral sampling over all T steps.
+let writeSamples (folder: string, checkpoint: string, n: int, steps: int, ancestral: bool, eta: float, seed: int, threads: int, output: string) =
+    if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
+    checkSampler steps eta
+    let config, _, diffusion = load (folder, checkpoint)
+    use _ = diffusion.Parameters
+    if not ancestral then checkSteps config steps
+    Family.useThreadsOf family config threads
+    use images = sample diffusion n (if ancestral then None else Some steps) eta (int64 seed)
+    SampleFiles.write output images
+
+/// `diffusion eval`: the variational bound on the test images (the first `limit`; 0: all) in bits
+/// per dimension, Monte Carlo over one step per image, or exact over all T with `allSteps`; written
+/// as an Evaluation into the run's eval/ folder. Returns it and its path.
+let evaluateRun (folder: string, checkpoint: string, limit: int, allSteps: bool, seed: int, threads: int, dataFolder: string) =
+    if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
+    let config, settings, diffusion = load (folder, checkpoint)
+    use _ = diffusion.Parameters
+    Family.useThreadsOf family config threads
+    use mnist = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
+    use test = mnist.test.all ()
+    use images = if limit > 0 then test.x.narrow (0, 0L, min (int64 limit) (test.x.size 0)) else test.x.clone ()
+    use _ = torch.no_grad ()
+    use generator = new Generator(int64 seed)
+    let n = images.size 0
+    let mutable sum, sumSq = 0.0, 0.0
+    for start in 0L .. 250L .. n - 1L do
+        use scope = new TensorScope()
+        // The 8-bit pixel values, scaled to [-1, 1]: the bins of the discretized decoder.
+        let x0 = toModelRange ((images.narrow (0, start, min 250L (n - start)) * 255.0).round () / 255.0)
+        let nats = Bound.perImage diffusion.Schedule diffusion.Predict x0 allSteps generator
+        sum <- sum + nats.sum().item ()
+        sumSq <- sumSq + nats.square().sum().item ()
+    let count = float n
+    let mean = sum / count
+    let stderr = if allSteps then 0.0 else sqrt (max 0.0 (sumSq / count - mean * mean) / count)
+    let dims = diffusion.Image.Pixels
+    let run = RunFolder folder
+    let source = "test" + (if limit > 0 then $"-first{n}" else "")
+    let evaluation =
+        { Measure = "variational bound"; Unit = "bits per dimension"
+          Estimate = Bound.bitsPerDim mean dims; StdErr = Bound.bitsPerDim stderr dims; Bound = None
+          Checkpoint = checkpoint; Epoch = Checkpoint.epoch (run.Checkpoint checkpoint)
+          Data = "MNIST test set"; Images = int n; Samples = (if allSteps then config.Steps else 1); Seed = seed
+          Settings = Evaluation.settings source (if allSteps then config.Steps else 1) seed [ (if allSteps then "all-steps" else "monte-carlo") ]
+          Details = [ "nats", mean ] }
+    evaluation, Evaluation.write run evaluation
