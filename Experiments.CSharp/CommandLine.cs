@@ -75,7 +75,7 @@ public sealed class TrainingOptions
     /// The options with a family's defaults (the run folder defaults to runs/<family>).
     public TrainingOptions(string family, RunSettings defaults)
     {
-        epochs = CommandLine.Opt("--epochs", "epochs to train (with --resume: the total to reach)", defaults.Epochs);
+        epochs = CommandLine.Opt("--epochs", "epochs to train (with --resume: the total to reach; left out, the run's own total)", defaults.Epochs);
         batchSize = CommandLine.Opt("--batch-size", "minibatch size (data-parallel: the global batch, shared out among the ranks)", defaults.BatchSize);
         seed = CommandLine.Opt("--seed", "random seed (initialisation, validation split, batch order, noise)", defaults.Seed);
         threads = CommandLine.Opt("--threads", $"threads, at most the machine's {Environment.ProcessorCount} cores (the model splits them between libtorch and OpenBLAS; data-parallel: per rank)", defaults.Threads);
@@ -133,7 +133,8 @@ public sealed class TrainingOptions
         var leader = launch is null || launch.Value.IsLeader;
         if (leader)
             Console.WriteLine(launch is null ? $"run folder: {folder}" : $"run folder: {folder} (rank 0 of {launch.Value.WorldSize})");
-        MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, launch, r.GetValue(Data), report);
+        var keepEpochs = r.GetResult(epochs) is null or { Implicit: true };
+        MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, keepEpochs, launch, r.GetValue(Data), report);
         var metrics = leader ? ProgressDisplay.Run(Work) : Work(null);
         if (metrics is not null) Print(metrics);
         return metrics;

@@ -127,7 +127,8 @@ let entry: FamilyEntry =
             let traversal = run.BestOrLast, traversals decode config.Latent Mnist.imageShape
             [], [ Images("Latent traversals", "decoder means as each latent coordinate sweeps -3..3, the others 0", [ traversal ]) ]
       Likelihood = "a bound: the ELBO (the objective at beta = 1)"
-      Samples = None }
+      Samples = None
+      Recipe = None }
 
 /// The script's arguments, [run-folder] [epochs] [beta], or a usage error.
 let parse (args: string[]) =

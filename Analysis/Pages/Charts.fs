@@ -7,8 +7,13 @@ open Plotly.NET
 open Plotly.NET.LayoutObjects
 open Research.Core.IO
 
-/// Curves are 900 x 450 (Plotly.NET would make every figure 600 x 600).
-let withCurveSize (chart: GenericChart) = chart |> Chart.withSize (900, 450)
+/// Curves and bars are 450 pixels high and as wide as the page (plotly.js resizes them with the
+/// window); Plotly.NET alone would make every figure 600 x 600.
+let withCurveSize (chart: GenericChart) =
+    let chart = chart |> Chart.withSize (Height = 450) |> Chart.withLayout (Layout.init (AutoSize = true))
+    // Plotly.NET gives every layout its default width; without one plotly.js fits the container.
+    (GenericChart.getLayout chart).RemoveProperty "width" |> ignore
+    chart
 
 /// An x axis titled "epoch" with ticks on whole epochs only (plotly alone labels 1.5, 2.5 on short
 /// runs): about ten ticks over [0, largest].
@@ -26,12 +31,19 @@ let private pngSize (png: byte[]) =
 
 let private bare = LinearAxis.init (ShowTickLabels = false, ShowGrid = false, ZeroLine = false, Ticks = StyleParam.TickOptions.Empty)
 
-/// Room for the title and margins around an image of width x height pixels, shown pixel for pixel
-/// unless wider than the page (1200 pixels), then scaled down to fit.
+/// The margins around an image figure: room for its title above and the slider below.
+let private side, top, bottom = 40, 60, 20
+
+/// The size of an image figure for an image of width x height pixels: a small image is enlarged by
+/// a whole factor (up to 4, as long as it stays within the page's width and 720 pixels of height),
+/// so that strips of 28 x 28 digits can be read with their pixels square; one wider than the page is
+/// scaled down to fit.
 let private figureSize (width: int) (height: int) (extraHeight: int) =
-    let margins, page = 160, 1180
-    let scale = min 1.0 (float (page - margins) / float width)
-    max 360 (int (scale * float width) + margins), int (scale * float height) + 140 + extraHeight
+    let room, tallest = float (1380 - 2 * side), 720
+    let scale =
+        if float width > room then room / float width
+        else float (max 1 (min 4 (min (int (room / float width)) (tallest / height))))
+    max 360 (int (scale * float width) + 2 * side), int (scale * float height) + top + bottom + extraHeight
 
 /// Image traces, one per PNG (plotly decodes the data URI in the browser), only the `shown`-th
 /// visible, axes hidden.
@@ -47,7 +59,9 @@ let private imageFigure (pngs: (string * byte[]) list) (shown: int) (extraHeight
     |> Chart.withYAxis bare
     |> fun chart ->
         let figureWidth, figureHeight = figureSize width height extraHeight
-        chart |> Chart.withSize (figureWidth, figureHeight)
+        chart
+        |> Chart.withSize (figureWidth, figureHeight)
+        |> Chart.withMargin (Margin.init (Left = side, Right = side, Top = top, Bottom = bottom + extraHeight))
 
 /// One image at its pixel size.
 let image (png: byte[]) = imageFigure [ "", png ] 0 0

@@ -36,12 +36,13 @@ type HtmlPage =
             .Replace("\u2029", "\\u2029")
 
     static let style =
-        """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+        """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.fail td{background:#fde2e2}
 .plot{margin:1em 0}
+p.note{background:#fff4d6;border-left:4px solid #e0a800;padding:0.5em 1em}
 img.raster{image-rendering:pixelated}"""
 
     /// A table's HTML (cells are text, escaped here).

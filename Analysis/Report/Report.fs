@@ -1,8 +1,10 @@
 namespace Research.Analysis.Report
 
 open System.IO
+open System.Net
 open System.Runtime.InteropServices
 open Plotly.NET
+open Plotly.NET.LayoutObjects
 open Research.Core.Training
 open Research.Analysis.Pages
 open Research.Analysis.Verify
@@ -52,10 +54,12 @@ type Report =
         | Panel.Points(title, rows, labels) -> [ Plot(points title rows labels) ]
         | Panel.Table(title, header, rows) ->
             [ Heading(3, title); Section.Table(Array.ofList header, rows |> List.map Array.ofList |> Array.ofList) ]
+        | Panel.Note text -> [ Html $"<p class=\"note\">{WebUtility.HtmlEncode text}</p>" ]
         | Panel.Bars(title, xTitle, categories, series) ->
+            // A category axis: plotly.js would read "0".."9" as numbers and label every other one.
             [ Plot(Chart.combine [ for name, heights in series -> Chart.Column(values = heights, Keys = categories, Name = name) ]
                    |> Chart.withTitle title
-                   |> Chart.withXAxisStyle xTitle
+                   |> Chart.withXAxis (LinearAxis.init (Title = Title.init xTitle, AxisType = StyleParam.AxisType.Category))
                    |> Charts.withCurveSize) ]
 
     /// Config values side by side, one column per run; keys in first-seen order, differing rows marked.
@@ -72,7 +76,8 @@ type Report =
             |> Array.ofList
         Section.Table([| yield "setting"; yield! runs |> List.map _.Name |], rows)
 
-    /// The headline metric of every run that has one, over the epochs, on one chart.
+    /// The headline metric of every run that has one, over the epochs: one chart per metric (runs
+    /// of one family share its unit, others do not), and the runs that name none.
     static let comparison (runs: RunReportData list) =
         let series =
             runs
@@ -80,11 +85,15 @@ type Report =
                 run.Headline
                 |> Option.bind (fun h ->
                     match run.Metrics.TryColumn "epoch", run.Metrics.TryColumn h.Column with
-                    | Some x, Some y -> Some { Name = $"{run.Name} ({h.Column})"; X = x; Y = y }
+                    | Some x, Some y -> Some(h.Column, { Name = run.Name; X = x; Y = y })
                     | _ -> None))
+        let without = runs |> List.filter (fun r -> not (series |> List.exists (fun (_, s) -> s.Name = r.Name)))
         [ Heading(2, "Comparison")
-          if series.IsEmpty then Paragraph "No run names a headline metric to compare."
-          else Plot(curves "Headline metric across runs" "" series []) ]
+          for column, group in series |> List.groupBy fst do
+              Plot(curves $"Headline metric across runs: {column}" column (List.map snd group) [])
+          if not without.IsEmpty then
+              let names = without |> List.map _.Name |> String.concat ", "
+              Paragraph $"No headline metric over the epochs: {names} (no validation figure ranks a GAN's epochs; `score` compares the samples of every family)." ]
 
     /// The page's sections (exposed so tests can count the figures); `comparisonPanels` are drawn
     /// in the comparison section (scores of several runs side by side).

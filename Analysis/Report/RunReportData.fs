@@ -51,4 +51,7 @@ module RunReportData =
           Config = config
           Metrics = metrics
           Headline = headline
-          Panels = curves metrics references @ images run @ familyPanels }
+          // A family's notes come first, above the figures they qualify.
+          Panels =
+            let notes, panels = familyPanels |> List.partition (function Note _ -> true | _ -> false)
+            notes @ curves metrics references @ images run @ panels }

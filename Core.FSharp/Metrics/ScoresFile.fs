@@ -177,7 +177,7 @@ let panels (folder: string) =
     match read folder with
     | None -> []
     | Some file ->
-        [ Panel.Table($"Sample quality (against the {file.Reference})",
+        [ Panel.Table($"Sample quality, against the {file.Reference}",
                       header,
                       [ for set in file.Sets -> row (describe set) set.Scores ] @ [ for f in file.Floors -> row $"floor: {describe f}" f.Scores ])
           Panel.Bars("Predicted classes of the samples", "class (the feature network's prediction)", digits,

@@ -30,11 +30,20 @@ let find (name: string) =
 let names () = (shipped |> List.map (fun e -> e.Name)) @ List.ofSeq registered.Keys |> List.distinct
 
 /// What a run's family adds to its report: reference lines for its metrics' curves and panels from
-/// its checkpoint; nothing for a family unknown here (the report shows its metrics and images).
+/// its checkpoint, after a note if the run trained fewer epochs than the family's recipe; nothing
+/// for a family unknown here (the report shows its metrics and images).
 let report (folder: string) (dataFolder: string) =
     let data = if String.IsNullOrEmpty dataFolder then None else Some dataFolder
-    match find (RunFolder folder).Family with
-    | Some entry -> entry.Report folder data
+    let run = RunFolder folder
+    match find run.Family with
+    | Some entry ->
+        let references, panels = entry.Report folder data
+        let trained = Checkpoint.epoch (run.Checkpoint "last")
+        match entry.Recipe with
+        | Some(epochs, name) when trained < epochs ->
+            let note = $"This run trained {trained} epoch(s); {name} in the README trains {epochs}. Its figures show a model early in its training, not what the family reaches."
+            references, Note note :: panels
+        | _ -> references, panels
     | None -> [], []
 
 /// What a run offers as a likelihood: each of its evaluations (labelled by checkpoint and settings),

@@ -26,9 +26,12 @@ type FamilyEntry =
       Likelihood: string
       /// The sample sets `score` draws: (label, images [n; C; H; W] in [0, 1]), which the caller
       /// disposes; None for a family that draws none (score an IDX file of its images instead).
-      Samples: (SampleRequest -> (string * Tensor) list) option }
+      Samples: (SampleRequest -> (string * Tensor) list) option
+      /// The epochs of the family's recipe in the README and its name: a run trained for fewer gets
+      /// a note in its report that its figures are not yet what the family reaches.
+      Recipe: (int * string) option }
 
 module FamilyEntry =
     /// An entry with nothing but its name and likelihood (its report shows the metrics and images).
     let plain (name: string) (likelihood: string) =
-        { Name = name; Report = (fun _ _ -> [], []); Likelihood = likelihood; Samples = None }
+        { Name = name; Report = (fun _ _ -> [], []); Likelihood = likelihood; Samples = None; Recipe = None }

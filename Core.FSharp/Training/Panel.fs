@@ -17,6 +17,8 @@ type Panel =
     | Table of title: string * header: string list * rows: string list list
     /// Bars over categories, one series of heights per name, side by side (a class histogram).
     | Bars of title: string * xTitle: string * categories: string list * series: (string * float[]) list
+    /// A sentence shown in a box above the run's figures (that the run is too short to judge, say).
+    | Note of text: string
 
 module Panel =
     let title =
@@ -26,3 +28,4 @@ module Panel =
         | Points(title, _, _)
         | Table(title, _, _)
         | Bars(title, _, _, _) -> title
+        | Note _ -> ""

@@ -167,6 +167,15 @@ let private showFrame (page: IPage) (title: string) (index: int) =
     }
 
 
+/// The titles of a short run's panels, after checking that the report opens with the note that
+/// the run trained fewer epochs than the family's recipe in the README.
+let private titlesAfterNote (epochs: int) (recipe: string) (panels: Panel list) =
+    match panels with
+    | Note text :: rest ->
+        Expect.stringStarts text $"This run trained {epochs} epoch(s); {recipe} in the README trains" "the short-run note"
+        rest |> List.map Panel.title
+    | _ -> failtest $"the report of a {epochs}-epoch run does not open with the short-run note"
+
 /// Trains a short run of any family through the core, leaving libtorch's thread count as it was,
 /// and reads it back as `research report` does.
 let private trainAndRead family config settings (run: string) =
@@ -229,6 +238,20 @@ let tests =
                     // Bars: two series of ten classes in the run, one in the comparison.
                     let! bars = countOf page ".js-plotly-plot .barlayer .point"
                     Expect.equal bars 30 "bars"
+                    // Curves and bars fill the page's width; the class histogram labels all ten classes.
+                    let! fill = page.EvaluateAsync<float[]>("() => [...document.querySelectorAll('div.plot')].filter(p => p.querySelector('.xtitle')?.textContent === 'epoch' || p.querySelector('.barlayer')).map(p => p.querySelector('.main-svg').getBoundingClientRect().width / p.clientWidth)")
+                    Expect.isNonEmpty fill "curves and bars"
+                    for f in fill do within 0.98 1.02 f "a curve's or bar chart's width over the page's"
+                    let! contentWidth = page.EvaluateAsync<float>("() => document.querySelector('div.plot').clientWidth")
+                    Expect.isGreaterThan contentWidth 1150.0 "the page's width for figures in a 1280-pixel window"
+                    let! classes = page.EvaluateAsync<string[]>("() => { const p = [...document.querySelectorAll('.js-plotly-plot')].find(p => p.querySelector('.gtitle')?.textContent === 'Predicted classes'); return [...p.querySelectorAll('.xtick text')].map(t => t.textContent); }")
+                    Expect.equal classes [| for d in 0..9 -> string d |] "every class labelled"
+                    // Small image strips are enlarged by a whole factor: the reconstructions (2 rows of 8), 4 times.
+                    let recon = runs.Head.Panels |> List.pick (function Images("recon", _, frames) -> Some(snd (List.last frames)) | _ -> None)
+                    let! shownWidth = page.EvaluateAsync<float>("uri => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')].find(i => i.getAttribute('href') === uri).getBoundingClientRect().width", dataUri recon)
+                    let pixels = float (Png.Decode recon).Width
+                    output.WriteLine $"the reconstruction strip: {pixels} pixels wide, shown {shownWidth:F0} wide"
+                    within (4.0 * pixels - 1.0) (4.0 * pixels + 1.0) shownWidth "the reconstructions enlarged four times"
                     // Curves have ticks on whole epochs only.
                     let! ticks = page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.xtitle')?.textContent === 'epoch').flatMap(p => [...p.querySelectorAll('.xtick text')].map(t => t.textContent))")
                     Expect.isNonEmpty ticks "ticks"
@@ -354,7 +377,7 @@ let tests =
                             Epochs = 1; TrainLimit = 1000; ValidationSize = 500; Threads = 1; ImageEpochs = [ 0; 1 ] }
                     Research.Core.Training.Loop.train Research.Core.Models.Vae.VaeRun.family config settings run false None ignore |> ignore
                     let data = RunReportData.read run (Research.Core.Reports.Score.runReport run null)
-                    let titles = data.Panels |> List.map Panel.title
+                    let titles = data.Panels |> titlesAfterNote 1 "the latent-20 VAE recipe"
                     Expect.equal titles [ "elbo"; "kl"; "recon"; "recon"; "samples"; "2-d latent manifold"; "Latent means of test images, by digit"; "Latent interpolations" ] "titles"
                     let frames = data.Panels |> List.choose (function Images("samples", _, frames) -> Some(List.map fst frames) | _ -> None)
                     Expect.equal frames [ [ "epoch 0"; "epoch 1" ] ] "frames"
@@ -380,7 +403,7 @@ let tests =
                         { Research.Core.Models.Gan.GanConfig.runDefaults with
                             Epochs = 1; TrainLimit = 500; ValidationSize = 200; Threads = 1; BatchSize = 50; ImageEpochs = [ 0; 1 ] }
                     let data = trainAndRead Research.Core.Models.Gan.GanRun.family config settings run
-                    let titles = data.Panels |> List.map Panel.title
+                    let titles = data.Panels |> titlesAfterNote 1 "the DCGAN recipe"
                     Expect.equal titles [ "d_loss"; "d_loss_real"; "d_loss_fake"; "g_loss"; "d_real"; "d_fake"; "samples"; "Latent interpolations"; "2-d latent grid" ] "titles"
                     let references =
                         data.Panels |> List.collect (function Curves(t, _, _, refs) -> refs |> List.map (fun (label, v) -> t, label, v) | _ -> [])
@@ -407,7 +430,7 @@ let tests =
                         { Research.Core.Models.Flow.FlowConfig.runDefaults with
                             Epochs = 2; TrainLimit = 256; ValidationSize = 100; Threads = 1; BatchSize = 64; ImageEpochs = [ 0; 2 ] }
                     let data = trainAndRead Research.Core.Models.Flow.FlowRun.family config settings run
-                    let titles = data.Panels |> List.map Panel.title
+                    let titles = data.Panels |> titlesAfterNote 2 "the flow recipe"
                     Expect.equal titles [ "bpd"; "samples"; "samples-t0.7"; "Reconstruction check"; "Latent interpolations" ] "titles"
                     // The multi-scale flow keeps its split-off latents, so the reconstruction is exact.
                     let caption = data.Panels |> List.pick (function Images("Reconstruction check", caption, _) -> Some caption | _ -> None)

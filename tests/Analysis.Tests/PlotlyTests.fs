@@ -43,13 +43,40 @@ let tests =
             let x = layout.GetProperty "xaxis"
             Expect.equal (x.GetProperty("title").GetProperty("text").GetString()) "epoch" "the x axis title"
             Expect.equal (x.GetProperty("tick0").GetDouble(), x.GetProperty("dtick").GetDouble()) (0.0, 1.0) "ticks from 0 every whole epoch"
-            Expect.equal (layout.GetProperty("width").GetInt32(), layout.GetProperty("height").GetInt32()) (900, 450) "the figure's size"
+            // As wide as the page (no width: plotly.js fits the container and follows the window), 450 high.
+            Expect.isFalse (layout.TryGetProperty "width" |> fst) "no fixed width"
+            Expect.equal (layout.GetProperty("height").GetInt32()) 450 "the figure's height"
+            Expect.isTrue (layout.GetProperty("autosize").GetBoolean()) "autosize"
+            Expect.isTrue (fig.GetProperty("config").GetProperty("responsive").GetBoolean()) "it follows the window's width"
             Expect.isEmpty (layout.GetProperty("template").GetProperty("layout").EnumerateObject() |> List.ofSeq) "Plotly.NET's theme (plotly.js's own look instead)"
             let traces = fig.GetProperty("data").EnumerateArray() |> Array.ofSeq
             let describe (t: JsonElement) = t.GetProperty("type").GetString(), t.GetProperty("mode").GetString(), t.GetProperty("name").GetString()
             Expect.equal (traces |> Array.map describe) [| "scatter", "lines+markers", "train_elbo"; "scatter", "lines", "optimum" |] "the traces"
             Expect.equal (numbers (traces[0].GetProperty "y")) [| -3.0; -2.0; -1.0 |] "the curve's values"
             Expect.equal (numbers (traces[1].GetProperty "x"), numbers (traces[1].GetProperty "y")) ([| 1.0; 3.0 |], [| -0.5; -0.5 |]) "the reference line spans the epochs"
+        testCase "the comparison draws one headline chart per metric, its axis titled, and names the runs without one" <| fun () ->
+            let metrics column = { Columns = [| "epoch"; column |]; Rows = [| [| 1.0; 2.0 |]; [| 2.0; 1.5 |] |] }
+            let withHeadline name column better = { run [] with Name = name; Metrics = metrics column; Headline = Some { Column = column; Better = better } }
+            let runs = [ withHeadline "vae-a" "val_elbo" Higher; withHeadline "flow" "val_bpd" Lower; withHeadline "vae-b" "val_elbo" Higher
+                         { run [] with Name = "gan"; Metrics = metrics "d_loss" } ]
+            let sections = Report.Sections(runs, [])
+            let headline =
+                charts sections
+                |> List.map json
+                |> List.filter (fun f -> f.GetProperty("layout").GetProperty("title").GetProperty("text").GetString().StartsWith "Headline")
+            let describe (f: JsonElement) =
+                let layout = f.GetProperty "layout"
+                layout.GetProperty("yaxis").GetProperty("title").GetProperty("text").GetString(),
+                f.GetProperty("data").EnumerateArray() |> Seq.map (fun t -> t.GetProperty("name").GetString()) |> List.ofSeq
+            Expect.equal (headline |> List.map describe) [ "val_elbo", [ "vae-a"; "vae-b" ]; "val_bpd", [ "flow" ] ] "one chart per unit, the y axis titled"
+            let notes = sections |> List.choose (function Paragraph p when p.StartsWith "No headline" -> Some p | _ -> None)
+            Expect.equal notes.Length 1 "one note"
+            Expect.stringContains notes.Head "gan" "the GAN is named"
+        testCase "bar charts put every category on a category axis" <| fun () ->
+            let sections = Report.Sections([ run [ Bars("Predicted classes", "class", [ for d in 0..9 -> string d ], [ "samples", Array.init 10 float ]) ] ], [])
+            let x = (json (charts sections |> List.exactlyOne)).GetProperty("layout").GetProperty("xaxis")
+            Expect.equal (x.GetProperty("type").GetString()) "category" "a category axis"
+            Expect.equal (x.GetProperty("title").GetProperty("text").GetString()) "class" "its title"
         testCase "long runs tick about ten times, on whole epochs" <| fun () ->
             let series = [ { Name = "bpd"; X = Array.init 150 (fun i -> float (i + 1)); Y = Array.create 150 1.0 } ]
             let fig = json (charts (Report.Sections([ run [ Curves("bpd", "bits", series, []) ] ], [])) |> List.exactlyOne)

@@ -90,6 +90,25 @@ let tests =
             // Once it has finished, the folder is free again (to resume, here).
             let third = research temp.Path [] [ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ]
             Expect.equal third.ExitCode 0 "third.ExitCode"
+        testCase "--resume without --epochs trains to the run's own total; a finished run says so; --epochs extends it" <| fun () ->
+            use temp = new TempFolder "resume-epochs"
+            // 1000 images in batches of 100: 10 steps an epoch; killed in epoch 3 of 5 (the family's default is 3).
+            let mlp = [ "mlp"; "train"; "--threads"; "1"; "--limit"; "1000"; "--validation"; "500"; "--batch-size"; "100"; "--out"; "run" ]
+            let epochsIn () = File.ReadAllLines(Path.Combine(temp.Path, "run", "metrics.csv")).Length - 1
+            let killed = research temp.Path [ "RESEARCH_TEST_KILL_AT_STEP", "0:25" ] (mlp @ [ "--epochs"; "5" ])
+            Expect.notEqual killed.ExitCode 0 "the kill stops the run"
+            Expect.equal (epochsIn ()) 2 "two epochs committed before the kill"
+            let resumed = research temp.Path [] (mlp @ [ "--resume" ])
+            Expect.equal resumed.ExitCode 0 resumed.Err
+            Expect.equal (epochsIn ()) 5 "the resume trains to the run's 5 epochs, not the default 3"
+            let again = research temp.Path [] (mlp @ [ "--resume" ])
+            Expect.equal again.ExitCode 0 again.Err
+            Expect.stringContains again.Err "has trained 5 epochs, all that --epochs 5 asks for" "a finished run says so"
+            Expect.equal (epochsIn ()) 5 "and trains nothing"
+            let further = research temp.Path [] (mlp @ [ "--resume"; "--epochs"; "6" ])
+            Expect.equal further.ExitCode 0 further.Err
+            Expect.equal (epochsIn ()) 6 "--epochs 6 trains one more"
+            Expect.stringContains (File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))) "\"epochs\": 6" "config.json has the new total"
         testCase "a diverging run exits with code 3 and one line naming where it stopped" <| fun () ->
             use temp = new TempFolder "diverging"
             let r = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--out"; "run" ] @ small)

@@ -55,7 +55,8 @@ let tests =
             ok (research temp.Path [] [ "flow"; "eval"; "flow"; "--samples"; "2"; "--limit"; "50"; "--threads"; "1" ])
             ok (research temp.Path [] [ "report"; "diffusion"; "--no-verify"; "--out"; "single" ])
             let single = File.ReadAllText(Path.Combine(at "single", "report.html"))
-            for text in [ "The loss by step"; "The denoising chain"; "FID against the sampling steps" ] do
+            for text in [ "The loss by step"; "The denoising chain"; "FID against the sampling steps"
+                          "<p class=\"note\">This run trained 1 epoch(s); the diffusion recipe in the README trains 22." ] do
                 Expect.stringContains single text "the diffusion run's report"
             ok (research temp.Path [] [ "report"; "vae"; "gan"; "flow"; "diffusion"; "--no-verify"; "--out"; "compare" ])
             let page = File.ReadAllText(Path.Combine(at "compare", "report.html"))

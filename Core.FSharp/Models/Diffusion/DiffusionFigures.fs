@@ -100,6 +100,7 @@ let entry: FamilyEntry =
     { Name = DiffusionRun.family.Name
       Report = fun folder dataFolder -> [], panels folder dataFolder
       Likelihood = "a bound: the variational bound in bits per dimension (run `diffusion eval`)"
+      Recipe = Some(22, "the diffusion recipe")
       Samples =
         Some(fun r ->
             let config, _, diffusion = DiffusionRun.load (r.Folder, r.Checkpoint)

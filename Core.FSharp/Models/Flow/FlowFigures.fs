@@ -51,6 +51,7 @@ let entry: FamilyEntry =
     { Name = FlowRun.family.Name
       Report = fun folder dataFolder -> [], panels folder dataFolder
       Likelihood = "exact (up to dequantization): bits per dimension (run `flow eval`)"
+      Recipe = Some(16, "the flow recipe")
       Samples =
         Some(fun r ->
             let config, _, flow, parameters = FlowRun.load (r.Folder, r.Checkpoint)

@@ -57,6 +57,7 @@ let entry: FamilyEntry =
     { Name = GanRun.family.Name
       Report = fun folder _ -> references (fst (Loop.readConfig GanRun.family (RunFolder folder))), panels folder
       Likelihood = "none: a GAN defines no density"
+      Recipe = Some(10, "the DCGAN recipe")
       Samples =
         Some(fun r ->
             let config, _, gan, parameters = GanRun.load (r.Folder, r.Checkpoint)

@@ -87,6 +87,7 @@ let entry: FamilyEntry =
     { Name = VaeRun.family.Name
       Report = fun folder dataFolder -> [], panels folder dataFolder
       Likelihood = "a bound and an estimate: the ELBO and an importance-sampled log p(x) (run `vae eval`)"
+      Recipe = Some(30, "the latent-20 VAE recipe")
       Samples =
         Some(fun r ->
             let config, _, vae = VaeRun.load (r.Folder, r.Checkpoint)
