@@ -20,6 +20,10 @@ public static class CommandLine
             Console.Error.WriteLine($"error: {parsed.Errors[0].Message} (see --help)");
             return 2;
         }
+        // A test hook: with RESEARCH_TEST_PARSE_ONLY=1 a command line that parses runs nothing (the
+        // tests check every command the README shows this way).
+        if (Environment.GetEnvironmentVariable("RESEARCH_TEST_PARSE_ONLY") == "1")
+            return 0;
         try
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
@@ -75,7 +79,7 @@ public sealed class TrainingOptions
     /// The options with a family's defaults (the run folder defaults to runs/<family>).
     public TrainingOptions(string family, RunSettings defaults)
     {
-        epochs = CommandLine.Opt("--epochs", "epochs to train (with --resume: the total to reach; left out, the run's own total)", defaults.Epochs);
+        epochs = CommandLine.Opt("--epochs", "epochs to train (with --resume: the total to reach)", defaults.Epochs);
         batchSize = CommandLine.Opt("--batch-size", "minibatch size (data-parallel: the global batch, shared out among the ranks)", defaults.BatchSize);
         seed = CommandLine.Opt("--seed", "random seed (initialisation, validation split, batch order, noise)", defaults.Seed);
         threads = CommandLine.Opt("--threads", $"threads, at most the machine's {Environment.ProcessorCount} cores (the model splits them between libtorch and OpenBLAS; data-parallel: per rank)", defaults.Threads);
@@ -85,7 +89,7 @@ public sealed class TrainingOptions
         output = CommandLine.Opt("--out", "run folder", Path.Combine("runs", family));
         resume = new Option<string?>("--resume")
         {
-            Description = "continue the run in --out from its last completed epoch; `--resume auto` continues it if it has one and starts it otherwise (for restarts: torchrun --max_restarts)",
+            Description = "continue the run in --out from its last completed epoch, with its own settings where the command line gives none; `--resume auto` continues it if it has one and starts it otherwise (for restarts: torchrun --max_restarts)",
             Arity = ArgumentArity.ZeroOrOne,
             CustomParser = a => a.Tokens.Count == 0 ? "yes" : a.Tokens[0].Value,
         };
@@ -133,8 +137,10 @@ public sealed class TrainingOptions
         var leader = launch is null || launch.Value.IsLeader;
         if (leader)
             Console.WriteLine(launch is null ? $"run folder: {folder}" : $"run folder: {folder} (rank 0 of {launch.Value.WorldSize})");
-        var keepEpochs = r.GetResult(epochs) is null or { Implicit: true };
-        MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, keepEpochs, launch, r.GetValue(Data), report);
+        // A resume keeps the run's own settings where the command line gives none.
+        var leftOut = new Option[] { epochs, batchSize, seed, threads, validation, limit, imageEpochs }
+            .Where(o => r.GetResult(o) is null or { Implicit: true }).Select(o => o.Name.TrimStart('-')).ToArray();
+        MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, leftOut, launch, r.GetValue(Data), report);
         var metrics = leader ? ProgressDisplay.Run(Work) : Work(null);
         if (metrics is not null) Print(metrics);
         return metrics;

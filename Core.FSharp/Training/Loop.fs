@@ -127,7 +127,7 @@ let private savedWorldSize (run: RunFolder) = run.ReadConfig(fun r -> r.IntOr("w
 
 /// On the leader: takes the folder and decides whether the run resumes (raising, one line, when it
 /// cannot start as asked). The lock is held until the returned RunLock is disposed.
-let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run: RunFolder) (start: Start) (worldSize: int) (keepEpochs: bool) =
+let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run: RunFolder) (start: Start) (worldSize: int) (leftOut: string list) =
     if start = Resume && not (Directory.Exists run.Path) then
         raise (FileNotFoundException($"nothing to resume: {run.Path} does not exist; start the run without --resume", run.Path))
     let held = run.Lock()
@@ -141,10 +141,11 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
                 eprintfn $"note: {run.Path} holds no committed epoch (its first epoch never finished); starting it afresh"
                 false
             | Resume | ResumeOrFresh -> run.HoldsRun
-        let epochs =
-            if not resume then settings.Epochs
+        let settings =
+            if not resume then settings
             else
                 let savedConfig, savedSettings = readConfig family run
+                let settings = RunSettings.resumed savedSettings leftOut settings |> RunSettings.validate
                 match family.Differences savedConfig config @ RunSettings.differences savedSettings settings with
                 | [] -> ()
                 | diffs -> raise (InvalidOperationException($"the run in {run.Path} was made with another configuration: " + String.concat "; " diffs))
@@ -152,8 +153,8 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
                 | saved when saved <> worldSize ->
                     raise (InvalidOperationException $"the run in {run.Path} was trained by {saved} process(es) and resumes only at that world size, not at {worldSize} (its ranks' random generators are saved per rank)")
                 | _ -> ()
-                if keepEpochs then savedSettings.Epochs else settings.Epochs
-        held, resume, epochs
+                settings
+        held, resume, settings
     with _ ->
         (held :> IDisposable).Dispose()
         reraise ()
@@ -172,8 +173,8 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
 /// A NaN or exploding loss, or a validation figure that is not finite, raises
 /// TrainingDivergedException; the last committed epoch stays.
 ///
-/// A resume trains to settings.Epochs, or with `keepEpochs` to the total the run was started with
-/// (`--resume` without `--epochs`).
+/// A resume takes the settings named in `leftOut` (by their flags: those a command line did not give)
+/// from the run: `--resume` alone continues the run as it was started, to its own total of epochs.
 ///
 /// Data-parallel, rank 0 alone holds the folder: it decides whether the run resumes, broadcasts
 /// the state it starts from (a resume: the committed checkpoint itself, which every rank loads),
@@ -181,7 +182,7 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
 /// noise from its own generator (rank 0's seeded as a single process's), and the resume file holds
 /// every rank's, so a resume at the same world size is exact.
 let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string)
-            (start: Start) (keepEpochs: bool) (dataFolder: string option) (report: Progress -> unit) : MetricsLog option =
+            (start: Start) (leftOut: string list) (dataFolder: string option) (report: Progress -> unit) : MetricsLog option =
     let config = family.Check config
     let settings = RunSettings.validate settings
     let leader = parallel |> Option.forall (fun dp -> dp.IsLeader)
@@ -190,13 +191,14 @@ let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (s
     parallel |> Option.iter (fun dp -> dp.CheckSameConfiguration(configText family config settings worldSize None))
     let run = RunFolder folder
     let mutable held = None
-    // The leader's decision, for every rank: whether the run resumes, and the epochs it trains to.
+    // The leader's decision, for every rank: whether the run resumes, and with which settings.
     let resume, settings =
         onLeader (fun () ->
-            let lock, resume, epochs = open' family config settings run start worldSize keepEpochs
+            let lock, resume, settings = open' family config settings run start worldSize leftOut
             held <- Some lock
-            Array.append [| (if resume then 1uy else 0uy) |] (BitConverter.GetBytes epochs))
-        |> fun decision -> decision[0] = 1uy, { settings with Epochs = BitConverter.ToInt32(decision, 1) }
+            Array.append [| (if resume then 1uy else 0uy) |] (Text.Encoding.UTF8.GetBytes(ConfigWriter.toText (fun w -> RunSettings.write w settings))))
+        |> fun decision ->
+            decision[0] = 1uy, ConfigReader.Parse("the leader's settings", Text.Encoding.UTF8.GetString(decision, 1, decision.Length - 1), RunSettings.read)
     use _ = { new IDisposable with member _.Dispose() = held |> Option.iter (fun h -> (h :> IDisposable).Dispose()) }
     let report = if leader then report else ignore
     Family.useThreads (family.Threads config settings.Threads)
@@ -283,19 +285,20 @@ let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (s
 /// folder.
 let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string) (resume: bool)
           (dataFolder: string option) (report: Progress -> unit) : MetricsLog =
-    (trainOn None family config settings folder (if resume then Resume else Fresh) false dataFolder report).Value
+    (trainOn None family config settings folder (if resume then Resume else Fresh) [] dataFolder report).Value
 
 /// Trains as the C# runner asks: in one process, or as one rank of the group `launch` describes
-/// (null: one process); `keepEpochs`: a resume trains to the run's own total (see trainOn). A null
-/// or empty data folder means the default one; progress (or null) is a delegate. Returns the metrics log, or null on a rank other than 0.
-let run (family: Family<'C>, config: 'C, settings: RunSettings, folder: string, start: Start, keepEpochs: bool,
+/// (null: one process); a resume takes the settings `leftOut` names from the run (see trainOn). A
+/// null or empty data folder means the default one; progress (or null) is a delegate. Returns the metrics log, or null on a rank other than 0.
+let run (family: Family<'C>, config: 'C, settings: RunSettings, folder: string, start: Start, leftOut: string seq,
          launch: Launch option, dataFolder: string, progress: Action<Progress>) =
     let data = if String.IsNullOrEmpty dataFolder then None else Some dataFolder
     let report = if isNull progress then ignore else progress.Invoke
+    let leftOut = List.ofSeq leftOut
     let result =
         match launch with
-        | None -> trainOn None family config settings folder start keepEpochs data report
+        | None -> trainOn None family config settings folder start leftOut data report
         | Some launch ->
             use group = ProcessGroup.Join launch
-            trainOn (Some(DataParallel group)) family config settings folder start keepEpochs data report
+            trainOn (Some(DataParallel group)) family config settings folder start leftOut data report
     Option.toObj result

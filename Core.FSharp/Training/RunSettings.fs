@@ -64,6 +64,18 @@ module RunSettings =
           TrainLimit = r.Int "train_limit"
           ImageEpochs = r.Ints "image_epochs" }
 
+    /// A resume's settings: those the command line left out (named by their flags, "batch-size")
+    /// are the run's own, its threads at most this machine's cores.
+    let resumed (saved: RunSettings) (leftOut: string list) (s: RunSettings) =
+        let pick flag own given = if List.contains flag leftOut then own else given
+        { Epochs = pick "epochs" saved.Epochs s.Epochs
+          BatchSize = pick "batch-size" saved.BatchSize s.BatchSize
+          Seed = pick "seed" saved.Seed s.Seed
+          Threads = pick "threads" (min saved.Threads Environment.ProcessorCount) s.Threads
+          ValidationSize = pick "validation" saved.ValidationSize s.ValidationSize
+          TrainLimit = pick "limit" saved.TrainLimit s.TrainLimit
+          ImageEpochs = pick "image-epochs" saved.ImageEpochs s.ImageEpochs }
+
     /// What a resumed run must keep (it may ask for more epochs, other threads or image epochs):
     /// one line per differing field.
     let differences: RunSettings -> RunSettings -> string list =

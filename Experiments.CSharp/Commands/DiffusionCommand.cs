@@ -92,7 +92,7 @@ public static class DiffusionCommand
             var (evaluation, path) = DiffusionRun.evaluateRun(Path.GetFullPath(r.GetValue(run)!), r.GetValue(checkpoint)!, r.GetValue(limit),
                 r.GetValue(allSteps), r.GetValue(seed), r.GetValue(threads), r.GetValue(data)!).ToValueTuple();
             Console.WriteLine($"images:  {evaluation.Images}");
-            Console.WriteLine($"bound:   {evaluation.Estimate:F4} ± {evaluation.StdErr:F4} bits per dimension ({(r.GetValue(allSteps) ? "every step" : "one random step per image")})");
+            Console.WriteLine($"bound:   {evaluation.Estimate:F4} ± {evaluation.StdErr:F4} bits per dimension ({(r.GetValue(allSteps) ? "every step" : "one random step per image")}; ± the standard error over the images)");
             Console.WriteLine($"written: {path}");
             return 0;
         });

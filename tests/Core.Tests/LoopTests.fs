@@ -141,7 +141,7 @@ let tests =
                         let launch = { Rank = r; WorldSize = 2; LocalRank = r; MasterAddr = "127.0.0.1"; MasterPort = port
                                        AgentAttempt = None; Timeout = TimeSpan.FromSeconds 30.0 }
                         use group = ProcessGroup.Join launch
-                        Loop.trainOn (Some(DataParallel group)) toy { LearningRate = 0.05; NanAtStep = 0 } settings parallel Loop.Fresh false None ignore)
+                        Loop.trainOn (Some(DataParallel group)) toy { LearningRate = 0.05; NanAtStep = 0 } settings parallel Loop.Fresh [] None ignore)
                 let threads = torch.get_num_threads ()
                 let results = try Threading.Tasks.Task.WhenAll([ rank 0; rank 1 ]).Result finally torch.set_num_threads threads
                 Expect.isSome results[0] "rank 0 returns the metrics"

@@ -90,22 +90,29 @@ let tests =
             // Once it has finished, the folder is free again (to resume, here).
             let third = research temp.Path [] [ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ]
             Expect.equal third.ExitCode 0 "third.ExitCode"
-        testCase "--resume without --epochs trains to the run's own total; a finished run says so; --epochs extends it" <| fun () ->
-            use temp = new TempFolder "resume-epochs"
-            // 1000 images in batches of 100: 10 steps an epoch; killed in epoch 3 of 5 (the family's default is 3).
-            let mlp = [ "mlp"; "train"; "--threads"; "1"; "--limit"; "1000"; "--validation"; "500"; "--batch-size"; "100"; "--out"; "run" ]
+        testCase "--resume alone continues the run with its own settings, to its own total; a finished run says so; --epochs extends it" <| fun () ->
+            use temp = new TempFolder "resume-settings"
+            // 1000 images in batches of 100: 10 steps an epoch; killed in epoch 3 of 5 (the family's
+            // default is 3 epochs, batches of 128, no limit).
+            let mlp = [ "mlp"; "train"; "--out"; "run" ]
             let epochsIn () = File.ReadAllLines(Path.Combine(temp.Path, "run", "metrics.csv")).Length - 1
-            let killed = research temp.Path [ "RESEARCH_TEST_KILL_AT_STEP", "0:25" ] (mlp @ [ "--epochs"; "5" ])
+            let settings = [ "--threads"; "1"; "--limit"; "1000"; "--validation"; "500"; "--batch-size"; "100"; "--seed"; "3" ]
+            let killed = research temp.Path [ "RESEARCH_TEST_KILL_AT_STEP", "0:25" ] (mlp @ settings @ [ "--epochs"; "5" ])
             Expect.notEqual killed.ExitCode 0 "the kill stops the run"
             Expect.equal (epochsIn ()) 2 "two epochs committed before the kill"
+            let config () = File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))
+            let before = config ()
             let resumed = research temp.Path [] (mlp @ [ "--resume" ])
             Expect.equal resumed.ExitCode 0 resumed.Err
             Expect.equal (epochsIn ()) 5 "the resume trains to the run's 5 epochs, not the default 3"
+            Expect.equal (config ()) before "the run's settings, unchanged"
+            // A setting given and different is still refused, in one line naming it.
+            oneLineError 2 "batch size" (research temp.Path [] (mlp @ [ "--resume"; "--batch-size"; "128"; "--epochs"; "6" ]))
             let again = research temp.Path [] (mlp @ [ "--resume" ])
             Expect.equal again.ExitCode 0 again.Err
             Expect.stringContains again.Err "has trained 5 epochs, all that --epochs 5 asks for" "a finished run says so"
             Expect.equal (epochsIn ()) 5 "and trains nothing"
-            let further = research temp.Path [] (mlp @ [ "--resume"; "--epochs"; "6" ])
+            let further = research temp.Path [] (mlp @ [ "--resume"; "--epochs"; "6"; "--batch-size"; "100" ])
             Expect.equal further.ExitCode 0 further.Err
             Expect.equal (epochsIn ()) 6 "--epochs 6 trains one more"
             Expect.stringContains (File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))) "\"epochs\": 6" "config.json has the new total"

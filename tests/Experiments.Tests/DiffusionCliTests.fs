@@ -38,6 +38,10 @@ let tests =
             output.WriteLine $"tiny model's bound: {bound:F3} ± {stderr:F3} bits per dimension"
             // Between a model that has learnt something and 8 bits, the cost of a uniform guess.
             within 0.5 8.0 bound "the bound in bits per dimension"
+            // Exact over the steps, the ten images are still a sample of the test set: a standard error.
+            use exact = JsonDocument.Parse(File.ReadAllText(Path.Combine(at "diffusion", "eval", written[0])))
+            let exactErr = exact.RootElement.GetProperty("stderr").GetDouble()
+            Expect.isTrue (System.Double.IsFinite exactErr && exactErr > 0.0) $"the every-step bound's standard error over the images ({exactErr})"
             Expect.isGreaterThan stderr 0.0 "a Monte-Carlo standard error"
             Expect.equal (record.RootElement.GetProperty("unit").GetString()) "bits per dimension" "the unit"
             // The steps sweep, on a few samples, lands in the run for its report.
@@ -58,7 +62,11 @@ let tests =
             for text in [ "The loss by step"; "The denoising chain"; "FID against the sampling steps"
                           "<p class=\"note\">This run trained 1 epoch(s); the diffusion recipe in the README trains 22." ] do
                 Expect.stringContains single text "the diffusion run's report"
-            ok (research temp.Path [] [ "report"; "vae"; "gan"; "flow"; "diffusion"; "--no-verify"; "--out"; "compare" ])
+            let compare = research temp.Path [] [ "report"; "vae"; "gan"; "flow"; "diffusion"; "--no-verify"; "--out"; "compare" ]
+            ok compare
+            // It says what it works on, and how long each stage took.
+            for stage in [ "vae: its figures"; "gan: its figures"; "flow: its figures"; "diffusion: its figures"; "the comparison"; "the page" ] do
+                Expect.isTrue (System.Text.RegularExpressions.Regex.IsMatch(compare.Out, $@"(?m)^report: {stage} \.\.\. \d+\.\d s$")) $"a progress line for {stage} in: {compare.Out}"
             let page = File.ReadAllText(Path.Combine(at "compare", "report.html"))
             for text in [ "variational bound"; "bits per dimension"; "none: a GAN defines no density"; "diffusion: DDIM, 10 steps" ] do
                 Expect.stringContains page text "the comparison of four families"

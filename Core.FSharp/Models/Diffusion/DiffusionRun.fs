@@ -170,7 +170,8 @@ let evaluateRun (folder: string, checkpoint: string, limit: int, allSteps: bool,
         sumSq <- sumSq + nats.square().sum().item ()
     let count = float n
     let mean = sum / count
-    let stderr = if allSteps then 0.0 else sqrt (max 0.0 (sumSq / count - mean * mean) / count)
+    // Over the images (and, by Monte Carlo, the steps drawn): the test set is a sample either way.
+    let stderr = sqrt (max 0.0 (sumSq / count - mean * mean) / count)
     let dims = diffusion.Image.Pixels
     let run = RunFolder folder
     let source = "test" + (if limit > 0 then $"-first{n}" else "")
