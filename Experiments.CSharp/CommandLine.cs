@@ -126,7 +126,7 @@ public sealed class TrainingOptions
         LaunchModule.resolve(r.GetValue(rank), r.GetValue(worldSize), r.GetValue(masterAddr)!, r.GetValue(masterPort), r.GetValue(timeout));
 
     /// Trains (or resumes) the family's run with these options. Rank 0 (or the one process) prints
-    /// the run folder, the progress and the metrics, and returns them; other ranks print nothing
+    /// the run folder (once it holds it), the progress and the metrics, and returns them; other ranks print nothing
     /// and return null.
     public MetricsLog? Train<TConfig>(ParseResult r, Family<TConfig> family, TConfig config)
     {
@@ -135,13 +135,12 @@ public sealed class TrainingOptions
         var launch = Launch(r);
         var folder = Folder(r);
         var leader = launch is null || launch.Value.IsLeader;
-        if (leader)
-            Console.WriteLine(launch is null ? $"run folder: {folder}" : $"run folder: {folder} (rank 0 of {launch.Value.WorldSize})");
         // A resume keeps the run's own settings where the command line gives none.
         var leftOut = new Option[] { epochs, batchSize, seed, threads, validation, limit, imageEpochs }
             .Where(o => r.GetResult(o) is null or { Implicit: true }).Select(o => o.Name.TrimStart('-')).ToArray();
         MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, leftOut, launch, r.GetValue(Data), report);
-        var metrics = leader ? ProgressDisplay.Run(Work) : Work(null);
+        var header = launch is null ? $"run folder: {folder}" : $"run folder: {folder} (rank 0 of {launch.Value.WorldSize})";
+        var metrics = leader ? ProgressDisplay.Run(header, Work) : Work(null);
         if (metrics is not null) Print(metrics);
         return metrics;
     }

@@ -14,6 +14,22 @@ public static class ProgressDisplay
     public static T Run<T>(Func<Action<Progress>, T> work) =>
         Interactive ? RunWithBars(work) : RunWithLines(work);
 
+    /// Run, printing `header` before the first report: a job refused before it starts (a run folder
+    /// in use) says so in its one error line alone.
+    public static T Run<T>(string header, Func<Action<Progress>, T> work)
+    {
+        var printed = false;
+        return Run<T>(report => work(p =>
+        {
+            if (!printed)
+            {
+                printed = true;
+                if (Interactive) AnsiConsole.WriteLine(header); else Console.WriteLine(header);
+            }
+            report(p);
+        }));
+    }
+
     static T RunWithBars<T>(Func<Action<Progress>, T> work)
     {
         T result = default!;

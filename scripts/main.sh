@@ -5,6 +5,8 @@
 # bits per dimension, a short denoising diffusion model with its bound in bits per dimension and
 # FID against DDIM's steps, the sample quality of all four families (FID, KID, precision/recall,
 # density/coverage, classifier score, on 2,000 samples each), and one HTML report comparing the runs.
+# The runs are the README's recipes made short, under the recipes' names: runs/main/dcgan is the
+# recipe's runs/dcgan trained for 2 epochs on 20,000 images, and so on.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -12,25 +14,24 @@ bash scripts/setup.sh
 research() { dotnet Experiments.CSharp/bin/Release/net10.0/research.dll "$@"; }
 epochs="${EPOCHS:-5}"
 for latent in 20 2; do
-  out="runs/main-latent$latent"
-  rm -rf "$out"
-  research vae train --latent "$latent" --epochs "$epochs" --image-epochs "0,1,$epochs" --out "$out"
+  rm -rf "runs/main/latent$latent"
+  research vae train --latent "$latent" --epochs "$epochs" --image-epochs "0,1,$epochs" --out "runs/main/latent$latent"
 done
-rm -rf runs/main-gan
+rm -rf runs/main/dcgan
 # The DCGAN trains data-parallel: two ranks of one thread each, started by torchrun (python3-torch's),
 # each taking half of every batch of 128; rank 0 prints and writes the run folder.
 port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 /usr/bin/python3 -m torch.distributed.run --nproc_per_node 2 --master_addr 127.0.0.1 --master_port "$port" \
   --redirects 9:1 --tee 9:1 --no_python dotnet Experiments.CSharp/bin/Release/net10.0/research.dll \
-  gan train --arch dcgan --epochs 2 --limit 20000 --image-epochs 0,1,2 --threads 1 --out runs/main-gan
-research gan sample runs/main-gan --n 1000
-rm -rf runs/main-flow
-research flow train --epochs 1 --limit 5000 --image-epochs 0,1 --out runs/main-flow
-research flow eval runs/main-flow --limit 1000 --samples 4
-rm -rf runs/main-diffusion
-research diffusion train --epochs 2 --limit 5000 --image-epochs 0,1,2 --out runs/main-diffusion
-research diffusion eval runs/main-diffusion --limit 1000
-research diffusion sweep runs/main-diffusion --n 200 --steps 10,20,50 --ancestral false
-research score runs/main-latent20 runs/main-gan runs/main-flow runs/main-diffusion --n 2000 --steps 20
-research report runs/main-latent20 runs/main-latent2 runs/main-gan runs/main-flow runs/main-diffusion --out runs/main
+  gan train --arch dcgan --epochs 2 --limit 20000 --image-epochs 0,1,2 --threads 1 --out runs/main/dcgan
+research gan sample runs/main/dcgan --n 1000
+rm -rf runs/main/flow
+research flow train --epochs 1 --limit 5000 --image-epochs 0,1 --out runs/main/flow
+research flow eval runs/main/flow --limit 1000 --samples 4
+rm -rf runs/main/diffusion
+research diffusion train --epochs 2 --limit 5000 --image-epochs 0,1,2 --out runs/main/diffusion
+research diffusion eval runs/main/diffusion --limit 1000
+research diffusion sweep runs/main/diffusion --n 200 --steps 10,20,50 --ancestral false
+research score runs/main/latent20 runs/main/dcgan runs/main/flow runs/main/diffusion --n 2000 --steps 20
+research report runs/main/latent20 runs/main/latent2 runs/main/dcgan runs/main/flow runs/main/diffusion --out runs/main
 echo "open runs/main/report.html (offline; plotly.min.js is beside it)"

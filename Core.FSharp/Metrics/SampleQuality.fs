@@ -79,16 +79,20 @@ let private distances (a: Tensor) (b: Tensor) =
 
 let private chunks (n: int64) = [ for start in 0L .. 1000L .. n - 1L -> start, min 1000L (n - start) ]
 
-/// The radius of each point's k-NN ball within its own set: the distance to its k-th nearest
-/// neighbour, itself not counted.
-let private radii (f: Tensor) (k: int) =
+/// The radii of each point's k-NN balls within its own set, one tensor [N] per k in `ks`: the
+/// distance to its k-th nearest neighbour, itself not counted. One pass over the pairs serves all ks.
+let private radii (f: Tensor) (ks: int list) =
     use scope = new TensorScope()
-    let parts =
+    let nearest =
         [ for start, len in chunks (f.size 0) ->
               // A scope per chunk: its distance matrices (80 MB each at 10,000 points) go at once.
               use chunk = new TensorScope()
-              chunk.MoveToOuter((distances (f.narrow (0, start, len)) f).kthvalue (k + 1, 1)) ]
-    scope.MoveToOuter(torch.cat (parts, 0))
+              chunk.MoveToOuter((distances (f.narrow (0, start, len)) f).topk (List.max ks + 1, 1, largest = false)) ]
+    // Column 0 is the point itself (distance 0).
+    let nearest = torch.cat (nearest, 0)
+    [ for k in ks -> scope.MoveToOuter((nearest.select (1, int64 k)).contiguous ()) ]
+
+let private radius (f: Tensor) (k: int) = List.exactlyOne (radii f [ k ])
 
 /// f over chunks of `points` (each with the matrix [chunk; set] of 1 where a point lies in a set
 /// point's ball), summed.
@@ -104,11 +108,15 @@ let private insideFraction (points: Tensor) (set: Tensor) (setRadii: Tensor) =
 
 /// Improved precision and recall (Kynkaanniemi et al. 2019, eq. 1-2): precision is the fraction of
 /// generated samples inside the real manifold, recall the fraction of real samples inside the
-/// generated manifold, each manifold the union of k-NN balls (k = 3 in the paper).
-let precisionRecall (real: Tensor) (fake: Tensor) (k: int) =
-    use realRadii = radii real k
-    use fakeRadii = radii fake k
+/// generated manifold, each manifold the union of k-NN balls (k = 3 in the paper). `realRadii`
+/// are the real samples' k-NN radii.
+let private precisionRecallWithin (real: Tensor, realRadii: Tensor) (fake: Tensor) (k: int) =
+    use fakeRadii = radius fake k
     insideFraction fake real realRadii, insideFraction real fake fakeRadii
+
+let precisionRecall (real: Tensor) (fake: Tensor) (k: int) =
+    use realRadii = radius real k
+    precisionRecallWithin (real, realRadii) fake k
 
 /// Density and coverage (Naeem et al. 2020, eq. 3 and 4), on the real samples' k-NN balls alone:
 /// density = (1 / kM) sum_j sum_i 1[fake_j in ball_i], the mean number of real balls around a fake
@@ -116,8 +124,7 @@ let precisionRecall (real: Tensor) (fake: Tensor) (k: int) =
 /// ball counts 1/k each, where precision would count them all); coverage = (1 / N) sum_i
 /// 1[some fake in ball_i], the fraction of real samples with a fake sample near them. Neither
 /// uses the fakes' own balls, which a few outliers inflate.
-let densityCoverage (real: Tensor) (fake: Tensor) (k: int) =
-    use realRadii = radii real k
+let private densityCoverageWithin (real: Tensor, realRadii: Tensor) (fake: Tensor) (k: int) =
     let density = sumOverBalls fake real realRadii (fun inBall -> inBall.sum().item ()) / (float k * float (fake.size 0))
     let covered =
         List.sum
@@ -126,6 +133,10 @@ let densityCoverage (real: Tensor) (fake: Tensor) (k: int) =
                   let nearest = (distances (real.narrow (0, start, len)) fake).min 1
                   (nearest.le (realRadii.narrow (0, start, len))).sum().item () ]
     density, covered / float (real.size 0)
+
+let densityCoverage (real: Tensor) (fake: Tensor) (k: int) =
+    use realRadii = radius real k
+    densityCoverageWithin (real, realRadii) fake k
 
 /// The classifier score exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the samples: the
 /// MNIST analogue of the Inception score (Salimans et al. 2016), between 1 and the 10 classes.
@@ -160,13 +171,31 @@ type Scores =
 /// coverage with k = 5 (each paper's choice).
 let kidSubsets, kidSubsetSize, neighbours, densityNeighbours = 100, 1000, 3, 5
 
-let score (reference: Features) (generated: Features) (seed: int64) =
+/// The reference set with what every set scored against it shares, computed once: its Gaussian
+/// and its k-NN radii (one pass over all pairs of its 10,000 points).
+type Reference =
+    { Set: Features
+      Gaussian: Vector<float> * Matrix<float>
+      PrecisionRadii: Tensor
+      DensityRadii: Tensor }
+    interface IDisposable with
+        member r.Dispose() =
+            r.PrecisionRadii.Dispose()
+            r.DensityRadii.Dispose()
+
+/// The reference of a feature set; `set` stays the caller's.
+let reference (set: Features) =
+    let r = radii set.Features [ neighbours; densityNeighbours ]
+    { Set = set; Gaussian = gaussian set.Features; PrecisionRadii = r[0]; DensityRadii = r[1] }
+
+let score (reference: Reference) (generated: Features) (seed: int64) =
     use generator = new Generator(seed)
-    let kidMean, kidStdErr = kid reference.Features generated.Features kidSubsets kidSubsetSize generator
-    let precision, recall = precisionRecall reference.Features generated.Features neighbours
-    let density, coverage = densityCoverage reference.Features generated.Features densityNeighbours
+    let real = reference.Set.Features
+    let kidMean, kidStdErr = kid real generated.Features kidSubsets kidSubsetSize generator
+    let precision, recall = precisionRecallWithin (real, reference.PrecisionRadii) generated.Features neighbours
+    let density, coverage = densityCoverageWithin (real, reference.DensityRadii) generated.Features densityNeighbours
     { Images = int (generated.Features.size 0)
-      Fid = fid reference.Features generated.Features
+      Fid = frechetDistance reference.Gaussian (gaussian generated.Features)
       Kid = kidMean
       KidStdErr = kidStdErr
       Precision = precision

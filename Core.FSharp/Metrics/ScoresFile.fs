@@ -45,15 +45,17 @@ let private writeSet (w: Utf8JsonWriter) (set: ScoredSet) =
     w.WriteNumber("epoch", set.Epoch)
     w.WriteNumber("seed", set.Seed)
     let s = set.Scores
+    // A figure an older file lacks (NaN once read) stays missing: null, as JSON has no NaN.
+    let number (name: string) (v: float) = if Double.IsNaN v then w.WriteNull name else w.WriteNumber(name, v)
     w.WriteNumber("n", s.Images)
-    w.WriteNumber("fid", s.Fid)
-    w.WriteNumber("kid", s.Kid)
-    w.WriteNumber("kid_stderr", s.KidStdErr)
-    w.WriteNumber("precision", s.Precision)
-    w.WriteNumber("recall", s.Recall)
-    w.WriteNumber("density", s.Density)
-    w.WriteNumber("coverage", s.Coverage)
-    w.WriteNumber("classifier_score", s.ClassifierScore)
+    number "fid" s.Fid
+    number "kid" s.Kid
+    number "kid_stderr" s.KidStdErr
+    number "precision" s.Precision
+    number "recall" s.Recall
+    number "density" s.Density
+    number "coverage" s.Coverage
+    number "classifier_score" s.ClassifierScore
     w.WriteStartArray "classes"
     for c in s.Classes do w.WriteNumberValue c
     w.WriteEndArray()
@@ -75,11 +77,11 @@ let private write (folder: string) (file: ScoresFile) =
     AtomicFile.writeBytes (Path.Combine(folder, fileName)) (stream.ToArray())
 
 /// A set as scores.json holds it; a file written before a field existed lacks it (the checkpoint and
-/// seed then come from the file's top level, the epoch is unknown: -1, density and coverage NaN).
+/// seed then come from the file's top level, the epoch is unknown: -1, density and coverage NaN, written back as null).
 let private readSet (file: JsonElement) (e: JsonElement) =
     let number (name: string) =
         match e.TryGetProperty name with
-        | true, v -> v.GetDouble()
+        | true, v when v.ValueKind <> JsonValueKind.Null -> v.GetDouble()
         | _ -> nan
     let text (name: string) =
         match e.TryGetProperty name, file.TryGetProperty name with
@@ -96,14 +98,14 @@ let private readSet (file: JsonElement) (e: JsonElement) =
       Seed = integer "seed" 0
       Scores =
         { Images = e.GetProperty("n").GetInt32()
-          Fid = e.GetProperty("fid").GetDouble()
-          Kid = e.GetProperty("kid").GetDouble()
-          KidStdErr = e.GetProperty("kid_stderr").GetDouble()
-          Precision = e.GetProperty("precision").GetDouble()
-          Recall = e.GetProperty("recall").GetDouble()
+          Fid = number "fid"
+          Kid = number "kid"
+          KidStdErr = number "kid_stderr"
+          Precision = number "precision"
+          Recall = number "recall"
           Density = number "density"
           Coverage = number "coverage"
-          ClassifierScore = e.GetProperty("classifier_score").GetDouble()
+          ClassifierScore = number "classifier_score"
           Classes = [| for c in e.GetProperty("classes").EnumerateArray() -> c.GetInt32() |] } }
 
 /// <folder>/scores.json, if `score` has written one.

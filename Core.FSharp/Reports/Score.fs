@@ -46,9 +46,10 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         Family.useThreads (threads, 1)
         FeatureNet.features net images
     use mnist = Mnist.load (?folder = (dataFolder |> Option.map (fun f -> Path.Combine(f, "mnist"))))
-    use reference =
+    use testFeatures =
         use test = mnist.test.all ()
         featuresOf test.x
+    use reference = SampleQuality.reference testFeatures
     let scoreSet label path (checkpoint: string, epoch: int) (images: Tensor) =
         progress $"scoring {label} ({images.size 0} images)"
         use features = featuresOf images
@@ -78,7 +79,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                             let prefix = Path.Combine(path, "samples", $"score-{checkpoint}-{slug label}-n{n}-seed{seed}")
                             let idx, _ = SampleFiles.write prefix images
                             scoreSet label idx (checkpoint, epoch) images ]
-                  ScoresFile.update path FeatureNet.sha256 $"MNIST test set ({reference.Features.size 0} images)" floor scored
+                  ScoresFile.update path FeatureNet.sha256 $"MNIST test set ({testFeatures.Features.size 0} images)" floor scored
                       (TimeSpan.FromMinutes 10.0)
                   { Path = path; IsRun = true; Sets = scored }
               else

@@ -131,7 +131,7 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_var(H a, int64[] dims, int ndims, int unbiased, int keepdim, H* out)
 [<DllImport(Lib)>] extern int ts_prod(H a, int64 dim, int hasDim, int keepdim, H* out)
 [<DllImport(Lib)>] extern int ts_argmax(H a, int64 dim, int hasDim, int keepdim, H* out)
-[<DllImport(Lib)>] extern int ts_kthvalue(H a, int64 k, int64 dim, int keepdim, H* out)
+[<DllImport(Lib)>] extern int ts_topk(H a, int64 k, int64 dim, int largest, H* out)
 [<DllImport(Lib)>] extern int ts_argmin(H a, int64 dim, int hasDim, int keepdim, H* out)
 [<DllImport(Lib)>] extern int ts_allclose(H a, H b, double rtol, double atol, int equalNan, int* out)
 [<DllImport(Lib)>] extern int ts_equal(H a, H b, int* out)

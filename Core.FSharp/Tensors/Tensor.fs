@@ -316,9 +316,9 @@ type Tensor internal (handle: nativeint) =
     member x.argmax(?dim: int, ?keepdim: bool) =
         x.Op1(fun (a, o) ->
             ts_argmax (a, int64 (defaultArg dim 0), (if dim.IsSome then 1 else 0), (if defaultArg keepdim false then 1 else 0), o))
-    /// The k-th smallest value (k from 1) along dim (the last by default).
-    member x.kthvalue(k: int, ?dim: int, ?keepdim: bool) =
-        x.Op1(fun (a, o) -> ts_kthvalue (a, int64 k, int64 (defaultArg dim -1), (if defaultArg keepdim false then 1 else 0), o))
+    /// The k largest values along `dim` (smallest with largest = false), sorted; torch.topk's values.
+    member x.topk(k: int, ?dim: int, ?largest: bool) =
+        x.Op1(fun (a, o) -> ts_topk (a, int64 k, int64 (defaultArg dim -1), (if defaultArg largest true then 1 else 0), o))
     member x.argmin(?dim: int, ?keepdim: bool) =
         x.Op1(fun (a, o) ->
             ts_argmin (a, int64 (defaultArg dim 0), (if dim.IsSome then 1 else 0), (if defaultArg keepdim false then 1 else 0), o))

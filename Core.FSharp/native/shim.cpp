@@ -268,8 +268,8 @@ int ts_prod(tensor a, int64_t dim, int has_dim, int keepdim, tensor* out) {
 int ts_argmax(tensor a, int64_t dim, int has_dim, int keepdim, tensor* out) {
   GUARD(*out = wrap(at::argmax(T(a), has_dim ? c10::optional<int64_t>(dim) : c10::nullopt, keepdim != 0)))
 }
-int ts_kthvalue(tensor a, int64_t k, int64_t dim, int keepdim, tensor* out) {
-  GUARD(*out = wrap(std::get<0>(at::kthvalue(T(a), k, dim, keepdim != 0))))
+int ts_topk(tensor a, int64_t k, int64_t dim, int largest, tensor* out) {
+  GUARD(*out = wrap(std::get<0>(at::topk(T(a), k, dim, largest != 0, /*sorted=*/true))))
 }
 int ts_argmin(tensor a, int64_t dim, int has_dim, int keepdim, tensor* out) {
   GUARD(*out = wrap(at::argmin(T(a), has_dim ? c10::optional<int64_t>(dim) : c10::nullopt, keepdim != 0)))

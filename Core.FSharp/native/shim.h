@@ -149,7 +149,7 @@ TS_API int ts_std(tensor a, const int64_t* dims, int ndims, int unbiased, int ke
 TS_API int ts_var(tensor a, const int64_t* dims, int ndims, int unbiased, int keepdim, tensor* out);
 TS_API int ts_prod(tensor a, int64_t dim, int has_dim, int keepdim, tensor* out);
 TS_API int ts_argmax(tensor a, int64_t dim, int has_dim, int keepdim, tensor* out);
-TS_API int ts_kthvalue(tensor a, int64_t k, int64_t dim, int keepdim, tensor* out);
+TS_API int ts_topk(tensor a, int64_t k, int64_t dim, int largest, tensor* out);
 TS_API int ts_argmin(tensor a, int64_t dim, int has_dim, int keepdim, tensor* out);
 TS_API int ts_allclose(tensor a, tensor b, double rtol, double atol, int equal_nan, int* out);
 TS_API int ts_equal(tensor a, tensor b, int* out);

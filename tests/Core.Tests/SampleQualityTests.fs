@@ -189,6 +189,27 @@ let tests =
                     | panels -> failtest $"unexpected panels: {panels |> List.map Research.Core.Training.Panel.title}"
                 finally
                     IO.Directory.Delete(folder, true)
+            testCase "a scores.json from before density and coverage takes new rows, its old rows keeping their missing figures" <| fun () ->
+                let folder = NnTestSupport.tempFolder "scores-old"
+                try
+                    // The layout `score` wrote then: checkpoint and seed at the top, one floor, no density or coverage.
+                    let old (label: string) =
+                        $"{{\"samples\": \"{label}\", \"images\": \"\", \"n\": 2000, \"fid\": 5.5, \"kid\": 1.6, \"kid_stderr\": 0.7, \"precision\": 0.87, \"recall\": 0.89, \"classifier_score\": 9.8, \"classes\": [1,2,3,4,5,6,7,8,9,10]}}"
+                    let floorRow, setRow = old "MNIST training images", old "samples"
+                    IO.File.WriteAllText(IO.Path.Combine(folder, "scores.json"),
+                        $"{{\"checkpoint\": \"last\", \"seed\": 1, \"feature_net_sha256\": \"net\", \"reference\": \"ref\", \"floor\": {floorRow}, \"sets\": [{setRow}]}}")
+                    let scores : SampleQuality.Scores =
+                        { Images = 64; Fid = 100.0; Kid = 50.0; KidStdErr = 5.0; Precision = 0.8; Recall = 0.1; Density = 0.7; Coverage = 0.05
+                          ClassifierScore = 3.3; Classes = Array.create 10 6 }
+                    let floor = { Label = "MNIST training images"; Images = ""; Checkpoint = ""; Epoch = 0; Seed = 1; Scores = scores } : ScoresFile.ScoredSet
+                    ScoresFile.update folder "net" "ref" floor [ { floor with Label = "samples"; Checkpoint = "last"; Epoch = 2 } ] (TimeSpan.FromSeconds 5.0)
+                    let file = (ScoresFile.read folder).Value
+                    Expect.equal [ for s in file.Sets -> s.Scores.Images, s.Scores.Fid ] [ 2000, 5.5; 64, 100.0 ] "the old row and the new one"
+                    Expect.isTrue (Double.IsNaN file.Sets.[0].Scores.Density && Double.IsNaN file.Sets.[0].Scores.Coverage) "the old row's density and coverage stay missing"
+                    Expect.equal (file.Sets.[1].Scores.Density, file.Sets.[1].Scores.Coverage) (0.7, 0.05) "the new row's"
+                    Expect.stringContains (IO.File.ReadAllText(IO.Path.Combine(folder, "scores.json"))) "\"density\": null" "missing figures as null"
+                finally
+                    IO.Directory.Delete(folder, true)
             testCase "two score updates of one folder at once both land, and a killed writer's temporary file goes" <| fun () ->
                 let scores : SampleQuality.Scores =
                     { Images = 10; Fid = 1.0; Kid = 0.5; KidStdErr = 0.1; Precision = 0.75; Recall = 0.5; Density = 0.9; Coverage = 0.6

@@ -94,6 +94,9 @@ let tests =
             Expect.equal ((x.sum (1, keepdim = true)).shape) [| 2L; 1L |] "(x.sum (1, keepdim = true)).shape"
             Expect.equal ((x.argmax 1).toInt64Array ()) [| 2L; 1L |] "(x.argmax 1).toInt64Array ()"
             Expect.equal ((x.argmin ()).toInt64Array ()) [| 1L |] "(x.argmin ()).toInt64Array ()"
+            let sortedRows descending = rows |> Array.map (fun r -> (if descending then Array.sortDescending r else Array.sort r)[.. 1]) |> Array.concat
+            close "topk 2 dim 1" (sortedRows true) (x.topk (2, 1))
+            close "topk 2 dim 1, smallest" (sortedRows false) (x.topk (2, 1, largest = false))
         testCase "integer tensors keep integer arithmetic with integral scalars" <| fun () ->
             use scope = new TensorScope()
             let n = torch.arange (5.0, Dtype.Int64)

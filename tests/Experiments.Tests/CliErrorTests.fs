@@ -83,6 +83,7 @@ let tests =
             let firstDone = finish first
             Expect.equal firstDone.ExitCode 0 "firstDone.ExitCode"
             oneLineError 2 $"run is in use by process {first.Id}" second
+            Expect.equal second.Out "" "nothing but the error line"
             // The first run's folder is its own: its config, all three epochs.
             let config = File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))
             Expect.stringContains config ("\"train_limit\": 20000") "config"
