@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 using Research.Core;
 using Research.Core.Distributed;
@@ -65,55 +66,114 @@ public static class CommandLine
             .ToArray();
 }
 
-/// The options every `<family> train` command shares, read into the RunSettings of Core.FSharp, and
-/// how a training command runs: in one process, or as one rank of a data-parallel group (started by
-/// torchrun, by Slurm's srun, or by hand with --world-size and --rank).
-public sealed class TrainingOptions
+/// The command-line options of a settings declaration (Core.FSharp/Training/Setting.fs): one per
+/// setting, typed by its kind, its help stating the default (each preset's where they differ).
+public sealed class SettingOptions<R>
 {
-    readonly Option<int> epochs, batchSize, seed, threads, validation, limit, rank, worldSize, masterPort;
-    readonly Option<string> imageEpochs, output, masterAddr;
+    readonly Settings<R> spec;
+    readonly R defaults;
+    readonly List<(Setting<R> Setting, Option Option)> options = [];
+
+    public SettingOptions(Settings<R> spec)
+    {
+        this.spec = spec;
+        defaults = Settings.defaults(spec);
+        foreach (var s in spec.Fields)
+        {
+            var text = Settings.defaultText(spec, s);
+            var value = s.Get.Invoke(defaults);
+            // A default that depends on another setting (the architecture) is stated in the help.
+            var single = text == value.ToString();
+            Option option = value switch
+            {
+                SettingValue.Int i => Typed(s, i.Item, single, text),
+                SettingValue.Number x => Typed(s, x.Item, single, text),
+                // (System.CommandLine's help leaves a switch's default out.)
+                SettingValue.Switch b => Typed(s, b.Item, false, text),
+                _ => Typed(s, value.ToString(), single, text),
+            };
+            options.Add((s, option));
+        }
+    }
+
+    static Option<T> Typed<T>(Setting<R> s, T value, bool single, string text) =>
+        single ? CommandLine.Opt($"--{s.Flag}", s.Help, value) : new($"--{s.Flag}") { Description = $"{s.Help} [default: {text}]" };
+
+    public IEnumerable<Option> Options => options.Select(o => o.Option);
+
+    /// The flags the command line gives, with their values.
+    public FSharpList<Tuple<string, SettingValue>> Given(ParseResult r) =>
+        ListModule.OfSeq(options.Where(o => r.GetResult(o.Option) is { Implicit: false }).Select(o => Tuple.Create(o.Setting.Flag, Value(r, o.Setting, o.Option))));
+
+    /// The flags the command line leaves out: a resume takes those settings from the run.
+    public IEnumerable<string> LeftOut(ParseResult r) =>
+        options.Where(o => r.GetResult(o.Option) is null or { Implicit: true }).Select(o => o.Setting.Flag);
+
+    /// The record the command line asks for: the defaults with the given flags, checked.
+    public R Record(ParseResult r) => Settings.ofGiven(spec, Given(r));
+
+    SettingValue Value(ParseResult r, Setting<R> s, Option option) => option switch
+    {
+        Option<int> o => SettingValue.NewInt(r.GetValue(o)),
+        Option<double> o => SettingValue.NewNumber(r.GetValue(o)),
+        Option<bool> o => SettingValue.NewSwitch(r.GetValue(o)),
+        Option<string> o => Setting.parse(s, defaults, r.GetValue(o)!),
+        _ => throw new InvalidOperationException($"--{s.Flag}: an option of an unknown kind"),
+    };
+}
+
+/// `<family> train`: the family's own settings and those every run shares as options (both declared
+/// once in Core.FSharp), and how a training command runs: in one process, or as one rank of a
+/// data-parallel group (started by torchrun, by Slurm's srun, or by hand with --world-size and --rank).
+public sealed class TrainingOptions<C>
+{
+    readonly Family<C> family;
+    readonly SettingOptions<C> model;
+    readonly SettingOptions<RunSettings> run;
+    readonly Option<int> rank, worldSize, masterPort;
+    readonly Option<string> output, masterAddr;
     readonly Option<string?> resume;
     readonly Option<double> timeout;
-    public readonly Option<string?> Data;
+    readonly Option<string?> data;
 
-    /// The options with a family's defaults (the run folder defaults to runs/<family>).
-    public TrainingOptions(string family, RunSettings defaults)
+    TrainingOptions(Family<C> family)
     {
-        epochs = CommandLine.Opt("--epochs", "epochs to train (with --resume: the total to reach)", defaults.Epochs);
-        batchSize = CommandLine.Opt("--batch-size", "minibatch size (data-parallel: the global batch, shared out among the ranks)", defaults.BatchSize);
-        seed = CommandLine.Opt("--seed", "random seed (initialisation, validation split, batch order, noise)", defaults.Seed);
-        threads = CommandLine.Opt("--threads", $"threads, at most the machine's {Environment.ProcessorCount} cores (the model splits them between libtorch and OpenBLAS; data-parallel: per rank)", defaults.Threads);
-        validation = CommandLine.Opt("--validation", "training images held out for validation (at least 1: the best checkpoint is chosen on them)", defaults.ValidationSize);
-        limit = CommandLine.Opt("--limit", "train on N training images only, a seeded random subset (0 = all)", defaults.TrainLimit);
-        imageEpochs = CommandLine.Opt("--image-epochs", "epochs at which image grids are saved, comma-separated (0 = before training)", string.Join(",", defaults.ImageEpochs));
-        output = CommandLine.Opt("--out", "run folder", Path.Combine("runs", family));
+        this.family = family;
+        model = new SettingOptions<C>(family.Settings);
+        run = new SettingOptions<RunSettings>(RunSettingsModule.settings(family.RunDefaults));
+        output = CommandLine.Opt("--out", "run folder", Path.Combine("runs", family.Name));
         resume = new Option<string?>("--resume")
         {
             Description = "continue the run in --out from its last completed epoch, with its own settings where the command line gives none; `--resume auto` continues it if it has one and starts it otherwise (for restarts: torchrun --max_restarts)",
             Arity = ArgumentArity.ZeroOrOne,
             CustomParser = a => a.Tokens.Count == 0 ? "yes" : a.Tokens[0].Value,
         };
-        Data = CommandLine.Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+        data = CommandLine.Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
         worldSize = CommandLine.Opt("--world-size", "data-parallel by hand: the number of ranks (torchrun and srun set it themselves; -1 = from their environment)", -1);
         rank = CommandLine.Opt("--rank", "data-parallel by hand: this process's rank, 0 to --world-size - 1 (-1 = from the environment)", -1);
         masterAddr = CommandLine.Opt("--master-addr", "data-parallel by hand: the address of rank 0, which serves the rendezvous", "127.0.0.1");
         masterPort = CommandLine.Opt("--master-port", "data-parallel by hand: rank 0's rendezvous port", 29500);
-        timeout = CommandLine.Opt("--timeout", "data-parallel: seconds a rank waits for the others (to join, and in every collective) before it stops", Research.Core.Distributed.LaunchModule.defaultTimeout.TotalSeconds);
+        timeout = CommandLine.Opt("--timeout", "data-parallel: seconds a rank waits for the others (to join, and in every collective) before it stops", LaunchModule.defaultTimeout.TotalSeconds);
     }
 
-    public void AddTo(Command command)
+    /// The `train` command of a family; `trained` (the run folder, the data folder) follows a
+    /// training on rank 0.
+    public static Command Command(Family<C> family, string description, Action<string, string?>? trained = null)
     {
-        foreach (var option in new Option[] { epochs, batchSize, seed, threads, validation, limit, imageEpochs, output, resume, Data, worldSize, rank, masterAddr, masterPort, timeout })
+        var options = new TrainingOptions<C>(family);
+        var command = new Command("train", description);
+        foreach (var option in options.model.Options.Concat(options.run.Options)
+                     .Concat([options.output, options.resume, options.data, options.worldSize, options.rank, options.masterAddr, options.masterPort, options.timeout]))
             command.Options.Add(option);
+        command.SetAction(r =>
+        {
+            if (options.Train(r) is { } folder) trained?.Invoke(folder, r.GetValue(options.data));
+            return 0;
+        });
+        return command;
     }
 
-    public RunSettings Settings(ParseResult r) => RunSettingsModule.validate(new RunSettings(
-        r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed), r.GetValue(threads), r.GetValue(validation), r.GetValue(limit),
-        Microsoft.FSharp.Collections.ListModule.OfArray(CommandLine.Ints(r.GetValue(imageEpochs)!, "--image-epochs"))));
-
-    public string Folder(ParseResult r) => Path.GetFullPath(r.GetValue(output)!);
-
-    public Loop.Start Start(ParseResult r) => r.GetValue(resume) switch
+    Loop.Start Start(ParseResult r) => r.GetValue(resume) switch
     {
         null => Loop.Start.Fresh,
         "yes" => Loop.Start.Resume,
@@ -121,28 +181,25 @@ public sealed class TrainingOptions
         var other => throw new ArgumentException($"--resume takes no value, or 'auto' (got '{other}')"),
     };
 
-    /// This process's place in a data-parallel group, or null for one process.
-    public FSharpOption<Launch>? Launch(ParseResult r) =>
-        LaunchModule.resolve(r.GetValue(rank), r.GetValue(worldSize), r.GetValue(masterAddr)!, r.GetValue(masterPort), r.GetValue(timeout));
-
     /// Trains (or resumes) the family's run with these options. Rank 0 (or the one process) prints
-    /// the run folder (once it holds it), the progress and the metrics, and returns them; other ranks print nothing
-    /// and return null.
-    public MetricsLog? Train<TConfig>(ParseResult r, Family<TConfig> family, TConfig config)
+    /// the run folder (once it holds it), the progress and the metrics, and returns the folder;
+    /// other ranks print nothing and return null.
+    string? Train(ParseResult r)
     {
-        var settings = Settings(r);
+        var config = model.Record(r);
+        var settings = run.Record(r);
         var start = Start(r);
-        var launch = Launch(r);
-        var folder = Folder(r);
+        var launch = LaunchModule.resolve(r.GetValue(rank), r.GetValue(worldSize), r.GetValue(masterAddr)!, r.GetValue(masterPort), r.GetValue(timeout));
+        var folder = Path.GetFullPath(r.GetValue(output)!);
         var leader = launch is null || launch.Value.IsLeader;
         // A resume keeps the run's own settings where the command line gives none.
-        var leftOut = new Option[] { epochs, batchSize, seed, threads, validation, limit, imageEpochs }
-            .Where(o => r.GetResult(o) is null or { Implicit: true }).Select(o => o.Name.TrimStart('-')).ToArray();
-        MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, leftOut, launch, r.GetValue(Data), report);
+        var leftOut = model.LeftOut(r).Concat(run.LeftOut(r)).ToArray();
+        MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, leftOut, launch, r.GetValue(data), report);
         var header = launch is null ? $"run folder: {folder}" : $"run folder: {folder} (rank 0 of {launch.Value.WorldSize})";
         var metrics = leader ? ProgressDisplay.Run(header, Work) : Work(null);
-        if (metrics is not null) Print(metrics);
-        return metrics;
+        if (metrics is null) return null;
+        Print(metrics);
+        return folder;
     }
 
     /// Prints the run's metrics, one row per epoch (the epoch as a whole number).

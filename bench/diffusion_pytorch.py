@@ -13,7 +13,7 @@ With --ddp it is one rank of PyTorch's own DistributedDataParallel on gloo, star
 consecutive share of each global batch and rank 0 prints.
     OMP_NUM_THREADS=2 /usr/bin/python3 bench/diffusion_pytorch.py --data data/mnist --epochs 1 --threads 2
 """
-import copy, math, os, sys, time
+import copy, math, os, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -98,33 +98,23 @@ def main():
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     model = DDP(net) if a.ddp else net
-    n, step = x_all.shape[0], 0
-    for epoch in range(1, a.epochs + 1):
-        start = time.perf_counter()
-        total, batches = 0.0, 0
-        perm = torch.randperm(n)
-        for i in range(0, n, a.batch_size):
-            step += 1
-            for group in opt.param_groups:
-                group["lr"] = 1e-3 * min(1.0, step / 200)
-            batch = perm[i:i + a.batch_size]
-            lo, hi = peer.share(len(batch), rank, world)
-            x0 = x_all.index_select(0, batch[lo:hi])
-            t = torch.randint(0, steps_T, (x0.shape[0],))
-            noise = torch.randn_like(x0)
-            ab = alpha_bar[t][:, None, None, None]
-            loss = F.mse_loss(model(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, t), noise)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            with torch.no_grad():
-                d = min(0.999, (1 + step) / (10 + step))
-                for e, w in zip(ema.parameters(), net.parameters()):
-                    e.mul_(d).add_(w, alpha=1 - d)
-            total += loss.item()
-            batches += 1
-        peer.epoch_done(rank, epoch, time.perf_counter() - start, n, total / batches)
+
+    def step(x0, k):
+        t = torch.randint(0, steps_T, (x0.shape[0],))
+        noise = torch.randn_like(x0)
+        ab = alpha_bar[t][:, None, None, None]
+        loss = F.mse_loss(model(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, t), noise)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(0.999, (1 + k) / (10 + k))
+            for e, w in zip(ema.parameters(), net.parameters()):
+                e.mul_(d).add_(w, alpha=1 - d)
+        return loss.item()
+
+    peer.train(a, rank, world, x_all, opt, 1e-3, 200, step)
 
 
 if __name__ == "__main__":

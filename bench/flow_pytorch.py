@@ -15,7 +15,7 @@ With --ddp it is one rank of PyTorch's own DistributedDataParallel on gloo, star
 (`research bench flow --ranks 2` starts two of one thread each); every rank takes its consecutive
 share of each global batch and rank 0 prints.
 """
-import math, os, sys, time
+import math, os, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -97,30 +97,19 @@ class Flow(nn.Module):
 def main():
     a = peer.parser(__doc__, epochs=1).parse_args()
     rank, world = peer.start(a)
-    x_all = peer.images(a, 1.0)
     flow = Flow()
     opt = torch.optim.Adam(flow.parameters(), lr=1e-3)
     model = DDP(flow) if a.ddp else flow
-    n, step = x_all.shape[0], 0
-    for epoch in range(1, a.epochs + 1):
-        start = time.perf_counter()
-        total, batches = 0.0, 0
-        perm = torch.randperm(n)
-        for i in range(0, n, a.batch_size):
-            step += 1
-            for group in opt.param_groups:
-                group["lr"] = 1e-3 * min(1.0, step / 200)
-            batch = perm[i:i + a.batch_size]
-            lo, hi = peer.share(len(batch), rank, world)
-            x = x_all.index_select(0, batch[lo:hi])
-            opt.zero_grad()
-            bpd = -model(x) / (x[0].numel() * math.log(2))
-            bpd.mean().backward()
-            torch.nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
-            opt.step()
-            total += bpd.mean().item()
-            batches += 1
-        peer.epoch_done(rank, epoch, time.perf_counter() - start, n, total / batches)
+
+    def step(x, _):
+        opt.zero_grad()
+        bpd = -model(x) / (x[0].numel() * math.log(2))
+        bpd.mean().backward()
+        torch.nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
+        opt.step()
+        return bpd.mean().item()
+
+    peer.train(a, rank, world, peer.images(a, 1.0), opt, 1e-3, 200, step)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """What the PyTorch peers of `research bench` share: their command line, the MNIST training images,
 the start of a run (threads, seed and, with --ddp, a rank of DistributedDataParallel on gloo under
-torchrun), each rank's share of a global batch, and the JSON lines `research bench` reads (one with
+torchrun), each rank's share of a global batch, the timed epochs of a warmed-up Adam, and the JSON lines `research bench` reads (one with
 the versions and threads, then one per epoch; rank 0 alone prints)."""
-import argparse, json, os, struct
+import argparse, json, os, struct, time
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -58,3 +58,23 @@ def share(n, rank, world):
 def epoch_done(rank, epoch, seconds, images, loss):
     if rank == 0:
         print(json.dumps({"epoch": epoch, "seconds": seconds, "images": images, "loss": loss}), flush=True)
+
+
+def train(a, rank, world, x_all, opt, lr, warmup, step):
+    """Times a.epochs epochs of shuffled global batches of a.batch_size, this rank taking its share of
+    each, the learning rate warmed up linearly from 0 over `warmup` steps; step(x, k) runs the k-th
+    optimisation step on the share x and returns its loss."""
+    n, k = x_all.shape[0], 0
+    for epoch in range(1, a.epochs + 1):
+        start_time = time.perf_counter()
+        total, batches = 0.0, 0
+        perm = torch.randperm(n)
+        for i in range(0, n, a.batch_size):
+            k += 1
+            for group in opt.param_groups:
+                group["lr"] = lr * min(1.0, k / warmup)
+            batch = perm[i:i + a.batch_size]
+            lo, hi = share(len(batch), rank, world)
+            total += step(x_all.index_select(0, batch[lo:hi]), k)
+            batches += 1
+        epoch_done(rank, epoch, time.perf_counter() - start_time, n, total / batches)

@@ -87,20 +87,18 @@ let trainer (c: BetaVaeConfig) (settings: RunSettings) (data: Mnist) (g: Generat
             let means = (decode (torch.randn ([| 64L; int64 c.Latent |], generator = fixedLatents))).mean
             [ ("samples", Png.Grid(means.toFloat32Array (), image.Height, image.Width, 8, 8)) ] }
 
-let family: Family<BetaVaeConfig> =
-    { Name = "beta-vae"
-      Write =
-        fun w c ->
-            ConfigWriter.number w "beta" c.Beta
-            w.WriteNumber("latent", c.Latent)
-            w.WriteNumber("hidden", c.Hidden)
-            ConfigWriter.number w "lr" c.LearningRate
-      Read = fun r -> { Beta = r.Number "beta"; Latent = r.Int "latent"; Hidden = r.Int "hidden"; LearningRate = r.Number "lr" }
-      Check = fun c -> (if not (c.Beta > 0.0 && Double.IsFinite c.Beta) then invalidArg "beta" $"beta must be a positive, finite number (got {c.Beta})"); c
-      Differences = fun saved requested -> [ if saved <> requested then $"model settings: saved {saved}, requested {requested}" ]
-      Threads = fun _ threads -> 1, threads
-      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
-      Create = trainer }
+let family =
+    // Declared once: config.json and a resume's checks come from these.
+    let settings =
+        Settings.declare
+            [ Setting.number "beta" "beta" "the KL term's weight" _.Beta (fun v c -> { c with Beta = v })
+              Setting.int "latent" "latent" "latent size" _.Latent (fun v c -> { c with Latent = v })
+              Setting.int "hidden" "hidden" "hidden units" _.Hidden (fun v c -> { c with Hidden = v })
+              Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v c -> { c with LearningRate = v }) ]
+            { Beta = 4.0; Latent = 10; Hidden = 256; LearningRate = 1e-3 }
+            (fun c -> (if not (c.Beta > 0.0 && Double.IsFinite c.Beta) then invalidArg "beta" $"beta must be a positive, finite number (got {c.Beta})"); c)
+    // Matrix products: the threads go to OpenBLAS.
+    { Family.create "beta-vae" settings { RunSettings.defaults with Threads = 1 } trainer with Threads = fun _ threads -> 1, threads }
 
 /// Latent traversals (Higgins et al. 2017, figure 7): the decoder's means as one latent coordinate
 /// sweeps from -3 to 3 with the others at 0, a row per coordinate.
@@ -152,7 +150,7 @@ Environment.SetEnvironmentVariable("RESEARCH_DATA", data)
 // Bad arguments or input end in one line and exit code 2, as the research command line's do.
 try
     let folder, epochs, beta = parse (fsi.CommandLineArgs |> Array.skip 1)
-    let config = family.Check { Beta = beta; Latent = 10; Hidden = 256; LearningRate = 1e-3 }
+    let config = Settings.ofGiven family.Settings [ ("beta", Number beta) ]
     let settings = { RunSettings.defaults with Epochs = epochs; Threads = 1; ImageEpochs = [ 0; epochs ] }
     let metrics = Loop.train family config settings folder false (Some data) ignore
     for row in metrics.Rows do

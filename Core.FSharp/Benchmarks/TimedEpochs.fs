@@ -1,5 +1,6 @@
 namespace Research.Core.Benchmarks
 
+open System
 open Research.Core
 open Research.Core.Data
 open Research.Core.Distributed
@@ -32,3 +33,13 @@ type TimedEpochs =
     static member Rank(launch: Launch, data: Mnist, settings: RunSettings, create: Generator -> TrainingRun) =
         use group = ProcessGroup.Join launch
         TimedEpochs.Run(data, settings, create, Some(DataParallel group), ignore)
+
+    /// A family's epochs on `config`, from scratch on its data (dataFolder: null or empty for the
+    /// workspace's); with a launch, as one rank of that group. The thread settings are the caller's.
+    static member OfFamily(family: Family<'C>, config: 'C, settings: RunSettings, launch: Launch option, dataFolder: string) =
+        let config = family.Settings.Check config
+        use data = family.LoadData config settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
+        let create generator = family.Create config settings data generator
+        match launch with
+        | None -> TimedEpochs.Run(data, settings, create, None, ignore)
+        | Some launch -> TimedEpochs.Rank(launch, data, settings, create)

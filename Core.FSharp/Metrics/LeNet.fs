@@ -52,17 +52,10 @@ let trainer (config: LeNetConfig) (_: RunSettings) (data: Mnist) (generator: Gen
     let model = LeNet.create generator
     Classifier.trainer model.forward model.parameters config.LearningRate data
 
-let family: Family<LeNetConfig> =
-    { Name = "lenet"
-      Write = fun w c -> ConfigWriter.number w "lr" c.LearningRate
-      Read = fun r -> { LearningRate = r.Number "lr" }
-      Check =
-        fun c ->
-            if not (c.LearningRate > 0.0 && Double.IsFinite c.LearningRate) then
-                invalidArg "lr" $"--lr must be a positive, finite number (got {c.LearningRate})"
-            c
-      Differences = Differences.between [ "learning rate", (fun c -> box c.LearningRate) ]
-      // Convolutions are the work: the threads go to libtorch's pool.
-      Threads = fun _ threads -> threads, 1
-      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
-      Create = trainer }
+let family =
+    let check c =
+        if not (c.LearningRate > 0.0 && Double.IsFinite c.LearningRate) then
+            invalidArg "lr" $"--lr must be a positive, finite number (got {c.LearningRate})"
+        c
+    let settings = Settings.declare [ Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v _ -> { LearningRate = v }) ] defaults check
+    Family.create "lenet" settings runDefaults trainer

@@ -39,6 +39,12 @@ type ConfigReader(source: string, root: JsonElement) =
         let v = r.Prop name
         if v.ValueKind = JsonValueKind.String then v.GetString() else r.Fail $"\"{name}\" is not a string"
 
+    member r.Bool(name: string) =
+        match (r.Prop name).ValueKind with
+        | JsonValueKind.True -> true
+        | JsonValueKind.False -> false
+        | _ -> r.Fail $"\"{name}\" is not true or false"
+
     /// An integer that configs written before the field existed lack.
     member r.IntOr(name: string, fallback: int) = if r.Has name then r.Int name else fallback
 
@@ -72,11 +78,3 @@ module ConfigWriter =
     let number (w: Utf8JsonWriter) (name: string) (v: float) =
         if not (Double.IsFinite v) then invalidArg name $"{name} must be a finite number (got {v})"
         w.WriteNumber(name, v)
-
-/// What differs between a saved configuration and a requested one, over named fields that must
-/// agree: one line per differing field, "name: saved A, requested B".
-module Differences =
-    let between (fields: (string * ('C -> obj)) list) (saved: 'C) (requested: 'C) =
-        [ for name, get in fields do
-              let a, b = get saved, get requested
-              if a <> b then $"{name}: saved {a}, requested {b}" ]

@@ -61,17 +61,15 @@ type TrainingRun =
             for _, g in t.Generators do g.Dispose()
             t.Model.Dispose()
 
-/// A model family: how its settings are written, read and compared, and how a run of it is built.
-/// A new family gives one of these to `Loop.train`; the loop does the rest.
+/// A model family: its settings, declared once (the command line's options, config.json and a
+/// resume's checks derive from them), and how a run of it is built. A new family gives one of
+/// these to `Loop.train`; the loop does the rest.
 type Family<'Config> =
     { /// The config's "model" value, e.g. "vae".
       Name: string
-      Write: Utf8JsonWriter -> 'Config -> unit
-      Read: ConfigReader -> 'Config
-      /// Rejects settings that cannot train (ArgumentException with the reason).
-      Check: 'Config -> 'Config
-      /// What a resumed run must keep of the saved settings: one line per differing field.
-      Differences: 'Config -> 'Config -> string list
+      Settings: Settings<'Config>
+      /// The run settings it starts from (its epochs and image epochs).
+      RunDefaults: RunSettings
       /// (libtorch intra-op threads, OpenBLAS threads) for a run given `threads`.
       Threads: 'Config -> int -> int * int
       /// The images the run trains on, with the run's validation split.
@@ -87,6 +85,17 @@ module Family =
         let folder = dataFolder |> Option.map (fun f -> IO.Path.Combine(f, "mnist"))
         Mnist.load (?folder = folder, validationSize = settings.ValidationSize, seed = int64 settings.Seed,
                     trainLimit = settings.TrainLimit)
+
+    /// A family of `settings` that trains on MNIST (the run's split) with every thread in libtorch's
+    /// pool (its work is convolutions); a family of matrix products, or of other data, changes that
+    /// with `{ Family.create ... with Threads = ... }`.
+    let create (name: string) (settings: Settings<'C>) (runDefaults: RunSettings) (trainer: 'C -> RunSettings -> Mnist -> Generator -> TrainingRun) =
+        { Name = name
+          Settings = settings
+          RunDefaults = runDefaults
+          Threads = fun _ threads -> threads, 1
+          LoadData = fun _ run dataFolder -> mnist run dataFolder
+          Create = trainer }
 
     /// Applies a (libtorch intra-op, OpenBLAS) thread split.
     let useThreads (intraOp: int, blas: int) =

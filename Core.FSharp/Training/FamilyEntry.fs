@@ -35,3 +35,14 @@ module FamilyEntry =
     /// An entry with nothing but its name and likelihood (its report shows the metrics and images).
     let plain (name: string) (likelihood: string) =
         { Name = name; Report = (fun _ _ -> [], []); Likelihood = likelihood; Samples = None; Recipe = None }
+
+    /// `score`'s sample sets drawn by `draw` from a family's model, which `load` reads from the
+    /// requested checkpoint (the config, the run settings and the model; its `parameters` are freed
+    /// after the draws), on the requested threads as the family splits them.
+    let samplesOf (family: Family<'C>) (load: string * string -> 'C * RunSettings * 'M) (parameters: 'M -> Nn.Parameters)
+                  (draw: SampleRequest -> 'C -> 'M -> (string * Tensor) list) =
+        Some(fun (r: SampleRequest) ->
+            let config, _, model = load (r.Folder, r.Checkpoint)
+            use _ = parameters model
+            Family.useThreadsOf family config r.Threads
+            draw r config model)

@@ -106,7 +106,7 @@ let private isBetter (headline: Headline) (value: float) (best: float option) =
 let configText (family: Family<'C>) (config: 'C) (settings: RunSettings) (worldSize: int) (headline: Headline option) =
     ConfigWriter.toText (fun w ->
         w.WriteString("model", family.Name)
-        family.Write w config
+        Settings.write family.Settings w config
         RunSettings.write w settings
         w.WriteNumber("world_size", worldSize)
         headline
@@ -120,7 +120,20 @@ let readConfig (family: Family<'C>) (run: RunFolder) =
     run.ReadConfig(fun r ->
         let name = r.String "model"
         if name <> family.Name then r.Fail $"this is a {name} run, not a {family.Name} run"
-        family.Read r, RunSettings.read r)
+        Settings.read family.Settings r, RunSettings.read r)
+
+/// A trained model of the family from a run folder's checkpoint ("best" or "last"), with the run's
+/// config and settings: `build` makes the model of the run's config, whose `parameters` then take the
+/// checkpoint's weights (and are freed if they cannot). The caller disposes the parameters.
+let loadModel (family: Family<'C>) (folder: string, checkpoint: string) (build: 'C -> 'M) (parameters: 'M -> Nn.Parameters) =
+    let run = RunFolder folder
+    let config, settings = readConfig family run
+    let model = build config
+    try Checkpoint.loadModel (run.Checkpoint checkpoint, parameters model) |> ignore
+    with _ ->
+        (parameters model).Dispose()
+        reraise ()
+    config, settings, model
 
 /// The processes a run was trained by (1 for runs written before data-parallel training).
 let private savedWorldSize (run: RunFolder) = run.ReadConfig(fun r -> r.IntOr("world_size", 1))
@@ -141,20 +154,21 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
                 eprintfn $"note: {run.Path} holds no committed epoch (its first epoch never finished); starting it afresh"
                 false
             | Resume | ResumeOrFresh -> run.HoldsRun
-        let settings =
-            if not resume then settings
+        let config, settings =
+            if not resume then config, settings
             else
                 let savedConfig, savedSettings = readConfig family run
+                let config = Settings.resumed family.Settings savedConfig leftOut config |> family.Settings.Check
                 let settings = RunSettings.resumed savedSettings leftOut settings |> RunSettings.validate
-                match family.Differences savedConfig config @ RunSettings.differences savedSettings settings with
+                match Settings.differences family.Settings savedConfig config @ RunSettings.differences savedSettings settings with
                 | [] -> ()
                 | diffs -> raise (InvalidOperationException($"the run in {run.Path} was made with another configuration: " + String.concat "; " diffs))
                 match savedWorldSize run with
                 | saved when saved <> worldSize ->
                     raise (InvalidOperationException $"the run in {run.Path} was trained by {saved} process(es) and resumes only at that world size, not at {worldSize} (its ranks' random generators are saved per rank)")
                 | _ -> ()
-                settings
-        held, resume, settings
+                config, settings
+        held, resume, config, settings
     with _ ->
         (held :> IDisposable).Dispose()
         reraise ()
@@ -173,8 +187,9 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
 /// A NaN or exploding loss, or a validation figure that is not finite, raises
 /// TrainingDivergedException; the last committed epoch stays.
 ///
-/// A resume takes the settings named in `leftOut` (by their flags: those a command line did not give)
-/// from the run: `--resume` alone continues the run as it was started, to its own total of epochs.
+/// A resume takes the settings named in `leftOut` (by their flags: those a command line did not
+/// give, the model's and the run's) from the run: `--resume` alone continues the run as it was
+/// started, to its own total of epochs.
 ///
 /// Data-parallel, rank 0 alone holds the folder: it decides whether the run resumes, broadcasts
 /// the state it starts from (a resume: the committed checkpoint itself, which every rank loads),
@@ -183,7 +198,7 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
 /// every rank's, so a resume at the same world size is exact.
 let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string)
             (start: Start) (leftOut: string list) (dataFolder: string option) (report: Progress -> unit) : MetricsLog option =
-    let config = family.Check config
+    let config = family.Settings.Check config
     let settings = RunSettings.validate settings
     let leader = parallel |> Option.forall (fun dp -> dp.IsLeader)
     let rank, worldSize = match parallel with Some dp -> dp.Rank, dp.WorldSize | None -> 0, 1
@@ -192,13 +207,16 @@ let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (s
     let run = RunFolder folder
     let mutable held = None
     // The leader's decision, for every rank: whether the run resumes, and with which settings.
-    let resume, settings =
+    let resume, (config, settings) =
         onLeader (fun () ->
-            let lock, resume, settings = open' family config settings run start worldSize leftOut
+            let lock, resume, config, settings = open' family config settings run start worldSize leftOut
             held <- Some lock
-            Array.append [| (if resume then 1uy else 0uy) |] (Text.Encoding.UTF8.GetBytes(ConfigWriter.toText (fun w -> RunSettings.write w settings))))
+            let text = ConfigWriter.toText (fun w -> Settings.write family.Settings w config; RunSettings.write w settings)
+            Array.append [| (if resume then 1uy else 0uy) |] (Text.Encoding.UTF8.GetBytes text))
         |> fun decision ->
-            decision[0] = 1uy, ConfigReader.Parse("the leader's settings", Text.Encoding.UTF8.GetString(decision, 1, decision.Length - 1), RunSettings.read)
+            let text = Text.Encoding.UTF8.GetString(decision, 1, decision.Length - 1)
+            // Into this rank's config: what a config holds beyond its declared settings stays.
+            decision[0] = 1uy, ConfigReader.Parse("the leader's settings", text, fun r -> Settings.readInto family.Settings config r, RunSettings.read r)
     use _ = { new IDisposable with member _.Dispose() = held |> Option.iter (fun h -> (h :> IDisposable).Dispose()) }
     let report = if leader then report else ignore
     Family.useThreads (family.Threads config settings.Threads)

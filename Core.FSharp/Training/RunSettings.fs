@@ -46,41 +46,37 @@ module RunSettings =
         if s.ImageEpochs |> List.exists (fun e -> e < 0) then invalidArg "image-epochs" "--image-epochs must be epochs, 0 or more"
         s
 
-    let write (w: Text.Json.Utf8JsonWriter) (s: RunSettings) =
-        w.WriteNumber("epochs", s.Epochs)
-        w.WriteNumber("batch_size", s.BatchSize)
-        w.WriteNumber("seed", s.Seed)
-        w.WriteNumber("threads", s.Threads)
-        w.WriteNumber("validation_size", s.ValidationSize)
-        w.WriteNumber("train_limit", s.TrainLimit)
-        ConfigWriter.ints w "image_epochs" s.ImageEpochs
+    /// The run settings' declaration, with a family's defaults (its epochs and image epochs).
+    let settings (defaults: RunSettings) : Settings<RunSettings> =
+        Settings.declare
+            [ Setting.int "epochs" "epochs" "epochs to train (with --resume: the total to reach)" _.Epochs (fun v s -> { s with Epochs = v })
+              |> Setting.resumable
+              Setting.int "batch-size" "batch_size" "minibatch size (data-parallel: the global batch, shared out among the ranks)" _.BatchSize (fun v s -> { s with BatchSize = v })
+              Setting.int "seed" "seed" "random seed (initialisation, validation split, batch order, noise)" _.Seed (fun v s -> { s with Seed = v })
+              Setting.int "threads" "threads" $"threads, at most the machine's {Environment.ProcessorCount} cores (the model splits them between libtorch and OpenBLAS; data-parallel: per rank)"
+                  _.Threads (fun v s -> { s with Threads = v })
+              |> Setting.resumable
+              Setting.int "validation" "validation_size" "training images held out for validation (at least 1: the best checkpoint is chosen on them)"
+                  _.ValidationSize (fun v s -> { s with ValidationSize = v })
+              Setting.int "limit" "train_limit" "train on N training images only, a seeded random subset (0 = all)" _.TrainLimit (fun v s -> { s with TrainLimit = v })
+              Setting.ints "image-epochs" "image_epochs" "epochs at which image grids are saved, comma-separated (0 = before training)"
+                  _.ImageEpochs (fun v s -> { s with ImageEpochs = v })
+              |> Setting.resumable ]
+            defaults
+            validate
 
-    let read (r: ConfigReader) =
-        { Epochs = r.Int "epochs"
-          BatchSize = r.Int "batch_size"
-          Seed = r.Int "seed"
-          Threads = r.Int "threads"
-          ValidationSize = r.Int "validation_size"
-          TrainLimit = r.Int "train_limit"
-          ImageEpochs = r.Ints "image_epochs" }
+    let private declared = settings defaults
+
+    let write (w: Text.Json.Utf8JsonWriter) (s: RunSettings) = Settings.write declared w s
+
+    let read (r: ConfigReader) = Settings.read declared r
 
     /// A resume's settings: those the command line left out (named by their flags, "batch-size")
     /// are the run's own, its threads at most this machine's cores.
     let resumed (saved: RunSettings) (leftOut: string list) (s: RunSettings) =
-        let pick flag own given = if List.contains flag leftOut then own else given
-        { Epochs = pick "epochs" saved.Epochs s.Epochs
-          BatchSize = pick "batch-size" saved.BatchSize s.BatchSize
-          Seed = pick "seed" saved.Seed s.Seed
-          Threads = pick "threads" (min saved.Threads Environment.ProcessorCount) s.Threads
-          ValidationSize = pick "validation" saved.ValidationSize s.ValidationSize
-          TrainLimit = pick "limit" saved.TrainLimit s.TrainLimit
-          ImageEpochs = pick "image-epochs" saved.ImageEpochs s.ImageEpochs }
+        let s = Settings.resumed declared saved leftOut s
+        { s with Threads = min s.Threads Environment.ProcessorCount }
 
     /// What a resumed run must keep (it may ask for more epochs, other threads or image epochs):
-    /// one line per differing field.
-    let differences: RunSettings -> RunSettings -> string list =
-        Differences.between
-            [ "batch size", (fun s -> box s.BatchSize)
-              "seed", (fun s -> box s.Seed)
-              "validation size", (fun s -> box s.ValidationSize)
-              "train limit", (fun s -> box s.TrainLimit) ]
+    /// one line per differing setting.
+    let differences (saved: RunSettings) (requested: RunSettings) = Settings.differences declared saved requested

@@ -26,8 +26,8 @@ public static class BenchCommand
     {
         Vae(),
         Gan(),
-        Flow(),
-        Diffusion(),
+        Family(FlowBenchmark.benchmark, "Train the multi-scale flow (batch 128, Adam 1e-3) here and in PyTorch; compare seconds per step."),
+        Family(DiffusionBenchmark.benchmark, "Train the diffusion model's U-Net (batch 128, Adam 1e-3, the simple loss) here and in PyTorch; compare seconds per step."),
     };
 
     /// The options every benchmark shares, and its data-parallel worker mode.
@@ -195,58 +195,31 @@ public static class BenchCommand
         return command;
     }
 
-    static Command Flow()
+    /// `bench flow` and `bench diffusion`: a family's training epoch on its default model.
+    static Command Family<C>(FamilyBenchmark<C> bench, string description)
     {
-        var common = new Common("flow", 1, 2560, "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128",
+        var common = new Common(bench.Name, 1, 2560, "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128",
             "libtorch threads on both sides (the convolutions run there)");
-        var command = new Command("flow", "Train the multi-scale flow (batch 128, Adam 1e-3) here and in PyTorch; compare seconds per step.");
+        var command = new Command(bench.Name, description);
         common.AddTo(command);
         command.SetAction(r =>
         {
-            var settings = FlowBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
+            var settings = bench.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
+            var (intraOp, blas) = bench.Threads(settings.Threads).ToValueTuple();
             if (common.Worker(r) is { } worker)
             {
-                UseThreads(settings.Threads, 1);
-                return Common.PrintRank(worker.Value, FlowBenchmark.Run(settings, worker, r.GetValue(common.Data)));
+                UseThreads(intraOp, blas);
+                return Common.PrintRank(worker.Value, bench.Run(settings, worker, r.GetValue(common.Data)));
             }
-            var (python, script) = Peer(r, common, FlowBenchmark.PyTorchScript);
+            var (python, script) = Peer(r, common, bench.PyTorchScript);
             var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
             var steps = (images + settings.BatchSize - 1) / settings.BatchSize;
-            var title = $"multi-scale flow (couplings 4,2,4, hidden 32,48,64), batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
-            string[] family = ["flow", "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
-            return Compare(title, common.Rounds_(r), common.Ranks_(r), settings.Threads, 1, r.GetValue(common.Sgemm), null, images, 1.2,
-                () => FlowBenchmark.Run(settings, null, r.GetValue(common.Data)),
+            var title = $"{bench.Title}, batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
+            string[] family = [bench.Name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
+            return Compare(title, common.Rounds_(r), common.Ranks_(r), intraOp, blas, r.GetValue(common.Sgemm), null, images, 1.2,
+                () => bench.Run(settings, null, r.GetValue(common.Data)),
                 family,
-                python is null ? null : (ranks, epochDone) => FlowBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : settings.Threads, r.GetValue(common.Data), epochDone, ranks),
-                $"{python} {Path.GetFileName(script)}");
-        });
-        return command;
-    }
-
-    static Command Diffusion()
-    {
-        var common = new Common("diffusion", 1, 2560, "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128",
-            "libtorch threads on both sides (the convolutions run there)");
-        var command = new Command("diffusion", "Train the diffusion model's U-Net (batch 128, Adam 1e-3, the simple loss) here and in PyTorch; compare seconds per step.");
-        common.AddTo(command);
-        command.SetAction(r =>
-        {
-            var settings = DiffusionBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
-            if (common.Worker(r) is { } worker)
-            {
-                UseThreads(settings.Threads, 1);
-                return Common.PrintRank(worker.Value, DiffusionBenchmark.Run(settings, worker, r.GetValue(common.Data)));
-            }
-            var (python, script) = Peer(r, common, DiffusionBenchmark.PyTorchScript);
-            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
-            var steps = (images + settings.BatchSize - 1) / settings.BatchSize;
-            var config = DiffusionBenchmark.Config;
-            var title = $"diffusion U-Net (base {config.Channels} channels, attention {config.Attention}, T = {config.Steps}), batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
-            string[] family = ["diffusion", "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
-            return Compare(title, common.Rounds_(r), common.Ranks_(r), settings.Threads, 1, r.GetValue(common.Sgemm), null, images, 1.2,
-                () => DiffusionBenchmark.Run(settings, null, r.GetValue(common.Data)),
-                family,
-                python is null ? null : (ranks, epochDone) => DiffusionBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : settings.Threads, r.GetValue(common.Data), epochDone, ranks),
+                python is null ? null : (ranks, epochDone) => bench.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : settings.Threads, r.GetValue(common.Data), epochDone, ranks),
                 $"{python} {Path.GetFileName(script)}");
         });
         return command;

@@ -17,32 +17,8 @@ public static class DiffusionCommand
         Sweep(),
     };
 
-    static Command Train()
-    {
-        var d = DiffusionConfigModule.defaults;
-        var schedule = Opt("--schedule", "noise schedule: linear (beta 1e-4 to 0.02 over T = 1000, Ho et al.; scaled by 1000 / T otherwise) | cosine (Nichol & Dhariwal 2021)", "linear");
-        var steps = Opt("--steps", "T, the number of diffusion steps", d.Steps);
-        var channels = Opt("--channels", "the U-Net's base channels C (C, 2C, 2C at 28, 14, 7 pixels; a multiple of 8)", d.Channels);
-        var attention = Opt("--attention", "self-attention at 7 x 7 (default: on; --attention false leaves it out)", d.Attention);
-        var lr = Opt("--lr", "Adam learning rate", d.LearningRate);
-        var warmup = Opt("--warmup", "steps of linear learning-rate warm-up", d.Warmup);
-        var clip = Opt("--clip", "clip gradients to this global L2 norm (0 = no clipping)", d.Clip);
-        var ema = Opt("--ema", "decay of the weights' moving average, which sampling and evaluation use", d.EmaDecay);
-        var training = new TrainingOptions("diffusion", DiffusionConfigModule.runDefaults);
-        var command = new Command("train", "Train a diffusion model on MNIST; writes config.json, metrics.csv (the simple loss), checkpoints (with the averaged weights) and DDIM samples.")
-        {
-            schedule, steps, channels, attention, lr, warmup, clip, ema,
-        };
-        training.AddTo(command);
-        command.SetAction(r =>
-        {
-            var config = new DiffusionConfig(DiffusionConfigModule.parseSchedule(r.GetValue(schedule)!), r.GetValue(steps), r.GetValue(channels),
-                r.GetValue(attention), r.GetValue(lr), r.GetValue(warmup), r.GetValue(clip), r.GetValue(ema));
-            training.Train(r, DiffusionRun.family, DiffusionConfigModule.check(config));
-            return 0;
-        });
-        return command;
-    }
+    static Command Train() => TrainingOptions<DiffusionConfig>.Command(DiffusionRun.family,
+        "Train a diffusion model on MNIST; writes config.json, metrics.csv (the simple loss), checkpoints (with the averaged weights) and DDIM samples.");
 
     static Command Sample()
     {

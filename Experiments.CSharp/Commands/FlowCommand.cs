@@ -17,35 +17,8 @@ public static class FlowCommand
         Eval(),
     };
 
-    static Command Train()
-    {
-        var d = FlowConfigModule.multiScale;
-        var arch = Opt("--arch", "single (checkerboard couplings on 28x28) | multiscale (squeeze, channel couplings, split)", "multiscale");
-        var couplings = Opt<string?>("--couplings", "coupling layers per scale (single: one count, default 8; multiscale: three, default 4,2,4)", null);
-        var hidden = Opt<string?>("--hidden", "hidden channels of the couplings' nets per scale (single default 64; multiscale default 32,48,64)", null);
-        var dequantization = Opt("--dequantization", "uniform ((x + u) / 256, u ~ U[0,1)) | variational (u ~ q(u|x), a flow conditioned on the image, Flow++)", "uniform");
-        var lr = Opt("--lr", "Adam learning rate", d.LearningRate);
-        var warmup = Opt("--warmup", "steps of linear learning-rate warm-up", d.Warmup);
-        var decay = Opt("--decay", "learning rate multiplied by this after each epoch", d.Decay);
-        var clip = Opt("--clip", "clip gradients to this global L2 norm (0 = no clipping)", d.Clip);
-        var training = new TrainingOptions("flow", FlowConfigModule.runDefaults);
-        var command = new Command("train", "Train a flow on MNIST; writes config.json, metrics.csv (train and validation bits per dimension), checkpoints and samples.")
-        {
-            arch, couplings, hidden, dequantization, lr, warmup, decay, clip,
-        };
-        training.AddTo(command);
-        command.SetAction(r =>
-        {
-            var defaults = FlowConfigModule.parseArchitecture(r.GetValue(arch)!).IsSingleScale ? FlowConfigModule.singleScale : FlowConfigModule.multiScale;
-            int[] Sizes(Option<string?> option, Microsoft.FSharp.Collections.FSharpList<int> fallback) =>
-                r.GetValue(option) is { } text ? Ints(text, option.Name) : fallback.ToArray();
-            var config = FlowConfig.Create(r.GetValue(arch)!, Sizes(couplings, defaults.Couplings), Sizes(hidden, defaults.Hidden),
-                r.GetValue(dequantization)!, r.GetValue(lr), r.GetValue(warmup), r.GetValue(decay), r.GetValue(clip));
-            training.Train(r, FlowRun.family, config);
-            return 0;
-        });
-        return command;
-    }
+    static Command Train() => TrainingOptions<FlowConfig>.Command(FlowRun.family,
+        "Train a flow on MNIST; writes config.json, metrics.csv (train and validation bits per dimension), checkpoints and samples.");
 
     static Command Sample()
     {

@@ -14,39 +14,8 @@ public static class GanCommand
         Sample(),
     };
 
-    static Command Train()
-    {
-        var mlp = GanConfigModule.mlp;
-        var arch = Opt("--arch", "architecture: mlp (seed 004's) | dcgan", "mlp");
-        var latent = Opt("--latent", "latent size (2 draws a latent grid in the report)", mlp.Latent);
-        var genHidden = Opt<string?>("--gen-hidden", "G's hidden widths, comma-separated (mlp; default 128,256,512,1024) or base channels ngf (dcgan; default 32)", null);
-        var discHidden = Opt<string?>("--disc-hidden", "D's hidden widths (mlp; default 512,256) or base channels ndf (dcgan; default 32)", null);
-        var dropout = Opt("--dropout", "dropout after each hidden layer of the MLP discriminator", mlp.Dropout);
-        var lrG = Opt("--lr-g", "generator's Adam learning rate", mlp.GeneratorLr);
-        var lrD = Opt("--lr-d", "discriminator's Adam learning rate", mlp.DiscriminatorLr);
-        var beta1 = Opt("--beta1", "Adam's beta1 for both networks (DCGAN's 0.5)", mlp.Beta1);
-        var beta2 = Opt("--beta2", "Adam's beta2 for both networks", mlp.Beta2);
-        var dSteps = Opt("--d-steps", "discriminator steps per generator step (on each batch, fresh noise each)", mlp.DiscriminatorSteps);
-        var loss = Opt("--loss", "generator loss: non-saturating (-log D(G(z))) | saturating (log(1 - D(G(z))))", "non-saturating");
-        var training = new TrainingOptions("gan", GanConfigModule.runDefaults);
-        var command = new Command("train", "Train a GAN; writes config.json, metrics.csv (D and G losses, D(x), D(G(z))), checkpoints of both networks and sample grids.")
-        {
-            arch, latent, genHidden, discHidden, dropout, lrG, lrD, beta1, beta2, dSteps, loss,
-        };
-        training.AddTo(command);
-        command.SetAction(r =>
-        {
-            var defaults = GanConfigModule.parseArchitecture(r.GetValue(arch)!).IsDcgan ? GanConfigModule.dcgan : GanConfigModule.mlp;
-            int[] Sizes(Option<string?> option, Microsoft.FSharp.Collections.FSharpList<int> fallback) =>
-                r.GetValue(option) is { } text ? Ints(text, option.Name) : fallback.ToArray();
-            var config = GanConfig.Create(r.GetValue(arch)!, r.GetValue(latent), Sizes(genHidden, defaults.GeneratorHidden),
-                Sizes(discHidden, defaults.DiscriminatorHidden), r.GetValue(dropout), r.GetValue(lrG), r.GetValue(lrD), r.GetValue(beta1),
-                r.GetValue(beta2), r.GetValue(dSteps), r.GetValue(loss)!);
-            training.Train(r, GanRun.family, config);
-            return 0;
-        });
-        return command;
-    }
+    static Command Train() => TrainingOptions<GanConfig>.Command(GanRun.family,
+        "Train a GAN; writes config.json, metrics.csv (D and G losses, D(x), D(G(z))), checkpoints of both networks and sample grids.");
 
     static Command Sample()
     {

@@ -57,22 +57,15 @@ public static class ScoreCommand
 
     /// `lenet train`: the feature network through the shared loop; its best checkpoint is the file
     /// to commit as Core.FSharp/Metrics/lenet-mnist.safetensors (with its SHA-256 in FeatureNet.fs).
-    public static Command LeNetCommand()
+    public static Command LeNetCommand() => new("lenet", "The LeNet classifier whose penultimate features the sample-quality metrics use.")
     {
-        var lr = Opt("--lr", "Adam learning rate", Research.Core.Metrics.LeNet.defaults.LearningRate);
-        var training = new TrainingOptions("lenet", Research.Core.Metrics.LeNet.runDefaults);
-        var train = new Command("train", "Train the LeNet feature network on MNIST; prints its test accuracy and the SHA-256 of its best checkpoint.") { lr };
-        training.AddTo(train);
-        train.SetAction(r =>
-        {
-            var config = Research.Core.Metrics.LeNet.family.Check.Invoke(new Research.Core.Metrics.LeNet.LeNetConfig(r.GetValue(lr)));
-            if (training.Train(r, Research.Core.Metrics.LeNet.family, config) is null) return 0;
-            var best = new RunFolder(training.Folder(r)).Checkpoint("best");
-            var accuracy = FeatureNet.testAccuracy(best, r.GetValue(training.Data));
-            Console.WriteLine($"test accuracy: {100 * accuracy:F2}%");
-            Console.WriteLine($"sha256: {FeatureNet.digest(best)}  {best}");
-            return 0;
-        });
-        return new Command("lenet", "The LeNet classifier whose penultimate features the sample-quality metrics use.") { train };
-    }
+        TrainingOptions<Research.Core.Metrics.LeNet.LeNetConfig>.Command(Research.Core.Metrics.LeNet.family,
+            "Train the LeNet feature network on MNIST; prints its test accuracy and the SHA-256 of its best checkpoint.",
+            (folder, data) =>
+            {
+                var best = new RunFolder(folder).Checkpoint("best");
+                Console.WriteLine($"test accuracy: {100 * FeatureNet.testAccuracy(best, data):F2}%");
+                Console.WriteLine($"sha256: {FeatureNet.digest(best)}  {best}");
+            }),
+    };
 }

@@ -14,31 +14,8 @@ public static class VaeCommand
         Eval(),
     };
 
-    static Command Train()
-    {
-        var d = VaeConfig.Default;
-        var latent = Opt("--latent", "latent size (2 draws the manifold)", d.Latent);
-        var hidden = Opt("--hidden", "hidden sizes, comma-separated (mlp: layer widths; conv: the two channel counts, e.g. 32,64)", string.Join(",", d.Hidden));
-        var arch = Opt("--arch", "architecture: mlp | conv", "mlp");
-        var likelihood = Opt("--likelihood", "p(x|z): bernoulli | gaussian (learned variance) | gaussian:SIGMA (fixed)", "bernoulli");
-        var binarize = Opt("--binarize", "dynamic (fresh draw each use) | static (one seeded draw) | none (grey levels)", "dynamic");
-        var lr = Opt("--lr", "Adam learning rate", d.LearningRate);
-        var samples = Opt("--importance-samples", "samples per image in the training objective: 1 = the ELBO, k > 1 = the IWAE bound L_k", d.ImportanceSamples);
-        var training = new TrainingOptions("vae", RunSettingsModule.defaults);
-        var command = new Command("train", "Train a VAE; writes config.json, metrics.csv, checkpoints and image grids to the run folder.")
-        {
-            latent, hidden, arch, likelihood, binarize, lr, samples,
-        };
-        training.AddTo(command);
-        command.SetAction(r =>
-        {
-            var config = VaeConfig.Create(r.GetValue(latent), Ints(r.GetValue(hidden)!, "--hidden"), r.GetValue(arch)!, r.GetValue(likelihood)!,
-                r.GetValue(binarize)!, r.GetValue(lr), r.GetValue(samples));
-            training.Train(r, VaeRun.family, config);
-            return 0;
-        });
-        return command;
-    }
+    static Command Train() => TrainingOptions<VaeConfig>.Command(VaeRun.family,
+        "Train a VAE; writes config.json, metrics.csv, checkpoints and image grids to the run folder.");
 
     static Command Eval()
     {

@@ -193,11 +193,11 @@ let tests =
             testCase "a smoke epoch trains both sides to about the same bits per dimension" <| fun () ->
                 let threads = torch.get_num_threads ()
                 try
-                    let settings = FlowBenchmark.Settings(1, 256, 1, 1)
-                    let ours = FlowBenchmark.Run(settings, None)
+                    let settings = FlowBenchmark.benchmark.Settings(1, 256, 1, 1)
+                    let ours = FlowBenchmark.benchmark.Run(settings, None)
                     Expect.equal (ours.[0].Images) 256L "ours.[0].Images"
                     withPyTorch (fun () ->
-                        let theirs = FlowBenchmark.RunPyTorch("/usr/bin/python3", FlowBenchmark.PyTorchScript(), settings, 1)
+                        let theirs = FlowBenchmark.benchmark.RunPyTorch("/usr/bin/python3", FlowBenchmark.benchmark.PyTorchScript(), settings, 1)
                         output.WriteLine $"mean bpd over 2 steps: ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
                         // The same identity start and the same first steps: only the noise differs.
                         within (theirs.Epochs.[0].Loss - 0.5) (theirs.Epochs.[0].Loss + 0.5) (ours.[0].Loss) "ours.[0].Loss")

@@ -161,13 +161,13 @@ print(json.dumps(out))
                 Expect.equal (last.["discriminator.norm2.num_batches_tracked"].item ()) 60.0 "last.[\"discriminator.norm2.num_batches_tracked\"].item ()"
                 let mean = last.["generator.norm1.running_mean"].toFloat64Array ()
                 Expect.isTrue (mean |> Array.exists (fun v -> v <> 0.0)) "the running mean never moved from 0"
-                let _, _, gan, parameters = GanRun.load (run.Path, "last")
-                use _ = parameters
+                let _, _, gan = GanRun.load (run.Path, "last")
+                use _ = gan.Parameters
                 for name, t in gan.Parameters.buffers do
                     Expect.isTrue (t.toArray<byte> () = last.[name].toArray<byte> ()) $"{name} did not load"
             testCase "evaluation mode uses the running statistics and no dropout; training mode the batch and dropout" <| fun () ->
-                let _, _, gan, parameters = GanRun.load (runs.Value.Folder("mlp", "straight"), "last")
-                use _ = parameters
+                let _, _, gan = GanRun.load (runs.Value.Folder("mlp", "straight"), "last")
+                use _ = gan.Parameters
                 use scope = new TensorScope()
                 use g = new Generator(3L)
                 let z = torch.randn ([| 6L; 8L |], generator = g)

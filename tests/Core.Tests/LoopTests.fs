@@ -54,14 +54,10 @@ let private toyTrainer (config: ToyConfig) (_: RunSettings) (data: Mnist) (_: Ge
       Images = fun _ -> [ "mean", (use _ = torch.no_grad () in Png.Grid(mean.toFloat32Array (), shape.Height, shape.Width, 1, 1)) ] }
 
 let private toy: Family<ToyConfig> =
-    { Name = "toy"
-      Write = fun w c -> ConfigWriter.number w "lr" c.LearningRate
-      Read = fun r -> { LearningRate = r.Number "lr"; NanAtStep = 0 }
-      Check = id
-      Differences = fun a b -> [ if a.LearningRate <> b.LearningRate then "learning rate" ]
-      Threads = fun _ threads -> threads, 1
-      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
-      Create = toyTrainer }
+    // The step of the NaN is the test's, not a saved setting.
+    let settings =
+        Settings.declare [ Setting.number "lr" "lr" "learning rate" _.LearningRate (fun v c -> { c with LearningRate = v }) ] { LearningRate = 0.05; NanAtStep = 0 } id
+    Family.create "toy" settings RunSettings.defaults toyTrainer
 
 let private settings =
     { RunSettings.defaults with Epochs = 3; BatchSize = 100; Threads = 1; ValidationSize = 200; TrainLimit = 500; ImageEpochs = [ 0; 3 ] }

@@ -42,7 +42,7 @@ let private settings =
 /// A run's config.json as the loop writes it, read back as the loop reads it.
 let private roundTrip (c: VaeConfig) (s: RunSettings) =
     let text = Loop.configText VaeRun.family c s 1 (Some { Column = "val_elbo"; Better = Higher })
-    ConfigReader.Parse("config.json", text, fun r -> VaeConfig.read r, RunSettings.read r)
+    ConfigReader.Parse("config.json", text, fun r -> Settings.read VaeConfig.settings r, RunSettings.read r)
 
 /// The defaults' config.json with one property's text replaced (or removed with null).
 let private edited (property: string) (replacement: string option) =
@@ -55,7 +55,7 @@ let private edited (property: string) (replacement: string option) =
 
 let private parseError (json: string) =
     (raises<InvalidDataException> (fun () ->
-        ConfigReader.Parse("/runs/a/config.json", json, fun r -> VaeConfig.read r, RunSettings.read r) |> ignore)).Message
+        ConfigReader.Parse("/runs/a/config.json", json, fun r -> Settings.read VaeConfig.settings r, RunSettings.read r) |> ignore)).Message
 
 [<Tests>]
 let tests =
@@ -70,28 +70,28 @@ let tests =
             let savedRun = { RunSettings.defaults with TrainLimit = 1000 }
             // Epochs, threads and image epochs may change on resume.
             Expect.isEmpty (RunSettings.differences savedRun { savedRun with Epochs = 50; Threads = 1; ImageEpochs = [ 3 ] }) "RunSettings.differences savedRun { savedRun with Epochs = 50; Threads = 1; ImageEpochs = [ 3 ] }"
-            Expect.isEmpty (VaeConfig.differences saved saved) "VaeConfig.differences saved saved"
+            Expect.isEmpty (Settings.differences VaeConfig.settings saved saved) "Settings.differences VaeConfig.settings saved saved"
             let changed =
                 { saved with Latent = 4; Hidden = [ 64; 32 ]; Likelihood = GaussianFixed 0.1; LearningRate = 1e-4; ImportanceSamples = 5 }
-            let lines = VaeConfig.differences saved changed @ RunSettings.differences savedRun { savedRun with TrainLimit = 0 }
+            let lines = Settings.differences VaeConfig.settings saved changed @ RunSettings.differences savedRun { savedRun with TrainLimit = 0 }
             Expect.equal lines.Length 6 "lines.Length"
             let has (text: string) = Expect.exists lines (fun l -> l.StartsWith text) $"a line starts with {text}"
-            has "latent: saved 8, requested 4"
-            has "hidden:"
-            has "likelihood:"
-            has "learning rate:"
-            has "train limit: saved 1000, requested 0"
-            has "importance samples: saved 1, requested 5"
+            has "--latent: saved 8, requested 4"
+            has "--hidden:"
+            has "--likelihood:"
+            has "--lr:"
+            has "--limit: saved 1000, requested 0"
+            has "--importance-samples: saved 1, requested 5"
             for field, change in
-                [ "architecture", { saved with Architecture = Conv }
-                  "binarization", { saved with Binarization = Static } ] do
-                match VaeConfig.differences saved change with
+                [ "--arch", { saved with Architecture = Conv }
+                  "--binarize", { saved with Binarization = Static } ] do
+                match Settings.differences VaeConfig.settings saved change with
                 | [ line ] -> Expect.stringStarts line (field + ": saved ") "line"
                 | other -> failtest $"changing {field}: {other}"
             for field, change in
-                [ "batch size", { savedRun with BatchSize = 64 }
-                  "seed", { savedRun with Seed = 2 }
-                  "validation size", { savedRun with ValidationSize = 5000 } ] do
+                [ "--batch-size", { savedRun with BatchSize = 64 }
+                  "--seed", { savedRun with Seed = 2 }
+                  "--validation", { savedRun with ValidationSize = 5000 } ] do
                 match RunSettings.differences savedRun change with
                 | [ line ] -> Expect.stringStarts line (field + ": saved ") "line"
                 | other -> failtest $"changing {field}: {other}"

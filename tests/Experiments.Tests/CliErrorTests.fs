@@ -28,7 +28,7 @@ let tests =
                   [ "vae"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown architecture 'transformer'"
                   [ "vae"; "train"; "--out"; "run"; "--hidden"; "400,x" ], "--hidden: 'x' is not an integer"
                   [ "mlp"; "train"; "--out"; "run"; "--lr"; "-1" ], "--lr must be a positive, finite number (got -1)"
-                  [ "gan"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown GAN architecture 'transformer'"
+                  [ "gan"; "train"; "--out"; "run"; "--arch"; "transformer" ], "unknown architecture 'transformer' (expected mlp or dcgan)"
                   [ "gan"; "train"; "--out"; "run"; "--d-steps"; "0" ], "--d-steps must be at least 1 (got 0)"
                   [ "gan"; "train"; "--out"; "run"; "--arch"; "dcgan"; "--gen-hidden"; "32,64" ], "the DCGAN takes one base channel count for --gen-hidden"
                   [ "gan"; "sample"; "nowhere" ], "nowhere is not a run folder: it has no config.json"
@@ -91,14 +91,15 @@ let tests =
             // Once it has finished, the folder is free again (to resume, here).
             let third = research temp.Path [] [ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ]
             Expect.equal third.ExitCode 0 "third.ExitCode"
-        testCase "--resume alone continues the run with its own settings, to its own total; a finished run says so; --epochs extends it" <| fun () ->
+        testCase "--resume alone continues the run with its own settings, the model's too, to its own total; a finished run says so; --epochs extends it" <| fun () ->
             use temp = new TempFolder "resume-settings"
             // 1000 images in batches of 100: 10 steps an epoch; killed in epoch 3 of 5 (the family's
             // default is 3 epochs, batches of 128, no limit).
             let mlp = [ "mlp"; "train"; "--out"; "run" ]
             let epochsIn () = File.ReadAllLines(Path.Combine(temp.Path, "run", "metrics.csv")).Length - 1
             let settings = [ "--threads"; "1"; "--limit"; "1000"; "--validation"; "500"; "--batch-size"; "100"; "--seed"; "3" ]
-            let killed = research temp.Path [ "RESEARCH_TEST_KILL_AT_STEP", "0:25" ] (mlp @ settings @ [ "--epochs"; "5" ])
+            // The model's own setting too: 32 hidden units, not the default 256.
+            let killed = research temp.Path [ "RESEARCH_TEST_KILL_AT_STEP", "0:25" ] (mlp @ settings @ [ "--epochs"; "5"; "--hidden"; "32" ])
             Expect.notEqual killed.ExitCode 0 "the kill stops the run"
             Expect.equal (epochsIn ()) 2 "two epochs committed before the kill"
             let config () = File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))
@@ -108,7 +109,8 @@ let tests =
             Expect.equal (epochsIn ()) 5 "the resume trains to the run's 5 epochs, not the default 3"
             Expect.equal (config ()) before "the run's settings, unchanged"
             // A setting given and different is still refused, in one line naming it.
-            oneLineError 2 "batch size" (research temp.Path [] (mlp @ [ "--resume"; "--batch-size"; "128"; "--epochs"; "6" ]))
+            oneLineError 2 "--batch-size: saved 100, requested 128" (research temp.Path [] (mlp @ [ "--resume"; "--batch-size"; "128"; "--epochs"; "6" ]))
+            oneLineError 2 "--hidden: saved 32, requested 64" (research temp.Path [] (mlp @ [ "--resume"; "--hidden"; "64"; "--epochs"; "6" ]))
             let again = research temp.Path [] (mlp @ [ "--resume" ])
             Expect.equal again.ExitCode 0 again.Err
             Expect.stringContains again.Err "has trained 5 epochs, all that --epochs 5 asks for" "a finished run says so"

@@ -88,7 +88,7 @@ let tests =
                   [ "diffusion"; "train"; "--out"; "other"; "--ema"; "NaN" ], "--ema must be in [0, 1) (got NaN)"
                   [ "diffusion"; "train"; "--out"; "other"; "--lr"; "Infinity" ], "--lr must be a positive, finite number (got Infinity)"
                   [ "diffusion"; "train"; "--out"; "other"; "--channels"; "12" ], "--channels must be a positive multiple of 8"
-                  [ "diffusion"; "train"; "--out"; "other"; "--schedule"; "quadratic" ], "unknown noise schedule 'quadratic'" ] do
+                  [ "diffusion"; "train"; "--out"; "other"; "--schedule"; "quadratic" ], "unknown schedule 'quadratic' (expected linear or cosine)" ] do
                 oneLineError 2 fragment (research temp.Path [] args)
             Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "other"))) "a refused run creates no folder"
             Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run", "samples"))) "a refused sampler writes nothing"

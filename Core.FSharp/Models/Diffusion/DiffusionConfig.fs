@@ -36,14 +36,6 @@ module DiffusionConfig =
 
     let runDefaults = { RunSettings.defaults with Epochs = 4; ImageEpochs = [ 0; 1; 2; 4 ] }
 
-    let scheduleName = function Linear -> "linear" | Cosine -> "cosine"
-
-    let parseSchedule (s: string) =
-        match s.ToLowerInvariant() with
-        | "linear" -> Linear
-        | "cosine" -> Cosine
-        | _ -> invalidArg "schedule" $"unknown noise schedule '{s}' (expected linear or cosine)"
-
     let check (c: DiffusionConfig) =
         let finitePositive name v =
             if not (v > 0.0 && Double.IsFinite v) then invalidArg name $"--{name} must be a positive, finite number (got {v})"
@@ -56,29 +48,17 @@ module DiffusionConfig =
         if not (c.EmaDecay >= 0.0 && c.EmaDecay < 1.0) then invalidArg "ema" $"--ema must be in [0, 1) (got {c.EmaDecay})"
         c
 
-    let write (w: Text.Json.Utf8JsonWriter) (c: DiffusionConfig) =
-        w.WriteString("schedule", scheduleName c.Schedule)
-        w.WriteNumber("steps", c.Steps)
-        w.WriteNumber("channels", c.Channels)
-        w.WriteBoolean("attention", c.Attention)
-        ConfigWriter.number w "lr" c.LearningRate
-        w.WriteNumber("warmup", c.Warmup)
-        ConfigWriter.number w "clip" c.Clip
-        ConfigWriter.number w "ema" c.EmaDecay
-
-    let read (r: ConfigReader) =
-        { Schedule = parseSchedule (r.String "schedule")
-          Steps = r.Int "steps"
-          Channels = r.Int "channels"
-          Attention = (r.Prop "attention").GetBoolean()
-          LearningRate = r.Number "lr"
-          Warmup = r.Int "warmup"
-          Clip = r.Number "clip"
-          EmaDecay = r.Number "ema" }
-
-    /// What a resumed run must keep: every field (each shapes the model or its training).
-    let differences: DiffusionConfig -> DiffusionConfig -> string list =
-        Differences.between
-            [ "schedule", (fun c -> box c.Schedule); "steps", (fun c -> box c.Steps); "channels", (fun c -> box c.Channels)
-              "attention", (fun c -> box c.Attention); "learning rate", (fun c -> box c.LearningRate)
-              "warm-up", (fun c -> box c.Warmup); "clip", (fun c -> box c.Clip); "EMA decay", (fun c -> box c.EmaDecay) ]
+    /// The diffusion model's settings, declared once.
+    let settings: Settings<DiffusionConfig> =
+        Settings.declare
+            [ Setting.choice "schedule" "schedule" "noise schedule: linear (beta 1e-4 to 0.02 over T = 1000, Ho et al.; scaled by 1000 / T otherwise) | cosine (Nichol & Dhariwal 2021)"
+                  [ Linear, "linear"; Cosine, "cosine" ] _.Schedule (fun v c -> { c with Schedule = v })
+              Setting.int "steps" "steps" "T, the number of diffusion steps" _.Steps (fun v c -> { c with Steps = v })
+              Setting.int "channels" "channels" "the U-Net's base channels C (C, 2C, 2C at 28, 14, 7 pixels; a multiple of 8)" _.Channels (fun v c -> { c with Channels = v })
+              Setting.switch "attention" "attention" "self-attention at 7 x 7 (--attention false leaves it out)" _.Attention (fun v c -> { c with Attention = v })
+              Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v c -> { c with LearningRate = v })
+              Setting.int "warmup" "warmup" "steps of linear learning-rate warm-up" _.Warmup (fun v c -> { c with Warmup = v })
+              Setting.number "clip" "clip" "clip gradients to this global L2 norm (0 = no clipping)" _.Clip (fun v c -> { c with Clip = v })
+              Setting.number "ema" "ema" "decay of the weights' moving average, which sampling and evaluation use" _.EmaDecay (fun v c -> { c with EmaDecay = v }) ]
+            defaults
+            check

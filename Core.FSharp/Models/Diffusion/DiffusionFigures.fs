@@ -103,10 +103,7 @@ let entry: FamilyEntry =
       Likelihood = "a bound: the variational bound in bits per dimension (run `diffusion eval`)"
       Recipe = Some(22, "the diffusion recipe")
       Samples =
-        Some(fun r ->
-            let config, _, diffusion = DiffusionRun.load (r.Folder, r.Checkpoint)
-            use _ = diffusion.Parameters
-            Family.useThreadsOf DiffusionRun.family config r.Threads
+        FamilyEntry.samplesOf DiffusionRun.family DiffusionRun.load _.Parameters (fun r config diffusion ->
             DiffusionRun.checkSteps config r.Steps
             [ $"DDIM, {r.Steps} steps", DiffusionRun.sample diffusion r.N (Some r.Steps) 0.0 r.Seed ]) }
 

@@ -101,29 +101,12 @@ let trainer (config: DiffusionConfig) (settings: RunSettings) (data: Mnist) (gen
             let x = sample diffusion 64 (Some(gridSteps config)) 0.0 (int64 settings.Seed + 2L)
             [ "samples", Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8) ] }
 
-let family: Family<DiffusionConfig> =
-    { Name = "diffusion"
-      Write = DiffusionConfig.write
-      Read = DiffusionConfig.read
-      Check = DiffusionConfig.check
-      Differences = DiffusionConfig.differences
-      // Convolutions are the work: the threads go to libtorch's pool.
-      Threads = fun _ threads -> threads, 1
-      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
-      Create = trainer }
+let family = Family.create "diffusion" DiffusionConfig.settings DiffusionConfig.runDefaults trainer
 
 /// A trained model from a run folder's checkpoint ("best" or "last"), with the run's settings; the
 /// caller disposes its Parameters.
 let load (folder: string, checkpoint: string) =
-    let run = RunFolder folder
-    let config, settings = Loop.readConfig family run
-    use generator = new Generator(0L)
-    let diffusion = create generator config Mnist.imageShape
-    try Checkpoint.loadModel (run.Checkpoint checkpoint, diffusion.Parameters) |> ignore
-    with _ ->
-        diffusion.Parameters.Dispose()
-        reraise ()
-    config, settings, diffusion
+    Loop.loadModel family (folder, checkpoint) (fun config -> use generator = new Generator(0L) in create generator config Mnist.imageShape) _.Parameters
 
 /// Checks a sampler's settings before any work: DDIM steps at least 1, eta finite and >= 0.
 let checkSampler (steps: int) (eta: float) =

@@ -1,37 +1,6 @@
-namespace Research.Core.Models.Flow
+/// `research bench flow`: the default multi-scale flow's training epoch, beside bench/flow_pytorch.py.
+module Research.Core.Models.Flow.FlowBenchmark
 
-open System
-open System.Runtime.InteropServices
-open Research.Core
 open Research.Core.Benchmarks
-open Research.Core.Distributed
-open Research.Core.Training
 
-/// `research bench flow`: the training epoch of `flow train` (Loop.trainEpoch over the flow's
-/// trainer) timed on the default multi-scale flow, beside bench/flow_pytorch.py.
-[<AbstractClass; Sealed>]
-type FlowBenchmark =
-    static member Config = FlowConfig.multiScale
-
-    /// Batch 128, on all 60000 training images or `limit` of them (PyTorchPeer.Settings).
-    static member Settings(epochs: int, limit: int, threads: int, seed: int) =
-        PyTorchPeer.Settings(FlowConfig.runDefaults, epochs, limit, threads, seed)
-
-    /// Trains the flow from scratch with `flow train`'s epoch, timing each; nothing is written. With
-    /// a launch, as one rank of that group.
-    static member Run(settings: RunSettings, launch: Launch option,
-                      [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
-        use data = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
-        let create generator = FlowRun.trainer FlowBenchmark.Config settings data generator
-        match launch with
-        | None -> TimedEpochs.Run(data, settings, create, None, ignore)
-        | Some launch -> TimedEpochs.Rank(launch, data, settings, create)
-
-    static member PyTorchScript() = PyTorchPeer.Script "flow_pytorch.py"
-
-    static member RunPyTorch(python: string, script: string, settings: RunSettings, intraOpThreads: int,
-                             [<Optional; DefaultParameterValue(null: string)>] dataFolder: string,
-                             [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>,
-                             [<Optional; DefaultParameterValue(1)>] ranks: int) =
-        let args = [ "--batch-size"; string settings.BatchSize; "--seed"; string settings.Seed; "--limit"; string settings.TrainLimit ]
-        PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, 1, dataFolder, epochDone, ranks)
+let benchmark = FamilyBenchmark(FlowRun.family, FlowConfig.multiScale, "multi-scale flow (couplings 4,2,4, hidden 32,48,64)", [])

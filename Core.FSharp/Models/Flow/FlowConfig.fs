@@ -1,7 +1,6 @@
 namespace Research.Core.Models.Flow
 
 open System
-open System.Text.Json
 open Research.Core.Training
 
 type FlowArchitecture =
@@ -41,21 +40,9 @@ module FlowConfig =
 
     let runDefaults = { RunSettings.defaults with Epochs = 10; ImageEpochs = [ 0; 1; 5; 10 ] }
 
-    let architectureName = function SingleScale -> "single" | MultiScale -> "multiscale"
+    let private architectures = [ SingleScale, "single"; MultiScale, "multiscale" ]
 
-    let parseArchitecture (s: string) =
-        match s.ToLowerInvariant() with
-        | "single" -> SingleScale
-        | "multiscale" -> MultiScale
-        | _ -> invalidArg "arch" $"unknown flow architecture '{s}' (expected single or multiscale)"
-
-    let dequantizationName = function Uniform -> "uniform" | Variational -> "variational"
-
-    let parseDequantization (s: string) =
-        match s.ToLowerInvariant() with
-        | "uniform" -> Uniform
-        | "variational" -> Variational
-        | _ -> invalidArg "dequantization" $"unknown dequantization '{s}' (expected uniform or variational)"
+    let architectureName (a: FlowArchitecture) = architectures |> List.find (fst >> (=) a) |> snd
 
     let validate (c: FlowConfig) =
         let scales = match c.Architecture with SingleScale -> 1 | MultiScale -> 3
@@ -68,45 +55,20 @@ module FlowConfig =
         if not (c.Clip >= 0.0 && Double.IsFinite c.Clip) then invalidArg "clip" $"--clip must be 0 (none) or a positive norm (got {c.Clip})"
         c
 
-    let write (w: Utf8JsonWriter) (c: FlowConfig) =
-        w.WriteString("architecture", architectureName c.Architecture)
-        ConfigWriter.ints w "couplings" c.Couplings
-        ConfigWriter.ints w "hidden" c.Hidden
-        w.WriteString("dequantization", dequantizationName c.Dequantization)
-        ConfigWriter.number w "lr" c.LearningRate
-        w.WriteNumber("warmup", c.Warmup)
-        ConfigWriter.number w "decay" c.Decay
-        ConfigWriter.number w "clip" c.Clip
-
-    let read (r: ConfigReader) =
-        { Architecture = parseArchitecture (r.String "architecture")
-          Couplings = r.Ints "couplings"
-          Hidden = r.Ints "hidden"
-          Dequantization = parseDequantization (r.String "dequantization")
-          LearningRate = r.Number "lr"
-          Warmup = r.Int "warmup"
-          Decay = r.Number "decay"
-          Clip = r.Number "clip" }
-
-    let differences: FlowConfig -> FlowConfig -> string list =
-        Differences.between
-            [ "architecture", (fun c -> box c.Architecture)
-              "couplings", (fun c -> box c.Couplings)
-              "hidden", (fun c -> box c.Hidden)
-              "dequantization", (fun c -> box c.Dequantization)
-              "learning rate", (fun c -> box c.LearningRate)
-              "warmup", (fun c -> box c.Warmup)
-              "decay", (fun c -> box c.Decay)
-              "clip", (fun c -> box c.Clip) ]
-
-type FlowConfig with
-    static member Create(architecture: string, couplings: int[], hidden: int[], dequantization: string, learningRate: float, warmup: int, decay: float, clip: float) =
-        FlowConfig.validate
-            { Architecture = FlowConfig.parseArchitecture architecture
-              Couplings = List.ofArray couplings
-              Hidden = List.ofArray hidden
-              Dequantization = FlowConfig.parseDequantization dequantization
-              LearningRate = learningRate
-              Warmup = warmup
-              Decay = decay
-              Clip = clip }
+    /// The flow's settings, declared once; the architecture picks the defaults of the couplings and widths.
+    let settings: Settings<FlowConfig> =
+        { Settings.declare
+              [ Setting.choice "arch" "architecture" "single (checkerboard couplings on 28x28) | multiscale (squeeze, channel couplings, split)"
+                    architectures _.Architecture (fun v c -> { c with Architecture = v })
+                Setting.ints "couplings" "couplings" "coupling layers per scale (single: one count; multiscale: three)" _.Couplings (fun v c -> { c with Couplings = v })
+                Setting.ints "hidden" "hidden" "hidden channels of the couplings' nets per scale" _.Hidden (fun v c -> { c with Hidden = v })
+                Setting.choice "dequantization" "dequantization" "uniform ((x + u) / 256, u ~ U[0,1)) | variational (u ~ q(u|x), a flow conditioned on the image, Flow++)"
+                    [ Uniform, "uniform"; Variational, "variational" ] _.Dequantization (fun v c -> { c with Dequantization = v })
+                Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v c -> { c with LearningRate = v })
+                Setting.int "warmup" "warmup" "steps of linear learning-rate warm-up" _.Warmup (fun v c -> { c with Warmup = v })
+                Setting.number "decay" "decay" "learning rate multiplied by this after each epoch" _.Decay (fun v c -> { c with Decay = v })
+                Setting.number "clip" "clip" "clip gradients to this global L2 norm (0 = no clipping)" _.Clip (fun v c -> { c with Clip = v }) ]
+              multiScale
+              validate with
+                Presets = [ multiScale; singleScale ]
+                PresetBy = Some "arch" }

@@ -13,8 +13,8 @@ let private grid (flow: Flow) (images: Tensor) rows cols =
 let panels (folder: string) (dataFolder: string option) =
     let run = RunFolder folder
     let checkpoint = run.BestOrLast
-    let _, settings, flow, parameters = FlowRun.load (folder, checkpoint)
-    use _ = parameters
+    let _, settings, flow = FlowRun.load (folder, checkpoint)
+    use _ = flow.Parameters
     use _ = torch.no_grad ()
     use scope = new TensorScope()
     use noise = new Generator(int64 settings.Seed + 7L)
@@ -53,8 +53,5 @@ let entry: FamilyEntry =
       Likelihood = "exact (up to dequantization): bits per dimension (run `flow eval`)"
       Recipe = Some(16, "the flow recipe")
       Samples =
-        Some(fun r ->
-            let config, _, flow, parameters = FlowRun.load (r.Folder, r.Checkpoint)
-            use _ = parameters
-            Family.useThreadsOf FlowRun.family config r.Threads
+        FamilyEntry.samplesOf FlowRun.family FlowRun.load _.Parameters (fun r _ flow ->
             [ for t in List.distinct [ 1.0; r.Temperature ] -> $"T={t:G3}", FlowRun.sample flow r.N t r.Seed ]) }

@@ -59,29 +59,12 @@ let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generato
       Validate = fun () -> [| evaluate flow data.validation (int64 settings.Seed + 1L) |]
       Images = fun _ -> sampleGrids flow settings.Seed }
 
-let family: Family<FlowConfig> =
-    { Name = "flow"
-      Write = FlowConfig.write
-      Read = FlowConfig.read
-      Check = FlowConfig.validate
-      Differences = FlowConfig.differences
-      // Convolutions are all the work: the threads go to libtorch's pool.
-      Threads = fun _ threads -> threads, 1
-      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
-      Create = trainer }
+let family = Family.create "flow" FlowConfig.settings FlowConfig.runDefaults trainer
 
 /// A trained flow from a run folder's checkpoint ("best" or "last"), with the run's settings; the
-/// caller disposes the Parameters.
+/// caller disposes its Parameters.
 let load (folder: string, checkpoint: string) =
-    let run = RunFolder folder
-    let config, settings = Loop.readConfig family run
-    let flow = FlowModel.create Generator.Default config Mnist.imageShape Float32
-    let parameters = flow.Parameters
-    try Checkpoint.loadModel (run.Checkpoint checkpoint, parameters) |> ignore
-    with _ ->
-        parameters.Dispose()
-        reraise ()
-    config, settings, flow, parameters
+    Loop.loadModel family (folder, checkpoint) (fun config -> FlowModel.create Generator.Default config Mnist.imageShape Float32) _.Parameters
 
 /// Test bits per dimension, with the importance-weighted estimate over K dequantization samples
 /// (the UvA tutorial): log p(x) ~ log (1/K) sum_k p(x, u_k), tighter than one sample's bound.
@@ -111,8 +94,8 @@ let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
 /// Evaluation into the run's eval/ folder. Returns it and its path.
 let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, seed: int, threads: int, dataFolder: string) =
     if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
-    let config, settings, flow, parameters = load (folder, checkpoint)
-    use _ = parameters
+    let config, settings, flow = load (folder, checkpoint)
+    use _ = flow.Parameters
     Family.useThreadsOf family config threads
     use mnist = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
     use test = mnist.test.all ()
@@ -140,8 +123,8 @@ let writeSamples (folder: string, checkpoint: string, n: int, temperature: float
     if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
-    let config, _, flow, parameters = load (folder, checkpoint)
-    use _ = parameters
+    let config, _, flow = load (folder, checkpoint)
+    use _ = flow.Parameters
     Family.useThreadsOf family config threads
     use images = sample flow n temperature (int64 seed)
     SampleFiles.write output images

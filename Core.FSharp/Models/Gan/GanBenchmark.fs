@@ -13,10 +13,7 @@ open Research.Core.Training
 [<AbstractClass; Sealed>]
 type GanBenchmark =
     /// The benchmarked GAN: seed 004's MLP GAN or the DCGAN (ngf = ndf = 32), as `gan train` defaults.
-    static member Config(architecture: string) =
-        match GanConfig.parseArchitecture architecture with
-        | MlpGan -> GanConfig.mlp
-        | Dcgan -> GanConfig.dcgan
+    static member Config(architecture: string) = Settings.ofGiven GanConfig.settings [ ("arch", Text architecture) ]
 
     /// Batch 128, on all 60000 training images or `limit` of them (PyTorchPeer.Settings).
     static member Settings(epochs: int, limit: int, threads: int, seed: int) =
@@ -46,12 +43,7 @@ type GanBenchmark =
     /// is written. The thread settings are the caller's. With a launch, as one rank of that group.
     static member Run(config: GanConfig, settings: RunSettings, launch: Launch option,
                       [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
-        let config = GanConfig.validate config
-        use data = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
-        let create generator = GanRun.trainer config settings data generator
-        match launch with
-        | None -> TimedEpochs.Run(data, settings, create, None, ignore)
-        | Some launch -> TimedEpochs.Rank(launch, data, settings, create)
+        TimedEpochs.OfFamily(GanRun.family, config, settings, launch, dataFolder)
 
     /// bench/gan_pytorch.py of the repository.
     static member PyTorchScript() = PyTorchPeer.Script "gan_pytorch.py"
@@ -62,6 +54,6 @@ type GanBenchmark =
                              [<Optional; DefaultParameterValue(null: Action<EpochTiming>)>] epochDone: Action<EpochTiming>,
                              [<Optional; DefaultParameterValue(1)>] ranks: int) =
         let args =
-            [ "--arch"; GanConfig.architectureName config.Architecture; "--latent"; string config.Latent
+            [ "--arch"; (match config.Architecture with MlpGan -> "mlp" | Dcgan -> "dcgan"); "--latent"; string config.Latent
               "--batch-size"; string settings.BatchSize; "--seed"; string settings.Seed; "--limit"; string settings.TrainLimit ]
         PyTorchPeer.Run(python, script, args, settings.Epochs, intraOpThreads, blasThreads, dataFolder, epochDone, ranks)

@@ -1,7 +1,6 @@
 namespace Research.Core.Models.Gan
 
 open System
-open System.Text.Json
 open Research.Core.Training
 
 type GanArchitecture =
@@ -58,22 +57,6 @@ module GanConfig =
     /// The run settings a GAN starts from: DCGAN's batch of 128, 20 epochs.
     let runDefaults = { RunSettings.defaults with Epochs = 20; ImageEpochs = [ 0; 1; 5; 10; 20 ] }
 
-    let architectureName = function MlpGan -> "mlp" | Dcgan -> "dcgan"
-
-    let parseArchitecture (s: string) =
-        match s.ToLowerInvariant() with
-        | "mlp" -> MlpGan
-        | "dcgan" -> Dcgan
-        | _ -> invalidArg "arch" $"unknown GAN architecture '{s}' (expected mlp or dcgan)"
-
-    let lossName = function NonSaturating -> "non-saturating" | Saturating -> "saturating"
-
-    let parseLoss (s: string) =
-        match s.ToLowerInvariant() with
-        | "non-saturating" -> NonSaturating
-        | "saturating" -> Saturating
-        | _ -> invalidArg "loss" $"unknown generator loss '{s}' (expected non-saturating or saturating)"
-
     let validate (c: GanConfig) =
         if c.Latent <= 0 then invalidArg "latent" $"--latent must be positive (got {c.Latent})"
         for name, sizes in [ "gen-hidden", c.GeneratorHidden; "disc-hidden", c.DiscriminatorHidden ] do
@@ -89,60 +72,26 @@ module GanConfig =
         if c.DiscriminatorSteps < 1 then invalidArg "d-steps" $"--d-steps must be at least 1 (got {c.DiscriminatorSteps})"
         c
 
-    let write (w: Utf8JsonWriter) (c: GanConfig) =
-        w.WriteString("architecture", architectureName c.Architecture)
-        w.WriteNumber("latent", c.Latent)
-        ConfigWriter.ints w "generator_hidden" c.GeneratorHidden
-        ConfigWriter.ints w "discriminator_hidden" c.DiscriminatorHidden
-        ConfigWriter.number w "dropout" c.Dropout
-        ConfigWriter.number w "lr_generator" c.GeneratorLr
-        ConfigWriter.number w "lr_discriminator" c.DiscriminatorLr
-        ConfigWriter.number w "beta1" c.Beta1
-        ConfigWriter.number w "beta2" c.Beta2
-        w.WriteNumber("discriminator_steps", c.DiscriminatorSteps)
-        w.WriteString("generator_loss", lossName c.Loss)
-
-    let read (r: ConfigReader) =
-        { Architecture = parseArchitecture (r.String "architecture")
-          Latent = r.Int "latent"
-          GeneratorHidden = r.Ints "generator_hidden"
-          DiscriminatorHidden = r.Ints "discriminator_hidden"
-          Dropout = r.Number "dropout"
-          GeneratorLr = r.Number "lr_generator"
-          DiscriminatorLr = r.Number "lr_discriminator"
-          Beta1 = r.Number "beta1"
-          Beta2 = r.Number "beta2"
-          DiscriminatorSteps = r.Int "discriminator_steps"
-          Loss = parseLoss (r.String "generator_loss") }
-
-    /// Every GAN setting fixes the model or its training, so a resumed run must agree on all of them.
-    let differences: GanConfig -> GanConfig -> string list =
-        Differences.between
-            [ "architecture", (fun c -> box c.Architecture)
-              "latent", (fun c -> box c.Latent)
-              "generator hidden", (fun c -> box c.GeneratorHidden)
-              "discriminator hidden", (fun c -> box c.DiscriminatorHidden)
-              "dropout", (fun c -> box c.Dropout)
-              "generator learning rate", (fun c -> box c.GeneratorLr)
-              "discriminator learning rate", (fun c -> box c.DiscriminatorLr)
-              "beta1", (fun c -> box c.Beta1)
-              "beta2", (fun c -> box c.Beta2)
-              "discriminator steps", (fun c -> box c.DiscriminatorSteps)
-              "generator loss", (fun c -> box c.Loss) ]
-
-/// The C# runner's way in.
-type GanConfig with
-    static member Create(architecture: string, latent: int, generatorHidden: int[], discriminatorHidden: int[], dropout: float,
-                         generatorLr: float, discriminatorLr: float, beta1: float, beta2: float, discriminatorSteps: int, loss: string) =
-        GanConfig.validate
-            { Architecture = GanConfig.parseArchitecture architecture
-              Latent = latent
-              GeneratorHidden = List.ofArray generatorHidden
-              DiscriminatorHidden = List.ofArray discriminatorHidden
-              Dropout = dropout
-              GeneratorLr = generatorLr
-              DiscriminatorLr = discriminatorLr
-              Beta1 = beta1
-              Beta2 = beta2
-              DiscriminatorSteps = discriminatorSteps
-              Loss = GanConfig.parseLoss loss }
+    /// The GAN's settings, declared once; the architecture picks the defaults of the widths.
+    let settings: Settings<GanConfig> =
+        { Settings.declare
+              [ Setting.choice "arch" "architecture" "architecture: mlp (seed 004's) | dcgan" [ MlpGan, "mlp"; Dcgan, "dcgan" ]
+                    _.Architecture (fun v c -> { c with Architecture = v })
+                Setting.int "latent" "latent" "latent size (2 draws a latent grid in the report)" _.Latent (fun v c -> { c with Latent = v })
+                Setting.ints "gen-hidden" "generator_hidden" "G's hidden widths, comma-separated (mlp) or base channels ngf (dcgan)"
+                    _.GeneratorHidden (fun v c -> { c with GeneratorHidden = v })
+                Setting.ints "disc-hidden" "discriminator_hidden" "D's hidden widths (mlp) or base channels ndf (dcgan)"
+                    _.DiscriminatorHidden (fun v c -> { c with DiscriminatorHidden = v })
+                Setting.number "dropout" "dropout" "dropout after each hidden layer of the MLP discriminator" _.Dropout (fun v c -> { c with Dropout = v })
+                Setting.number "lr-g" "lr_generator" "generator's Adam learning rate" _.GeneratorLr (fun v c -> { c with GeneratorLr = v })
+                Setting.number "lr-d" "lr_discriminator" "discriminator's Adam learning rate" _.DiscriminatorLr (fun v c -> { c with DiscriminatorLr = v })
+                Setting.number "beta1" "beta1" "Adam's beta1 for both networks (DCGAN's 0.5)" _.Beta1 (fun v c -> { c with Beta1 = v })
+                Setting.number "beta2" "beta2" "Adam's beta2 for both networks" _.Beta2 (fun v c -> { c with Beta2 = v })
+                Setting.int "d-steps" "discriminator_steps" "discriminator steps per generator step (on each batch, fresh noise each)"
+                    _.DiscriminatorSteps (fun v c -> { c with DiscriminatorSteps = v })
+                Setting.choice "loss" "generator_loss" "generator loss: non-saturating (-log D(G(z))) | saturating (log(1 - D(G(z))))"
+                    [ NonSaturating, "non-saturating"; Saturating, "saturating" ] _.Loss (fun v c -> { c with Loss = v }) ]
+              mlp
+              validate with
+                Presets = [ mlp; dcgan ]
+                PresetBy = Some "arch" }

@@ -45,8 +45,8 @@ let latentGrid (gan: Gan) (rows: int) =
 
 /// The panels of a GAN run, from its last checkpoint.
 let panels (folder: string) =
-    let _, settings, gan, parameters = GanRun.load (folder, "last")
-    use _ = parameters
+    let _, settings, gan = GanRun.load (folder, "last")
+    use _ = gan.Parameters
     [ Panel.Images("Latent interpolations", "G along straight lines between random z (one pair per row)",
                    [ "last", interpolations gan 8 10 (int64 settings.Seed + 5L) ])
       if gan.Latent = 2 then
@@ -58,9 +58,4 @@ let entry: FamilyEntry =
       Report = fun folder _ -> references (fst (Loop.readConfig GanRun.family (RunFolder folder))), panels folder
       Likelihood = "none: a GAN defines no density"
       Recipe = Some(10, "the DCGAN recipe")
-      Samples =
-        Some(fun r ->
-            let config, _, gan, parameters = GanRun.load (r.Folder, r.Checkpoint)
-            use _ = parameters
-            Family.useThreadsOf GanRun.family config r.Threads
-            [ "samples", GanRun.sample gan r.N r.Seed ]) }
+      Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }

@@ -96,30 +96,15 @@ let trainer (config: GanConfig) (settings: RunSettings) (data: Mnist) (generator
       Validate = fun () -> validate gan settings.Seed data.validation
       Images = fun _ -> [ "samples", sampleGrid gan settings.Seed ] }
 
-let family: Family<GanConfig> =
-    { Name = "gan"
-      Write = GanConfig.write
-      Read = GanConfig.read
-      Check = GanConfig.validate
-      Differences = GanConfig.differences
-      Threads = fun config threads -> threadSettings (config.Architecture, threads)
-      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
-      Create = trainer }
+let family =
+    { Family.create "gan" GanConfig.settings GanConfig.runDefaults trainer with
+        Threads = fun config threads -> threadSettings (config.Architecture, threads) }
 
 /// A trained GAN from a run folder's checkpoint ("last" or "best"), with the run's settings; the
-/// caller disposes its Parameters.
+/// caller disposes its Parameters. The weights come from the file; libtorch's default generator
+/// serves the initialisation and, in training mode, the dropout of the loaded model.
 let load (folder: string, checkpoint: string) =
-    let run = RunFolder folder
-    let config, settings = Loop.readConfig family run
-    // The weights come from the file; libtorch's default generator serves the initialisation and,
-    // in training mode, the dropout of the loaded model.
-    let gan = create Generator.Default config Mnist.imageShape
-    let parameters = gan.Parameters
-    try Checkpoint.loadModel (run.Checkpoint checkpoint, parameters) |> ignore
-    with _ ->
-        parameters.Dispose()
-        reraise ()
-    config, settings, gan, parameters
+    Loop.loadModel family (folder, checkpoint) (fun config -> create Generator.Default config Mnist.imageShape) _.Parameters
 
 /// N generated images (G in evaluation mode) in [0, 1], [n; C; H; W].
 let sample (gan: Gan) (n: int) (seed: int64) =
@@ -132,8 +117,8 @@ let sample (gan: Gan) (n: int) (seed: int64) =
 /// Returns the two paths.
 let writeSamples (folder: string, checkpoint: string, n: int, seed: int, threads: int, output: string) =
     if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
-    let config, _, gan, parameters = load (folder, checkpoint)
-    use _ = parameters
+    let config, _, gan = load (folder, checkpoint)
+    use _ = gan.Parameters
     Family.useThreadsOf family config threads
     use images = sample gan n (int64 seed)
     SampleFiles.write output images

@@ -30,27 +30,20 @@ let trainer (config: MlpConfig) (_: RunSettings) (data: Mnist) (generator: Gener
     let model = Mlp.create (generator, data.train.imageShape.Pixels, config.Hidden, classes)
     Classifier.trainer model.forward model.parameters config.LearningRate data
 
-let family: Family<MlpConfig> =
-    { Name = "mlp"
-      Write = fun w c -> w.WriteNumber("hidden", c.Hidden); ConfigWriter.number w "lr" c.LearningRate
-      Read = fun r -> { Hidden = r.Int "hidden"; LearningRate = r.Number "lr" }
-      Check = validate
-      Differences = Differences.between [ "hidden", (fun c -> box c.Hidden); "learning rate", (fun c -> box c.LearningRate) ]
-      // Matrix products are all the work: the threads go to OpenBLAS.
-      Threads = fun _ threads -> 1, threads
-      LoadData = fun _ settings dataFolder -> Family.mnist settings dataFolder
-      Create = trainer }
+let family =
+    let settings =
+        Settings.declare
+            [ Setting.int "hidden" "hidden" "hidden units" _.Hidden (fun v c -> { c with Hidden = v })
+              Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v c -> { c with LearningRate = v }) ]
+            defaults
+            validate
+    // Matrix products are all the work: the threads go to OpenBLAS.
+    { Family.create "mlp" settings runDefaults trainer with Threads = fun _ threads -> 1, threads }
 
 /// A trained classifier from a run folder's checkpoint ("best" or "last"); the caller disposes it.
 let load (folder: string, checkpoint: string) =
-    let run = RunFolder folder
-    let config, _ = Loop.readConfig family run
-    use generator = new Generator(0L)
-    let model = Mlp.create (generator, Mnist.imageShape.Pixels, config.Hidden, classes)
-    try Checkpoint.loadModel (run.Checkpoint checkpoint, model.parameters) |> ignore
-    with _ ->
-        model.parameters.Dispose()
-        reraise ()
+    let _, _, model =
+        Loop.loadModel family (folder, checkpoint) (fun config -> use generator = new Generator(0L) in Mlp.create (generator, Mnist.imageShape.Pixels, config.Hidden, classes)) _.parameters
     model
 
 /// The classifier as the registry lists it: a run's report shows its metrics.

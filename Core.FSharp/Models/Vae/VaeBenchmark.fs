@@ -48,12 +48,7 @@ type VaeBenchmark =
     /// others). With a launch, as one rank of that group. dataFolder: null for the workspace's.
     static member Run(config: VaeConfig, settings: RunSettings, launch: Launch option,
                       [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
-        let config = VaeConfig.validate config
-        use data = VaeRun.loadData config settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
-        let create generator = VaeRun.trainer config settings data generator
-        match launch with
-        | None -> TimedEpochs.Run(data, settings, create, None, ignore)
-        | Some launch -> TimedEpochs.Rank(launch, data, settings, create)
+        TimedEpochs.OfFamily(VaeRun.family, config, settings, launch, dataFolder)
 
     /// bench/vae_pytorch.py of the repository.
     static member PyTorchScript() = PyTorchPeer.Script "vae_pytorch.py"

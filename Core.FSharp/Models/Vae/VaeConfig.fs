@@ -54,13 +54,11 @@ module VaeConfig =
           LearningRate = 1e-3
           ImportanceSamples = 1 }
 
-    let architectureName = function Mlp -> "mlp" | Conv -> "conv"
+    let binarizations = [ Dynamic, "dynamic"; Static, "static"; NoBinarization, "none" ]
 
-    let parseArchitecture (s: string) =
-        match s.ToLowerInvariant() with
-        | "mlp" -> Mlp
-        | "conv" -> Conv
-        | _ -> invalidArg "architecture" $"unknown architecture '{s}' (expected mlp or conv)"
+    let binarizationName (b: Binarization) = binarizations |> List.find (fst >> (=) b) |> snd
+
+    let parseBinarization (s: string) = Setting.named "binarize" "binarization" binarizations s
 
     let likelihoodName = function Bernoulli -> "bernoulli" | GaussianFixed _ | GaussianLearned -> "gaussian"
 
@@ -75,14 +73,10 @@ module VaeConfig =
             | _ -> invalidArg "likelihood" $"the fixed sigma in '{s}' must be a positive number"
         | _ -> invalidArg "likelihood" $"unknown likelihood '{s}' (expected bernoulli, gaussian or gaussian:SIGMA)"
 
-    let binarizationName = function Dynamic -> "dynamic" | Static -> "static" | NoBinarization -> "none"
-
-    let parseBinarization (s: string) =
-        match s.ToLowerInvariant() with
-        | "dynamic" -> Dynamic
-        | "static" -> Static
-        | "none" -> NoBinarization
-        | _ -> invalidArg "binarization" $"unknown binarization '{s}' (expected dynamic, static or none)"
+    let private likelihoodText =
+        function
+        | GaussianFixed sigma -> "gaussian:" + sigma.ToString("R", Globalization.CultureInfo.InvariantCulture)
+        | l -> likelihoodName l
 
     /// Rejects configurations that cannot train, with the reason.
     let validate (c: VaeConfig) =
@@ -101,62 +95,44 @@ module VaeConfig =
             invalidArg "lr" $"--lr must be a positive, finite number (got {c.LearningRate})"
         c
 
-    let write (w: Utf8JsonWriter) (c: VaeConfig) =
-        w.WriteNumber("latent", c.Latent)
-        ConfigWriter.ints w "hidden" c.Hidden
-        w.WriteString("architecture", architectureName c.Architecture)
-        w.WriteString("likelihood", likelihoodName c.Likelihood)
-        match c.Likelihood with
-        | GaussianFixed sigma -> ConfigWriter.number w "gaussian_sigma" sigma
-        | GaussianLearned -> w.WriteString("gaussian_sigma", "learned")
-        | Bernoulli -> ()
-        w.WriteString("binarization", binarizationName c.Binarization)
-        ConfigWriter.number w "lr" c.LearningRate
-        w.WriteNumber("importance_samples", c.ImportanceSamples)
+    /// The likelihood as the command line gives it ("gaussian:0.1"); config.json keeps the kind
+    /// and, for a Gaussian, its sigma (a number, or "learned") apart.
+    let private likelihood: Setting<VaeConfig> =
+        { Setting.text "likelihood" "likelihood" "p(x|z): bernoulli | gaussian (learned variance) | gaussian:SIGMA (fixed)"
+              (_.Likelihood >> likelihoodText) (fun v c -> { c with Likelihood = parseLikelihood v }) with
+            Write =
+                fun w v ->
+                    match parseLikelihood (string v) with
+                    | GaussianFixed sigma -> w.WriteString("likelihood", "gaussian"); ConfigWriter.number w "gaussian_sigma" sigma
+                    | GaussianLearned -> w.WriteString("likelihood", "gaussian"); w.WriteString("gaussian_sigma", "learned")
+                    | Bernoulli -> w.WriteString("likelihood", "bernoulli")
+            Read =
+                fun r ->
+                    match r.String "likelihood" with
+                    | "gaussian" when (r.Prop "gaussian_sigma").ValueKind = JsonValueKind.Number ->
+                        Text(likelihoodText (GaussianFixed(r.Number "gaussian_sigma")))
+                    | other -> Text other }
 
-    let read (r: ConfigReader) =
-        let likelihood =
-            match r.String "likelihood" with
-            | "gaussian" when (r.Prop "gaussian_sigma").ValueKind = JsonValueKind.Number -> GaussianFixed(r.Number "gaussian_sigma")
-            | "gaussian" -> GaussianLearned
-            | other -> parseLikelihood other
-        { Latent = r.Int "latent"
-          Hidden = r.Ints "hidden"
-          Architecture = parseArchitecture (r.String "architecture")
-          Likelihood = likelihood
-          Binarization = parseBinarization (r.String "binarization")
-          LearningRate = r.Number "lr"
-          // Absent from configs written before the option existed; those runs trained on the ELBO.
-          ImportanceSamples = r.IntOr("importance_samples", 1) }
+    /// The VAE's settings, declared once.
+    let settings: Settings<VaeConfig> =
+        Settings.declare
+            [ Setting.int "latent" "latent" "latent size (2 draws the manifold)" _.Latent (fun v c -> { c with Latent = v })
+              Setting.ints "hidden" "hidden" "hidden sizes, comma-separated (mlp: layer widths; conv: the two channel counts, e.g. 32,64)"
+                  _.Hidden (fun v c -> { c with Hidden = v })
+              Setting.choice "arch" "architecture" "architecture: mlp | conv" [ Mlp, "mlp"; Conv, "conv" ] _.Architecture (fun v c -> { c with Architecture = v })
+              likelihood
+              Setting.choice "binarize" "binarization" "dynamic (fresh draw each use) | static (one seeded draw) | none (grey levels)"
+                  binarizations _.Binarization (fun v c -> { c with Binarization = v })
+              Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v c -> { c with LearningRate = v })
+              // Runs from before the option trained on the ELBO.
+              Setting.int "importance-samples" "importance_samples" "samples per image in the training objective: 1 = the ELBO, k > 1 = the IWAE bound L_k"
+                  _.ImportanceSamples (fun v c -> { c with ImportanceSamples = v })
+              |> Setting.since (Int 1) ]
+            defaults
+            validate
 
     /// The VAE's settings as a config.json of their own (the run's settings live beside them in a run's).
-    let toJson (c: VaeConfig) = ConfigWriter.toText (fun w -> w.WriteString("model", "vae"); write w c)
+    let toJson (c: VaeConfig) = ConfigWriter.toText (fun w -> w.WriteString("model", "vae"); Settings.write settings w c)
 
     /// Reads the VAE's settings from a config.json's text; `source` names the file in error messages.
-    let ofJson (source: string) (json: string) = ConfigReader.Parse(source, json, read)
-
-    /// Every VAE setting fixes the model or its training, so a resumed run must agree on all of them.
-    let differences: VaeConfig -> VaeConfig -> string list =
-        Differences.between
-            [ "latent", (fun c -> box c.Latent)
-              "hidden", (fun c -> box c.Hidden)
-              "architecture", (fun c -> box c.Architecture)
-              "likelihood", (fun c -> box c.Likelihood)
-              "binarization", (fun c -> box c.Binarization)
-              "learning rate", (fun c -> box c.LearningRate)
-              "importance samples", (fun c -> box c.ImportanceSamples) ]
-
-/// The C# runner's way in: options as they come from the command line, parsed and validated.
-type VaeConfig with
-    static member Default = VaeConfig.defaults
-
-    static member Create(latent: int, hidden: int[], architecture: string, likelihood: string, binarization: string,
-                         learningRate: float, importanceSamples: int) =
-        VaeConfig.validate
-            { Latent = latent
-              Hidden = List.ofArray hidden
-              Architecture = VaeConfig.parseArchitecture architecture
-              Likelihood = VaeConfig.parseLikelihood likelihood
-              Binarization = VaeConfig.parseBinarization binarization
-              LearningRate = learningRate
-              ImportanceSamples = importanceSamples }
+    let ofJson (source: string) (json: string) = ConfigReader.Parse(source, json, Settings.read settings)

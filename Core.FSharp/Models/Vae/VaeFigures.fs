@@ -89,9 +89,6 @@ let entry: FamilyEntry =
       Likelihood = "a bound and an estimate: the ELBO and an importance-sampled log p(x) (run `vae eval`)"
       Recipe = Some(30, "the latent-20 VAE recipe")
       Samples =
-        Some(fun r ->
-            let config, _, vae = VaeRun.load (r.Folder, r.Checkpoint)
-            use _ = vae.Parameters
-            Family.useThreadsOf VaeRun.family config r.Threads
+        FamilyEntry.samplesOf VaeRun.family VaeRun.load _.Parameters (fun r config vae ->
             let draws = match config.Likelihood with Bernoulli -> "Bernoulli draws" | _ -> "decoder draws"
             [ "decoder means", VaeRun.sample vae config r.N r.Seed false; draws, VaeRun.sample vae config r.N r.Seed true ]) }

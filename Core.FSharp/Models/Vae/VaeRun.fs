@@ -119,15 +119,10 @@ let trainer (config: VaeConfig) (settings: RunSettings) (data: Mnist) (generator
       Images = fun _ -> images vae config settings.Seed data.validation }
 
 /// The VAE family: what the shared training loop needs to know of it.
-let family: Family<VaeConfig> =
-    { Name = "vae"
-      Write = VaeConfig.write
-      Read = VaeConfig.read
-      Check = VaeConfig.validate
-      Differences = VaeConfig.differences
-      Threads = fun config threads -> threadSettings (config.Architecture, threads)
-      LoadData = loadData
-      Create = trainer }
+let family =
+    { Family.create "vae" VaeConfig.settings RunSettings.defaults trainer with
+        Threads = fun config threads -> threadSettings (config.Architecture, threads)
+        LoadData = loadData }
 
 /// Trains the configured VAE in `folder`, or resumes it (see Loop.train).
 let train (config: VaeConfig, settings: RunSettings, folder: string, resume: bool, dataFolder: string option, report: Progress -> unit) =
@@ -139,17 +134,7 @@ let readConfig (folder: string) = Loop.readConfig family (RunFolder folder)
 /// A trained VAE from a run folder's checkpoint ("best" or "last") with the run's settings; the
 /// caller disposes its Parameters.
 let load (folder: string, checkpoint: string) =
-    let run = RunFolder folder
-    let config, settings = readConfig folder
-    use generator = new Generator(0L)
-    let vae = VaeModel.create generator config Mnist.imageShape
-    let path = run.Checkpoint checkpoint
-    try
-        Checkpoint.loadModel (path, vae.Parameters) |> ignore
-    with _ ->
-        vae.Parameters.Dispose()
-        reraise ()
-    config, settings, vae
+    Loop.loadModel family (folder, checkpoint) (fun config -> use generator = new Generator(0L) in VaeModel.create generator config Mnist.imageShape) _.Parameters
 
 /// n images from the prior through the decoder, [n; C; H; W] in [0, 1]: the decoder means, or draws
 /// from p(x|z) when `draw` (a Gaussian decoder's draws clamped to [0, 1]).
