@@ -85,7 +85,7 @@ let trainer (config: DiffusionConfig) (settings: RunSettings) (data: Mnist) (gen
         fun batch ->
             // The step count lives in Adam's state, so a resumed run continues the warm-up and the average.
             let step = adam.stepCount + 1L
-            adam.lr <- config.LearningRate * (if config.Warmup = 0 then 1.0 else min 1.0 (float step / float config.Warmup))
+            adam.lr <- config.LearningRate * Warmup.factor config.Warmup step
             adam.zero_grad ()
             let loss, _ = Ddpm.simpleLoss diffusion.Schedule diffusion.Net.Forward (toModelRange batch.x) generator
             loss.mean().backward ()

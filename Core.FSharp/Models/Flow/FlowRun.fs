@@ -47,8 +47,7 @@ let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generato
         fun batch ->
             // The step count lives in Adam's state, so a resumed run continues the schedule.
             let steps = adam.stepCount + 1L
-            let warm = if config.Warmup = 0 then 1.0 else min 1.0 (float steps / float config.Warmup)
-            adam.lr <- config.LearningRate * warm * config.Decay ** floor (float (steps - 1L) / stepsPerEpoch)
+            adam.lr <- config.LearningRate * Warmup.factor config.Warmup steps * config.Decay ** floor (float (steps - 1L) / stepsPerEpoch)
             adam.zero_grad ()
             let bpd = Flow.bitsPerDim flow (Flow.logLikelihood flow (pixels batch.x))
             bpd.mean().backward ()

@@ -5,7 +5,6 @@
 module Research.Core.Models.Gan.GanRun
 
 open System
-open System.IO
 open Research.Core
 open Research.Core.Data
 open Research.Core.IO

@@ -1,15 +1,10 @@
 namespace Research.Core.Models.Vae
 
 open System
-open System.ComponentModel
-open System.Diagnostics
-open System.IO
 open System.Runtime.InteropServices
-open System.Text.Json
 open Research.Core
 open Research.Core.Data
 open Research.Core.Distributed
-open Research.Core.Optim
 open Research.Core.Training
 open Research.Core.Benchmarks
 
