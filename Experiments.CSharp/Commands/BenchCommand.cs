@@ -6,15 +6,11 @@ using static Research.Experiments.CommandLine;
 using Research.Core;
 using Research.Core.Benchmarks;
 using Research.Core.Distributed;
-using Research.Core.Models.Diffusion;
-using Research.Core.Models.Flow;
-using Research.Core.Models.Gan;
-using Research.Core.Models.Vae;
 using Research.Core.Training;
 
 namespace Research.Experiments.Commands;
 
-/// <summary>`research bench vae|gan|flow`: a family's training epoch (its `train` command's) timed here
+/// <summary>`research bench vae|gan|flow|diffusion`: a family's training epoch (its `train` command's) timed here
 /// and in its PyTorch peer (bench/*_pytorch.py, the same libtorch) with the same threads, the sides
 /// taking turns; prints seconds per epoch, the speed ratio and, where the GEMM work is known, the
 /// share of the machine's sgemm rate each side reaches. With --ranks N, data-parallel: N ranks of
@@ -24,14 +20,14 @@ public static class BenchCommand
 {
     public static Command Build() => new("bench", "Benchmarks against PyTorch.")
     {
-        Vae(),
-        Gan(),
-        Family(FlowBenchmark.benchmark, "Train the multi-scale flow (batch 128, Adam 1e-3) here and in PyTorch; compare seconds per step."),
-        Family(DiffusionBenchmark.benchmark, "Train the diffusion model's U-Net (batch 128, Adam 1e-3, the simple loss) here and in PyTorch; compare seconds per step."),
+        VaeCommand.Bench(),
+        GanCommand.Bench(),
+        FlowCommand.Bench(),
+        DiffusionCommand.Bench(),
     };
 
     /// The options every benchmark shares, and its data-parallel worker mode.
-    sealed class Common
+    internal sealed class Common
     {
         public readonly Option<int> Epochs, Limit, Threads, Seed, Rounds, Sgemm, Ranks, WorkerRank, MasterPort;
         public readonly Option<string> Python;
@@ -114,89 +110,9 @@ public static class BenchCommand
         }
     }
 
-    static Command Vae()
-    {
-        var common = new Common("vae", 3, 0, "train on N images per epoch only (0 = all 60000); e.g. 5000 for a smoke run",
-            "threads, as `vae train --threads` uses them (both sides)");
-        var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = from --threads)", 0);
-        var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = from --threads)", 0);
-        var command = new Command("vae", "Train pytorch/examples' VAE (784-400-20-400-784, Adam 1e-3, batch 128) here and in PyTorch; compare seconds per epoch.")
-        {
-            intraOp, blas,
-        };
-        common.AddTo(command);
-        command.SetAction(r =>
-        {
-            var config = VaeBenchmark.Config;
-            var settings = VaeBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
-            var (defaultIntraOp, defaultBlas) = VaeRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
-            var intraOpThreads = r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : defaultIntraOp;
-            var blasThreads = r.GetValue(blas) > 0 ? r.GetValue(blas) : defaultBlas;
-            if (common.Worker(r) is { } worker)
-            {
-                UseThreads(intraOpThreads, blasThreads);
-                return Common.PrintRank(worker.Value, VaeBenchmark.Run(config, settings, worker, r.GetValue(common.Data)));
-            }
-            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
-            var title = $"VAE 784-{string.Join("-", config.Hidden)}-{config.Latent}-{string.Join("-", config.Hidden.Reverse())}-784, " +
-                        $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
-                        $"per side and round, {common.Rounds_(r)} round(s)";
-            var (python, script) = Peer(r, common, VaeBenchmark.PyTorchScript);
-            string[] family = ["vae", "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
-            return Compare(title, common.Rounds_(r), common.Ranks_(r), intraOpThreads, blasThreads, r.GetValue(common.Sgemm), VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
-                () => VaeBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
-                family,
-                python is null ? null : (ranks, epochDone) => VaeBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : intraOpThreads, ranks > 1 ? 1 : blasThreads, r.GetValue(common.Data), epochDone, ranks),
-                $"{python} {Path.GetFileName(script)}");
-        });
-        return command;
-    }
-
-    static Command Gan()
-    {
-        var common = new Common("gan", 1, 20000, "train on N images per epoch (0 = all 60000)",
-            "threads, as `gan train --threads` uses them (both sides): OpenBLAS's for the MLP, libtorch's for the DCGAN");
-        var arch = Opt("--arch", "mlp (seed 004's MLP GAN) | dcgan (ngf = ndf = 32) | both", "both");
-        var command = new Command("gan", "Train the MLP GAN and the DCGAN (batch 128, Adam 2e-4, betas 0.5, 0.999) here and in PyTorch; compare seconds per epoch.")
-        {
-            arch,
-        };
-        common.AddTo(command);
-        command.SetAction(r =>
-        {
-            var settings = GanBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
-            var architectures = r.GetValue(arch) == "both" ? new[] { "mlp", "dcgan" } : new[] { r.GetValue(arch)! };
-            if (common.Worker(r) is { } worker)
-            {
-                var config = GanBenchmark.Config(architectures.Single());
-                UseThreads(GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple());
-                return Common.PrintRank(worker.Value, GanBenchmark.Run(config, settings, worker, r.GetValue(common.Data)));
-            }
-            var (python, script) = Peer(r, common, GanBenchmark.PyTorchScript);
-            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
-            foreach (var name in architectures)
-            {
-                var config = GanBenchmark.Config(name);
-                var (intraOp, blas) = GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
-                var mlp = config.Architecture.IsMlpGan;
-                var title = (mlp ? $"MLP GAN G {config.Latent}-{string.Join("-", config.GeneratorHidden)}-784, D 784-{string.Join("-", config.DiscriminatorHidden)}-1"
-                                 : $"DCGAN ngf {config.GeneratorHidden.Head}, ndf {config.DiscriminatorHidden.Head}, latent {config.Latent}") +
-                            $", batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} training images per side and round";
-                string[] family = ["gan", "--arch", name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
-                Compare(title, common.Rounds_(r), common.Ranks_(r), intraOp, blas, r.GetValue(common.Sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, 1.5,
-                    () => GanBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
-                    family,
-                    python is null ? null : (ranks, epochDone) => GanBenchmark.RunPyTorch(python, script!, config, settings, ranks > 1 ? 1 : intraOp, ranks > 1 ? 1 : blas, r.GetValue(common.Data), epochDone, ranks),
-                    $"{python} {Path.GetFileName(script)} --arch {name}");
-                Console.WriteLine();
-            }
-            return 0;
-        });
-        return command;
-    }
-
-    /// `bench flow` and `bench diffusion`: a family's training epoch on its default model.
-    static Command Family<C>(FamilyBenchmark<C> bench, string description)
+    /// The benchmark of a family whose whole benchmark is its training epoch on its default model
+    /// (`bench flow`, `bench diffusion`); each family's command file gives its own `bench`.
+    internal static Command Family<C>(FamilyBenchmark<C> bench, string description)
     {
         var common = new Common(bench.Name, 1, 2560, "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128",
             "libtorch threads on both sides (the convolutions run there)");
@@ -225,14 +141,14 @@ public static class BenchCommand
         return command;
     }
 
-    static (string? python, string? script) Peer(ParseResult r, Common common, Func<string> defaultScript) =>
+    internal static (string? python, string? script) Peer(ParseResult r, Common common, Func<string> defaultScript) =>
         r.GetValue(common.SkipPyTorch) ? (null, null) : (r.GetValue(common.Python)!, r.GetValue(common.Script) ?? defaultScript());
 
-    static string[] DataArgs(ParseResult r, Common common) => r.GetValue(common.Data) is { } data ? ["--data", data] : [];
+    internal static string[] DataArgs(ParseResult r, Common common) => r.GetValue(common.Data) is { } data ? ["--data", data] : [];
 
-    static void UseThreads((int intraOp, int blas) threads) => UseThreads(threads.intraOp, threads.blas);
+    internal static void UseThreads((int intraOp, int blas) threads) => UseThreads(threads.intraOp, threads.blas);
 
-    static void UseThreads(int intraOp, int blas)
+    internal static void UseThreads(int intraOp, int blas)
     {
         torch.set_num_threads(intraOp);
         torch.set_openblas_threads(blas);
@@ -243,7 +159,7 @@ public static class BenchCommand
     /// (this program's `family` arguments, started once per rank) and PyTorch's DDP of as many ranks
     /// instead of the single-process peer. Prints seconds per epoch, the ratios and, where the GEMM
     /// work is known, the share of the machine's sgemm rate each side reaches.
-    static int Compare(string title, int rounds, int ranks, int intraOpThreads, int blasThreads, int sgemmSize, long? flopsPerImage, int images, double target,
+    internal static int Compare(string title, int rounds, int ranks, int intraOpThreads, int blasThreads, int sgemmSize, long? flopsPerImage, int images, double target,
                        Func<EpochTiming[]> ours, string[] family, Func<int, Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
     {
         UseThreads(intraOpThreads, blasThreads);

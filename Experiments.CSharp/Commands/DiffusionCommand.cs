@@ -99,4 +99,8 @@ public static class DiffusionCommand
         });
         return command;
     }
+
+    /// `bench diffusion`: the default U-Net's training epoch.
+    public static Command Bench() => BenchCommand.Family(DiffusionBenchmark.benchmark,
+        "Train the diffusion model's U-Net (batch 128, Adam 1e-3, the simple loss) here and in PyTorch; compare seconds per step.");
 }

@@ -72,4 +72,8 @@ public static class FlowCommand
         });
         return command;
     }
+
+    /// `bench flow`: the default multi-scale flow's training epoch.
+    public static Command Bench() => BenchCommand.Family(FlowBenchmark.benchmark,
+        "Train the multi-scale flow (batch 128, Adam 1e-3) here and in PyTorch; compare seconds per step.");
 }

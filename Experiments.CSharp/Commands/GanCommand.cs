@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Research.Core.Benchmarks;
 using Research.Core.Models.Gan;
 using Research.Core.Training;
 using static Research.Experiments.CommandLine;
@@ -36,6 +37,50 @@ public static class GanCommand
             var (idx, png) = GanRun.writeSamples(folder, r.GetValue(checkpoint)!, r.GetValue(n), r.GetValue(seed), r.GetValue(threads), Path.GetFullPath(prefix)).ToValueTuple();
             Console.WriteLine($"images: {idx}");
             Console.WriteLine($"grid:   {png}");
+            return 0;
+        });
+        return command;
+    }
+
+    /// `bench gan`: the MLP GAN (its GEMM rate) and the DCGAN.
+    public static Command Bench()
+    {
+        var common = new BenchCommand.Common("gan", 1, 20000, "train on N images per epoch (0 = all 60000)",
+            "threads, as `gan train --threads` uses them (both sides): OpenBLAS's for the MLP, libtorch's for the DCGAN");
+        var arch = Opt("--arch", "mlp (seed 004's MLP GAN) | dcgan (ngf = ndf = 32) | both", "both");
+        var command = new Command("gan", "Train the MLP GAN and the DCGAN (batch 128, Adam 2e-4, betas 0.5, 0.999) here and in PyTorch; compare seconds per epoch.")
+        {
+            arch,
+        };
+        common.AddTo(command);
+        command.SetAction(r =>
+        {
+            var settings = GanBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
+            var architectures = r.GetValue(arch) == "both" ? new[] { "mlp", "dcgan" } : new[] { r.GetValue(arch)! };
+            if (common.Worker(r) is { } worker)
+            {
+                var config = GanBenchmark.Config(architectures.Single());
+                BenchCommand.UseThreads(GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple());
+                return BenchCommand.Common.PrintRank(worker.Value, GanBenchmark.Run(config, settings, worker, r.GetValue(common.Data)));
+            }
+            var (python, script) = BenchCommand.Peer(r, common, GanBenchmark.PyTorchScript);
+            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
+            foreach (var name in architectures)
+            {
+                var config = GanBenchmark.Config(name);
+                var (intraOp, blas) = GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
+                var mlp = config.Architecture.IsMlpGan;
+                var title = (mlp ? $"MLP GAN G {config.Latent}-{string.Join("-", config.GeneratorHidden)}-784, D 784-{string.Join("-", config.DiscriminatorHidden)}-1"
+                                 : $"DCGAN ngf {config.GeneratorHidden.Head}, ndf {config.DiscriminatorHidden.Head}, latent {config.Latent}") +
+                            $", batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} training images per side and round";
+                string[] family = ["gan", "--arch", name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
+                BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), intraOp, blas, r.GetValue(common.Sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, 1.5,
+                    () => GanBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
+                    family,
+                    python is null ? null : (ranks, epochDone) => GanBenchmark.RunPyTorch(python, script!, config, settings, ranks > 1 ? 1 : intraOp, ranks > 1 ? 1 : blas, r.GetValue(common.Data), epochDone, ranks),
+                    $"{python} {Path.GetFileName(script)} --arch {name}");
+                Console.WriteLine();
+            }
             return 0;
         });
         return command;

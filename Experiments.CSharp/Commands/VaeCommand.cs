@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Research.Core.Benchmarks;
 using Research.Core.Models.Vae;
 using Research.Core.Training;
 using static Research.Experiments.CommandLine;
@@ -43,6 +44,45 @@ public static class VaeCommand
             Console.WriteLine($"log p(x), k={result.K}: {result.LogLikelihood:F2} ± {result.LogLikelihoodStdErr:F2} nats");
             Console.WriteLine($"written: {path}");
             return 0;
+        });
+        return command;
+    }
+
+    /// `bench vae`: pytorch/examples' VAE, its GEMM rate, and thread overrides to try others.
+    public static Command Bench()
+    {
+        var common = new BenchCommand.Common("vae", 3, 0, "train on N images per epoch only (0 = all 60000); e.g. 5000 for a smoke run",
+            "threads, as `vae train --threads` uses them (both sides)");
+        var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = from --threads)", 0);
+        var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = from --threads)", 0);
+        var command = new Command("vae", "Train pytorch/examples' VAE (784-400-20-400-784, Adam 1e-3, batch 128) here and in PyTorch; compare seconds per epoch.")
+        {
+            intraOp, blas,
+        };
+        common.AddTo(command);
+        command.SetAction(r =>
+        {
+            var config = VaeBenchmark.Config;
+            var settings = VaeBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
+            var (defaultIntraOp, defaultBlas) = VaeRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
+            var intraOpThreads = r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : defaultIntraOp;
+            var blasThreads = r.GetValue(blas) > 0 ? r.GetValue(blas) : defaultBlas;
+            if (common.Worker(r) is { } worker)
+            {
+                BenchCommand.UseThreads(intraOpThreads, blasThreads);
+                return BenchCommand.Common.PrintRank(worker.Value, VaeBenchmark.Run(config, settings, worker, r.GetValue(common.Data)));
+            }
+            var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
+            var title = $"VAE 784-{string.Join("-", config.Hidden)}-{config.Latent}-{string.Join("-", config.Hidden.Reverse())}-784, " +
+                        $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
+                        $"per side and round, {common.Rounds_(r)} round(s)";
+            var (python, script) = BenchCommand.Peer(r, common, VaeBenchmark.PyTorchScript);
+            string[] family = ["vae", "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
+            return BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), intraOpThreads, blasThreads, r.GetValue(common.Sgemm), VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
+                () => VaeBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
+                family,
+                python is null ? null : (ranks, epochDone) => VaeBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : intraOpThreads, ranks > 1 ? 1 : blasThreads, r.GetValue(common.Data), epochDone, ranks),
+                $"{python} {Path.GetFileName(script)}");
         });
         return command;
     }
