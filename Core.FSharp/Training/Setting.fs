@@ -54,35 +54,29 @@ type Settings<'R> =
       Check: 'R -> 'R }
 
 module Setting =
-    let private wrong (flag: string) (kind: string) (v: SettingValue) : 'T = invalidArg flag $"--{flag} takes {kind} (got {v})"
+    /// A setting whose values are of one kind ('T, `kind` in words): `wrap` and `unwrap` convert them
+    /// to and from SettingValue, `write` and `read` keep them in config.json under `key`.
+    let private make (kind: string) (wrap: 'T -> SettingValue) (unwrap: SettingValue -> 'T option)
+                     (write: Utf8JsonWriter -> string -> 'T -> unit) (read: ConfigReader -> string -> 'T)
+                     flag key help (get: 'R -> 'T) (put: 'T -> 'R -> 'R) =
+        let value v = match unwrap v with Some x -> x | None -> invalidArg flag $"--{flag} takes {kind} (got {v})"
+        { Flag = flag; Key = key; Help = help; Get = get >> wrap; Put = (fun v r -> put (value v) r); Resumable = false
+          Before = None; Write = (fun w v -> write w key (value v)); Read = (fun r -> wrap (read r key)) }
 
-    let private make flag key help get put write read =
-        { Flag = flag; Key = key; Help = help; Get = get; Put = put; Resumable = false; Before = None; Write = write; Read = read }
+    let int flag key help get put =
+        make "an integer" Int (function Int i -> Some i | _ -> None) (fun w k i -> w.WriteNumber(k, i)) (fun r k -> r.Int k) flag key help get put
 
-    let int flag key help (get: 'R -> int) (put: int -> 'R -> 'R) =
-        make flag key help (get >> Int) (fun v r -> match v with Int i -> put i r | v -> wrong flag "an integer" v)
-            (fun w v -> match v with Int i -> w.WriteNumber(key, i) | v -> wrong flag "an integer" v)
-            (fun r -> Int(r.Int key))
+    let ints flag key help get put =
+        make "a list of integers" Ints (function Ints xs -> Some xs | _ -> None) ConfigWriter.ints (fun r k -> r.Ints k) flag key help get put
 
-    let ints flag key help (get: 'R -> int list) (put: int list -> 'R -> 'R) =
-        make flag key help (get >> Ints) (fun v r -> match v with Ints xs -> put xs r | v -> wrong flag "a list of integers" v)
-            (fun w v -> match v with Ints xs -> ConfigWriter.ints w key xs | v -> wrong flag "a list of integers" v)
-            (fun r -> Ints(r.Ints key))
+    let number flag key help get put =
+        make "a number" Number (function Number x -> Some x | _ -> None) ConfigWriter.number (fun r k -> r.Number k) flag key help get put
 
-    let number flag key help (get: 'R -> float) (put: float -> 'R -> 'R) =
-        make flag key help (get >> Number) (fun v r -> match v with Number x -> put x r | v -> wrong flag "a number" v)
-            (fun w v -> match v with Number x -> ConfigWriter.number w key x | v -> wrong flag "a number" v)
-            (fun r -> Number(r.Number key))
+    let switch flag key help get put =
+        make "true or false" Switch (function Switch b -> Some b | _ -> None) (fun w k b -> w.WriteBoolean(k, b)) (fun r k -> r.Bool k) flag key help get put
 
-    let switch flag key help (get: 'R -> bool) (put: bool -> 'R -> 'R) =
-        make flag key help (get >> Switch) (fun v r -> match v with Switch b -> put b r | v -> wrong flag "true or false" v)
-            (fun w v -> match v with Switch b -> w.WriteBoolean(key, b) | v -> wrong flag "true or false" v)
-            (fun r -> Switch(r.Bool key))
-
-    let text flag key help (get: 'R -> string) (put: string -> 'R -> 'R) =
-        make flag key help (get >> Text) (fun v r -> match v with Text s -> put s r | v -> wrong flag "a text" v)
-            (fun w v -> match v with Text s -> w.WriteString(key, s) | v -> wrong flag "a text" v)
-            (fun r -> Text(r.String key))
+    let text flag key help get put =
+        make "a text" Text (function Text s -> Some s | _ -> None) (fun w k s -> w.WriteString(k, s)) (fun r k -> r.String k) flag key help get put
 
     /// The value of `names` (value, name) called `name`; otherwise an ArgumentException naming
     /// `what` it is and the choices.
