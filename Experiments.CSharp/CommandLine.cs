@@ -57,6 +57,10 @@ public static class CommandLine
     public static Option<T> Opt<T>(string name, string description, T defaultValue) =>
         new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
 
+    /// --data: the folder whose mnist/ a command reads.
+    public static Option<string?> DataOpt() =>
+        Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+
     /// A comma-separated list of integers ("400,200"); an empty text is an empty list.
     public static int[] Ints(string text, string option) =>
         text.Trim().Length == 0 ? [] :
@@ -148,7 +152,7 @@ public sealed class TrainingOptions<C>
             Arity = ArgumentArity.ZeroOrOne,
             CustomParser = a => a.Tokens.Count == 0 ? "yes" : a.Tokens[0].Value,
         };
-        data = CommandLine.Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+        data = CommandLine.DataOpt();
         worldSize = CommandLine.Opt("--world-size", "data-parallel by hand: the number of ranks (torchrun and srun set it themselves; -1 = from their environment)", -1);
         rank = CommandLine.Opt("--rank", "data-parallel by hand: this process's rank, 0 to --world-size - 1 (-1 = from the environment)", -1);
         masterAddr = CommandLine.Opt("--master-addr", "data-parallel by hand: the address of rank 0, which serves the rendezvous", "127.0.0.1");
@@ -170,6 +174,16 @@ public sealed class TrainingOptions<C>
             if (options.Train(r) is { } folder) trained?.Invoke(folder, r.GetValue(options.data));
             return 0;
         });
+        return command;
+    }
+
+    /// A family's command, named as its runs' "model": its `train` (described by `train`), then its
+    /// `own` subcommands.
+    public static Command Group(Family<C> family, string description, string train, params Command[] own)
+    {
+        var command = new Command(family.Name, description) { Command(family, train) };
+        foreach (var subcommand in own)
+            command.Subcommands.Add(subcommand);
         return command;
     }
 

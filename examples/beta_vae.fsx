@@ -112,21 +112,18 @@ let traversals (decode: Tensor -> PixelDistribution) (latent: int) (image: Image
     Png.Grid((decode z).mean.toFloat32Array (), image.Height, image.Width, latent, 10)
 
 /// The beta-VAE in the family registry: its report draws the traversals from the best checkpoint.
-let entry: FamilyEntry =
-    { Name = family.Name
-      Report =
-        fun folder _ ->
-            let run = RunFolder folder
-            let config, _ = Loop.readConfig family run
-            use g = new Generator(0L)
-            let parameters, _, decode = networks config Mnist.imageShape g
-            use _ = parameters
-            Checkpoint.loadModel (run.Checkpoint run.BestOrLast, parameters) |> ignore
-            let traversal = run.BestOrLast, traversals decode config.Latent Mnist.imageShape
-            [], [ Images("Latent traversals", "decoder means as each latent coordinate sweeps -3..3, the others 0", [ traversal ]) ]
-      Likelihood = "a bound: the ELBO (the objective at beta = 1)"
-      Samples = None
-      Recipe = None }
+let entry =
+    { FamilyEntry.plain family.Name "a bound: the ELBO (the objective at beta = 1)" with
+        Panels =
+          fun folder _ ->
+              let run = RunFolder folder
+              let config, _ = Loop.readConfig family run
+              use g = new Generator(0L)
+              let parameters, _, decode = networks config Mnist.imageShape g
+              use _ = parameters
+              Checkpoint.loadModel (run.Checkpoint run.BestOrLast, parameters) |> ignore
+              let traversal = run.BestOrLast, traversals decode config.Latent Mnist.imageShape
+              [ Images("Latent traversals", "decoder means as each latent coordinate sweeps -3..3, the others 0", [ traversal ]) ] }
 
 /// The script's arguments, [run-folder] [epochs] [beta], or a usage error.
 let parse (args: string[]) =

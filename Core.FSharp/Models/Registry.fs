@@ -37,7 +37,7 @@ let report (folder: string) (dataFolder: string) =
     let run = RunFolder folder
     match find run.Family with
     | Some entry ->
-        let references, panels = entry.Report folder data
+        let references, panels = entry.References folder, entry.Panels folder data
         let trained = Checkpoint.epoch (run.Checkpoint "last")
         match entry.Recipe with
         | Some(epochs, name) when trained < epochs ->

@@ -61,6 +61,43 @@ type TrainingRun =
             for _, g in t.Generators do g.Dispose()
             t.Model.Dispose()
 
+    /// The run of a model that lowers one objective, averaged over each batch's images, with one
+    /// Adam (a flow's bits per dimension, DDPM's simple loss): train_<name> logs the objective's
+    /// mean, val_<name> is `validate ()`, and the best checkpoint has the lowest. `learningRate`
+    /// gives step n's rate (n counts from 1 in Adam's state, so a resumed run continues its
+    /// schedule; default: Adam's own); `afterStep` runs after each update with n (a weight average).
+    static member Lowering
+        (
+            name: string,
+            model: Parameters,
+            adam: Adam,
+            objective: Batch -> Tensor,
+            validate: unit -> float,
+            images: int -> (string * byte[]) list,
+            ?learningRate: int64 -> float,
+            ?afterStep: int64 -> unit
+        ) =
+        { Model = model
+          Optimizers = [ "adam", adam :> Optimizer ]
+          Generators = []
+          TrainColumns = [ $"train_{name}" ]
+          ValidationColumns = [ $"val_{name}" ]
+          Headline = Some { Column = $"val_{name}"; Better = Lower }
+          Step =
+            fun batch ->
+                let step = adam.stepCount + 1L
+                learningRate |> Option.iter (fun rate -> adam.lr <- rate step)
+                adam.zero_grad ()
+                let perImage = objective batch
+                perImage.mean().backward ()
+                adam.step ()
+                afterStep |> Option.iter (fun f -> f step)
+                let sum = perImage.sum().item ()
+                { Loss = sum; Sums = [| sum |] }
+          Objective = MeanOverImages
+          Validate = fun () -> [| validate () |]
+          Images = images }
+
 /// A model family: its settings, declared once (the command line's options, config.json and a
 /// resume's checks derive from them), and how a run of it is built. A new family gives one of
 /// these to `Loop.train`; the loop does the rest.

@@ -19,9 +19,11 @@ type SampleRequest =
 type FamilyEntry =
     { /// The config's "model" value, as its Family<'Config> writes it.
       Name: string
-      /// Reference lines for the run's metric curves (column, label, value) and the panels its
-      /// report draws from the checkpoint, given the run folder and a data folder (None: the default).
-      Report: string -> string option -> (string * string * float) list * Panel list
+      /// Reference lines for the run's metric curves (column, label, value), given the run folder.
+      References: string -> (string * string * float) list
+      /// The panels its report draws from the checkpoint, given the run folder and a data folder
+      /// (None: the default).
+      Panels: string -> string option -> Panel list
       /// What the family offers as a likelihood, in words, for a run that has no evaluation yet.
       Likelihood: string
       /// The sample sets `score` draws: (label, images [n; C; H; W] in [0, 1]), which the caller
@@ -32,9 +34,10 @@ type FamilyEntry =
       Recipe: (int * string) option }
 
 module FamilyEntry =
-    /// An entry with nothing but its name and likelihood (its report shows the metrics and images).
+    /// An entry with nothing but its name and likelihood (its report shows the metrics and images);
+    /// a family adds what it has with `{ FamilyEntry.plain name likelihood with ... }`.
     let plain (name: string) (likelihood: string) =
-        { Name = name; Report = (fun _ _ -> [], []); Likelihood = likelihood; Samples = None; Recipe = None }
+        { Name = name; References = (fun _ -> []); Panels = (fun _ _ -> []); Likelihood = likelihood; Samples = None; Recipe = None }
 
     /// `score`'s sample sets drawn by `draw` from a family's model, which `load` reads from the
     /// requested checkpoint (the config, the run settings and the model; its `parameters` are freed

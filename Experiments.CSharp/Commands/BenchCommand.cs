@@ -45,7 +45,7 @@ public static class BenchCommand
             Python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
             Script = Opt<string?>("--script", $"the PyTorch peer (default: bench/{family}_pytorch.py of the repository)", null);
             SkipPyTorch = Opt("--skip-pytorch", "time only this workspace's side(s)", false);
-            Data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+            Data = DataOpt();
             Ranks = Opt("--ranks", "data-parallel: time N ranks of one thread each beside one process of --threads threads and beside PyTorch's DDP of N ranks (1 = no data-parallel sides)", 1);
             WorkerRank = new Option<int>("--worker-rank") { Description = "(internal) run as this rank of the data-parallel side", DefaultValueFactory = _ => -1, Hidden = true };
             MasterPort = new Option<int>("--master-port") { Description = "(internal) the data-parallel side's rendezvous port", DefaultValueFactory = _ => 0, Hidden = true };

@@ -7,9 +7,6 @@ namespace Research.Experiments.Commands;
 /// loop (Models/Mlp/MlpRun.fs), into a run folder like every other model's.
 public static class MlpCommand
 {
-    public static Command Build() => new("mlp", "A multilayer perceptron classifier on MNIST.")
-    {
-        TrainingOptions<MlpRun.MlpConfig>.Command(MlpRun.family,
-            "Train an MLP classifier on MNIST; writes config.json, metrics.csv (loss, accuracy) and checkpoints to the run folder."),
-    };
+    public static Command Build() => TrainingOptions<MlpRun.MlpConfig>.Group(MlpRun.family, "A multilayer perceptron classifier on MNIST.",
+        "Train an MLP classifier on MNIST; writes config.json, metrics.csv (loss, accuracy) and checkpoints to the run folder.");
 }

@@ -20,7 +20,7 @@ public static class ScoreCommand
         var temperature = Opt("--temperature", "a flow's second, lower sampling temperature (the first is 1)", 0.7);
         var steps = Opt("--steps", "a diffusion model's DDIM sampling steps (at most its T)", 50);
         var checkpoint = Opt("--checkpoint", "best | last (a run without a best checkpoint, a GAN's, uses its last)", "best");
-        var data = Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
+        var data = DataOpt();
         var command = new Command("score", "Score samples against the MNIST test set with the versioned LeNet features: FID, KID, precision/recall (k = 3), density/coverage (k = 5), classifier score and class histogram, next to the floor of real training images; adds them to scores.json in each run.")
         {
             inputs, n, seed, threads, temperature, steps, checkpoint, data,

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Research.Core.Benchmarks;
 using Research.Core.Models.Vae;
-using Research.Core.Training;
 using static Research.Experiments.CommandLine;
 
 namespace Research.Experiments.Commands;
@@ -9,36 +8,26 @@ namespace Research.Experiments.Commands;
 /// `vae train` and `vae eval`: options in, a VaeConfig and RunSettings out, the F# experiment does the rest.
 public static class VaeCommand
 {
-    public static Command Build() => new("vae", "Variational autoencoders on MNIST (Kingma & Welling 2014).")
-    {
-        Train(),
-        Eval(),
-    };
-
-    static Command Train() => TrainingOptions<VaeConfig>.Command(VaeRun.family,
-        "Train a VAE; writes config.json, metrics.csv, checkpoints and image grids to the run folder.");
+    public static Command Build() => TrainingOptions<VaeConfig>.Group(VaeRun.family,
+        "Variational autoencoders on MNIST (Kingma & Welling 2014).",
+        "Train a VAE; writes config.json, metrics.csv, checkpoints and image grids to the run folder.",
+        Eval());
 
     static Command Eval()
     {
-        var run = new Argument<string>("run") { Description = "run folder written by `vae train`" };
-        var checkpoint = Opt("--checkpoint", "best | last", "best");
+        var run = new CheckpointOptions(VaeRun.family.Name, "random seed for the samples");
         var k = Opt("--k", "importance samples per image for log p(x)", 5000);
         var chunk = Opt("--chunk", "samples drawn at once (bounds memory)", 500);
         var images = Opt<string?>("--images", "an IDX file of uint8 images of the model's size (28x28), grey levels 0-255 (binary images as 0 and 255), to evaluate instead of the MNIST test set", null);
         var binarize = Opt<string?>("--binarize", "override the run's binarization for these images: dynamic | static | none (default: the run's; none with --images)", null);
         var limit = Opt("--limit", "evaluate the first N images only (0 = all)", 0);
-        var seed = Opt("--seed", "random seed for the samples", 1);
-        var threads = Opt("--threads", "threads, as `vae train --threads` uses them", RunSettingsModule.defaults.Threads);
-        var data = Opt<string?>("--data", "data folder holding mnist/", null);
-        var command = new Command("eval", "Test ELBO and importance-sampled log p(x) of a trained VAE; writes eval/<checkpoint>-<images>-k<k>.json in the run.")
-        {
-            run, checkpoint, k, chunk, images, binarize, limit, seed, threads, data,
-        };
+        var data = DataOpt();
+        var command = run.Command("eval", "Test ELBO and importance-sampled log p(x) of a trained VAE; writes eval/<checkpoint>-<images>-k<k>.json in the run.",
+            k, chunk, images, binarize, limit, data);
         command.SetAction(r =>
         {
-            var folder = Path.GetFullPath(r.GetValue(run)!);
-            var (result, path) = ProgressDisplay.Run(report => VaeExperiment.Evaluate(folder, r.GetValue(checkpoint)!, r.GetValue(k), r.GetValue(chunk),
-                r.GetValue(images), r.GetValue(binarize), r.GetValue(limit), r.GetValue(seed), r.GetValue(threads), r.GetValue(data), report)).ToValueTuple();
+            var (result, path) = ProgressDisplay.Run(report => VaeExperiment.Evaluate(run.Folder(r), r.GetValue(run.Checkpoint)!, r.GetValue(k), r.GetValue(chunk),
+                r.GetValue(images), r.GetValue(binarize), r.GetValue(limit), r.GetValue(run.Seed), r.GetValue(run.Threads), r.GetValue(data), report)).ToValueTuple();
             Console.WriteLine($"images:           {result.Images}");
             Console.WriteLine($"ELBO:             {result.Elbo:F2} nats  (KL {result.Kl:F2}, reconstruction {result.Recon:F2})");
             Console.WriteLine($"log p(x), k={result.K}: {result.LogLikelihood:F2} ± {result.LogLikelihoodStdErr:F2} nats");

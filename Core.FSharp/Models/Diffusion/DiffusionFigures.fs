@@ -96,16 +96,17 @@ let panels (folder: string) (dataFolder: string option) =
                [ for sampler, steps, _ in sweep.Points -> $"{sampler} {steps}" ], [ "FID", [| for _, _, fid in sweep.Points -> fid |] ])
       | None -> () ]
 
-/// The diffusion model in the registry: its panels, its bound, and DDIM samples for `score`.
-let entry: FamilyEntry =
-    { Name = DiffusionRun.family.Name
-      Report = fun folder dataFolder -> [], panels folder dataFolder
-      Likelihood = "a bound: the variational bound in bits per dimension (run `diffusion eval`)"
-      Recipe = Some(22, "the diffusion recipe")
-      Samples =
-        FamilyEntry.samplesOf DiffusionRun.family DiffusionRun.load _.Parameters (fun r config diffusion ->
-            DiffusionRun.checkSteps config r.Steps
-            [ $"DDIM, {r.Steps} steps", DiffusionRun.sample diffusion r.N (Some r.Steps) 0.0 r.Seed ]) }
+/// The sample set `score` draws: DDIM (eta 0) over the requested steps.
+let private scoreSamples (r: SampleRequest) (config: DiffusionConfig) (diffusion: DiffusionRun.Diffusion) =
+    DiffusionRun.checkSteps config r.Steps
+    [ $"DDIM, {r.Steps} steps", DiffusionRun.sample diffusion r.N (Some r.Steps) 0.0 r.Seed ]
+
+/// The diffusion model in the registry: its panels, its bound and its samples for `score`.
+let entry =
+    { FamilyEntry.plain DiffusionRun.family.Name "a bound: the variational bound in bits per dimension (run `diffusion eval`)" with
+        Panels = panels
+        Recipe = Some(22, "the diffusion recipe")
+        Samples = FamilyEntry.samplesOf DiffusionRun.family DiffusionRun.load _.Parameters scoreSamples }
 
 /// `diffusion sweep`: the FID of n samples of the average network against the MNIST test set for
 /// DDIM with each number of `steps` (eta 0) and, with `ancestral`, ancestral sampling over all T

@@ -74,32 +74,18 @@ let gridSteps (config: DiffusionConfig) = min 50 config.Steps
 
 let trainer (config: DiffusionConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let diffusion = create generator config data.train.imageShape
-    let adam = new Adam(diffusion.Net.Parameters, lr = config.LearningRate, ClipNorm = config.Clip)
-    { Model = diffusion.Parameters
-      Optimizers = [ "adam", adam ]
-      Generators = []
-      TrainColumns = [ "train_loss" ]
-      ValidationColumns = [ "val_loss" ]
-      Headline = Some { Column = "val_loss"; Better = Lower }
-      Step =
-        fun batch ->
-            // The step count lives in Adam's state, so a resumed run continues the warm-up and the average.
-            let step = adam.stepCount + 1L
-            adam.lr <- config.LearningRate * Warmup.factor config.Warmup step
-            adam.zero_grad ()
-            let loss, _ = Ddpm.simpleLoss diffusion.Schedule diffusion.Net.Forward (toModelRange batch.x) generator
-            loss.mean().backward ()
-            adam.step ()
-            updateAverage diffusion config.EmaDecay step
-            let sum = loss.sum().item ()
-            { Loss = sum; Sums = [| sum |] }
-      Objective = MeanOverImages
-      Validate = fun () -> [| validationLoss diffusion data.validation (int64 settings.Seed + 1L) |]
-      Images =
-        fun _ ->
+    TrainingRun.Lowering(
+        "loss",
+        diffusion.Parameters,
+        new Adam(diffusion.Net.Parameters, lr = config.LearningRate, ClipNorm = config.Clip),
+        (fun batch -> fst (Ddpm.simpleLoss diffusion.Schedule diffusion.Net.Forward (toModelRange batch.x) generator)),
+        (fun () -> validationLoss diffusion data.validation (int64 settings.Seed + 1L)),
+        (fun _ ->
             use scope = new TensorScope()
             let x = sample diffusion 64 (Some(gridSteps config)) 0.0 (int64 settings.Seed + 2L)
-            [ "samples", Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8) ] }
+            [ "samples", Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8) ]),
+        learningRate = (fun step -> config.LearningRate * Warmup.factor config.Warmup step),
+        afterStep = updateAverage diffusion config.EmaDecay)
 
 let family = Family.create "diffusion" DiffusionConfig.settings DiffusionConfig.runDefaults trainer
 

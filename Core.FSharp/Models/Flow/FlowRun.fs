@@ -34,29 +34,15 @@ let private sampleGrids (flow: Flow) (seed: int) =
 
 let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let flow = FlowModel.create generator config data.train.imageShape Float32
-    let parameters = flow.Parameters
-    let adam = new Adam(parameters, lr = config.LearningRate, ClipNorm = config.Clip)
     let stepsPerEpoch = float ((data.train.count + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
-    { Model = parameters
-      Optimizers = [ "adam", adam ]
-      Generators = []
-      TrainColumns = [ "train_bpd" ]
-      ValidationColumns = [ "val_bpd" ]
-      Headline = Some { Column = "val_bpd"; Better = Lower }
-      Step =
-        fun batch ->
-            // The step count lives in Adam's state, so a resumed run continues the schedule.
-            let steps = adam.stepCount + 1L
-            adam.lr <- config.LearningRate * Warmup.factor config.Warmup steps * config.Decay ** floor (float (steps - 1L) / stepsPerEpoch)
-            adam.zero_grad ()
-            let bpd = Flow.bitsPerDim flow (Flow.logLikelihood flow (pixels batch.x))
-            bpd.mean().backward ()
-            adam.step ()
-            let sum = bpd.sum().item ()
-            { Loss = sum; Sums = [| sum |] }
-      Objective = MeanOverImages
-      Validate = fun () -> [| evaluate flow data.validation (int64 settings.Seed + 1L) |]
-      Images = fun _ -> sampleGrids flow settings.Seed }
+    TrainingRun.Lowering(
+        "bpd",
+        flow.Parameters,
+        new Adam(flow.Parameters, lr = config.LearningRate, ClipNorm = config.Clip),
+        (fun batch -> Flow.bitsPerDim flow (Flow.logLikelihood flow (pixels batch.x))),
+        (fun () -> evaluate flow data.validation (int64 settings.Seed + 1L)),
+        (fun _ -> sampleGrids flow settings.Seed),
+        learningRate = fun step -> config.LearningRate * Warmup.factor config.Warmup step * config.Decay ** floor (float (step - 1L) / stepsPerEpoch))
 
 let family = Family.create "flow" FlowConfig.settings FlowConfig.runDefaults trainer
 
