@@ -20,8 +20,9 @@ stage() { # name command...
 #    oneDNN's headers (the shim calls the oneDNN that libtorch uses), Gloo's headers (c10d's
 #    process group, for data-parallel training), PyTorch on the same libtorch for the benchmarks
 #    and torchrun, Chromium for the browser test, node/npm, iproute2 (the two-namespace test),
-#    strace (the test that renames are flushed to disk).
-apt_pkgs=(libtorch-dev libopenblas0-pthread libdnnl-dev libgloo-dev python3-torch chromium cmake g++ nodejs npm iproute2 strace)
+#    strace (the test that renames are flushed to disk), Slurm and munge (the test that a
+#    batch job runs the ranks by srun; it starts its own daemons).
+apt_pkgs=(libtorch-dev libopenblas0-pthread libdnnl-dev libgloo-dev python3-torch chromium cmake g++ nodejs npm iproute2 strace slurmctld slurmd slurm-client munge)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

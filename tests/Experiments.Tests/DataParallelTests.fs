@@ -77,6 +77,90 @@ let private failedInOneLine (what: string) (r: Result) =
 
 let private mlp = [ "mlp"; "train"; "--threads"; "1"; "--validation"; "500"; "--batch-size"; "128" ]
 
+/// Expects two runs' last weights to agree, every parameter within 1e-5 relative (L2).
+let private sameWeights (what: string) (one: string) (two: string) =
+    let a, b = parameters (Path.Combine(one, "checkpoints", "last.safetensors")), parameters (Path.Combine(two, "checkpoints", "last.safetensors"))
+    let norm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v)
+    for (name, x), (_, y) in List.zip a b do
+        let relative = norm (Array.map2 (-) x y) / norm x
+        output.WriteLine $"{what}: {name}, relative L2 difference {relative:G3}"
+        Expect.isLessThan relative 1e-5 $"{name}: relative L2 difference"
+
+/// A program's result, with `env` added to its environment.
+let private run (program: string) (env: (string * string) list) (args: string list) =
+    let info = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    for a in args do info.ArgumentList.Add a
+    for k, v in env do info.Environment[k] <- v
+    use p = Process.Start info
+    finish p
+
+/// A Slurm cluster of one node on loopback, in a folder of its own (Debian's slurmctld, slurmd and
+/// munged, as root): its own munge key and socket, its own ports, state and logs. Dispose stops it.
+type private LocalSlurm(folder: string) =
+    let file (name: string) = Path.Combine(folder, name)
+    let config, socket, key = file "slurm.conf", file "munge.socket", file "munge.key"
+    let env = [ "SLURM_CONF", config ]
+    let daemon (program: string) (args: string list) =
+        let r = run program env args
+        if r.ExitCode <> 0 then failtest $"{program}: exit {r.ExitCode}: {r.Err}"
+    let pids = [ "slurmd.pid"; "slurmctld.pid"; "munged.pid" ] |> List.map file
+    do
+        File.WriteAllBytes(key, Security.Cryptography.RandomNumberGenerator.GetBytes 1024)
+        File.SetUnixFileMode(key, UnixFileMode.UserRead ||| UnixFileMode.UserWrite)
+        let log, pid, seed = file "munged.log", file "munged.pid", file "munged.seed"
+        daemon "/usr/sbin/munged" [ $"--socket={socket}"; $"--key-file={key}"; $"--pid-file={pid}"; $"--log-file={log}"; $"--seed-file={seed}" ]
+        let state, spool = Directory.CreateDirectory(file "state").FullName, Directory.CreateDirectory(file "spool").FullName
+        let setting (name: string) (value: string) = $"{name}={value}"
+        File.WriteAllLines(
+            config,
+            [ "ClusterName=research-tests"
+              "SlurmctldHost=localhost(127.0.0.1)"
+              "SlurmUser=root"
+              "AuthType=auth/munge"
+              setting "AuthInfo" $"socket={socket}"
+              setting "StateSaveLocation" state
+              setting "SlurmdSpoolDir" spool
+              setting "SlurmctldPidFile" (file "slurmctld.pid")
+              setting "SlurmdPidFile" (file "slurmd.pid")
+              setting "SlurmctldLogFile" (file "slurmctld.log")
+              setting "SlurmdLogFile" (file "slurmd.log")
+              setting "SlurmctldPort" (string (freePort ()))
+              setting "SlurmdPort" (string (freePort ()))
+              // No cgroups in a container: process groups track a job's tasks.
+              "ProctrackType=proctrack/pgid"
+              "TaskPlugin=task/none"
+              "MpiDefault=none"
+              "JobAcctGatherType=jobacct_gather/none"
+              "AccountingStorageType=accounting_storage/none"
+              $"NodeName=localhost NodeAddr=127.0.0.1 CPUs={Environment.ProcessorCount} State=UNKNOWN"
+              "PartitionName=tests Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES" ])
+        daemon "/usr/sbin/slurmctld" []
+        daemon "/usr/sbin/slurmd" [ "-N"; "localhost" ]
+        let clock = Stopwatch.StartNew()
+        let nodeState () = (run "sinfo" env [ "-h"; "-o"; "%T" ]).Out.Trim()
+        while nodeState () <> "idle" && clock.Elapsed.TotalSeconds < 60.0 do
+            Threading.Thread.Sleep 500
+        if nodeState () <> "idle" then
+            let logs = [ "slurmd.log"; "slurmctld.log" ] |> List.map (file >> File.ReadAllText)
+            failtest $"the Slurm node did not come up: {String.Join(' ', logs)}"
+
+    /// Runs a batch script (`sbatch --wait`) with its working folder `folder`; Out is what the job wrote.
+    member _.Batch (workingFolder: string) (lines: string list) =
+        let script, output = file "job.sh", file "job.out"
+        File.WriteAllLines(script, "#!/bin/bash" :: lines)
+        let r = run "sbatch" env [ "--wait"; $"--output={output}"; $"--chdir={workingFolder}"; script ]
+        { r with Out = if File.Exists output then File.ReadAllText output else "" }
+
+    interface IDisposable with
+        member _.Dispose() =
+            for pid in pids do
+                if File.Exists pid then
+                    try
+                        use p = Process.GetProcessById(int (File.ReadAllText(pid).Trim()))
+                        p.Kill()
+                        p.WaitForExit 10000 |> ignore
+                    with _ -> ()
+
 [<Tests>]
 let tests =
     testSequenced <| testList "DataParallelTests" [
@@ -92,12 +176,7 @@ let tests =
                 succeeded results
                 Expect.equal results[1].Out "" "rank 1 prints nothing"
                 Expect.isFalse (Directory.Exists(Path.Combine(two, "rank1"))) "rank 1 writes nothing"
-                let a, b = parameters (Path.Combine(one, "checkpoints", "last.safetensors")), parameters (Path.Combine(two, "checkpoints", "last.safetensors"))
-                let norm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v)
-                for (name, x), (_, y) in List.zip a b do
-                    let relative = norm (Array.map2 (-) x y) / norm x
-                    output.WriteLine $"last batch {last}: {name}, relative L2 difference {relative:G3}"
-                    Expect.isLessThan relative 1e-5 $"{name}: relative L2 difference"
+                sameWeights $"last batch {last}" one two
                 for name in [ "train_loss"; "val_loss" ] do
                     let x, y = column one name, column two name
                     Expect.floatClose Accuracy.medium y[0] x[0] $"{name}, a global mean"
@@ -238,4 +317,23 @@ let tests =
             finally
                 for ns in [ a; b ] do
                     try ip $"netns del {ns}" with _ -> ()
+        testCase "a Slurm batch job (one node on loopback) runs 2 ranks by srun that equal 1 process" <| fun () ->
+            if Environment.UserName <> "root" then skiptest "running Slurm's daemons needs root"
+            use temp = new TempFolder "ddp-slurm"
+            use slurm = new LocalSlurm(temp.Path)
+            let one, two = Path.Combine(temp.Path, "one"), Path.Combine(temp.Path, "two")
+            let args = mlp @ [ "--limit"; "3237"; "--epochs"; "1" ]
+            Expect.equal (research temp.Path [] (args @ [ "--out"; one ])).ExitCode 0 "one process"
+            // The README's batch script: srun sets SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID, and
+            // the script names rank 0's host from the job's node list.
+            let r =
+                slurm.Batch temp.Path
+                    [ "#SBATCH --ntasks 2 --overcommit"
+                      $"export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1) MASTER_PORT={freePort ()} NO_COLOR=1"
+                      String.Join(" ", [ "srun"; "--kill-on-bad-exit=1"; "dotnet"; researchDll ] @ args @ [ "--out"; two ]) ]
+            Expect.equal r.ExitCode 0 $"sbatch: {r.Err} {r.Out}"
+            Expect.stringContains r.Out "(rank 0 of 2)" "rank 0 prints the run folder, as rank 0 of 2"
+            Expect.equal (lines r.Out |> Array.filter (fun l -> l.StartsWith "run folder:")).Length 1 "rank 1 prints nothing"
+            Expect.stringContains (File.ReadAllText(Path.Combine(two, "config.json"))) "\"world_size\": 2" "the config records the world size"
+            sameWeights "srun" one two
     ]
