@@ -29,10 +29,10 @@ public static class GanCommand
     /// `bench gan`: the MLP GAN (its GEMM rate) and the DCGAN.
     public static Command Bench()
     {
-        var common = new BenchCommand.Common("gan", 1, 20000, "train on N images per epoch (0 = all 60000)",
+        var common = new BenchCommand.Common(GanRun.family.Name, 1, 20000, "train on N images per epoch (0 = all 60000)",
             "threads, as `gan train --threads` uses them (both sides): OpenBLAS's for the MLP, libtorch's for the DCGAN");
         var arch = Opt("--arch", "mlp (seed 004's MLP GAN) | dcgan (ngf = ndf = 32) | both", "both");
-        var command = new Command("gan", "Train the MLP GAN and the DCGAN (batch 128, Adam 2e-4, betas 0.5, 0.999) here and in PyTorch; compare seconds per epoch.")
+        var command = new Command(GanRun.family.Name, "Train the MLP GAN and the DCGAN (batch 128, Adam 2e-4, betas 0.5, 0.999) here and in PyTorch; compare seconds per epoch.")
         {
             arch,
         };
@@ -57,7 +57,7 @@ public static class GanCommand
                 var title = (mlp ? $"MLP GAN G {config.Latent}-{string.Join("-", config.GeneratorHidden)}-784, D 784-{string.Join("-", config.DiscriminatorHidden)}-1"
                                  : $"DCGAN ngf {config.GeneratorHidden.Head}, ndf {config.DiscriminatorHidden.Head}, latent {config.Latent}") +
                             $", batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} training images per side and round";
-                string[] family = ["gan", "--arch", name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
+                string[] family = [GanRun.family.Name, "--arch", name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
                 BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), intraOp, blas, r.GetValue(common.Sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, 1.5,
                     () => GanBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
                     family,

@@ -57,7 +57,7 @@ public static class ScoreCommand
 
     /// `lenet train`: the feature network through the shared loop; its best checkpoint is the file
     /// to commit as Core.FSharp/Metrics/lenet-mnist.safetensors (with its SHA-256 in FeatureNet.fs).
-    public static Command LeNetCommand() => new("lenet", "The LeNet classifier whose penultimate features the sample-quality metrics use.")
+    public static Command LeNetCommand() => new(Research.Core.Metrics.LeNet.family.Name, "The LeNet classifier whose penultimate features the sample-quality metrics use.")
     {
         TrainingOptions<Research.Core.Metrics.LeNet.LeNetConfig>.Command(Research.Core.Metrics.LeNet.family,
             "Train the LeNet feature network on MNIST; prints its test accuracy and the SHA-256 of its best checkpoint.",

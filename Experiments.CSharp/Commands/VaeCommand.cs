@@ -40,11 +40,11 @@ public static class VaeCommand
     /// `bench vae`: pytorch/examples' VAE, its GEMM rate, and thread overrides to try others.
     public static Command Bench()
     {
-        var common = new BenchCommand.Common("vae", 3, 0, "train on N images per epoch only (0 = all 60000); e.g. 5000 for a smoke run",
+        var common = new BenchCommand.Common(VaeRun.family.Name, 3, 0, "train on N images per epoch only (0 = all 60000); e.g. 5000 for a smoke run",
             "threads, as `vae train --threads` uses them (both sides)");
         var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = from --threads)", 0);
         var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = from --threads)", 0);
-        var command = new Command("vae", "Train pytorch/examples' VAE (784-400-20-400-784, Adam 1e-3, batch 128) here and in PyTorch; compare seconds per epoch.")
+        var command = new Command(VaeRun.family.Name, "Train pytorch/examples' VAE (784-400-20-400-784, Adam 1e-3, batch 128) here and in PyTorch; compare seconds per epoch.")
         {
             intraOp, blas,
         };
@@ -66,7 +66,7 @@ public static class VaeCommand
                         $"batch {settings.BatchSize}, Adam {config.LearningRate}, {settings.Epochs} epoch(s) of {images} training images " +
                         $"per side and round, {common.Rounds_(r)} round(s)";
             var (python, script) = BenchCommand.Peer(r, common, VaeBenchmark.PyTorchScript);
-            string[] family = ["vae", "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
+            string[] family = [VaeRun.family.Name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
             return BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), intraOpThreads, blasThreads, r.GetValue(common.Sgemm), VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
                 () => VaeBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
                 family,
