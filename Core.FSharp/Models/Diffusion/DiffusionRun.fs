@@ -72,6 +72,14 @@ let sample (diffusion: Diffusion) (n: int) (steps: int option) (eta: float) (see
 /// The samples the report and each epoch's grid show: DDIM with 50 steps (or T), eta 0.
 let gridSteps (config: DiffusionConfig) = min 50 config.Steps
 
+/// 64 samples from the same noise at every epoch, as one PNG grid.
+let private sampleGrid (diffusion: Diffusion) (config: DiffusionConfig) (seed: int) =
+    use scope = new TensorScope()
+    let x = sample diffusion 64 (Some(gridSteps config)) 0.0 (int64 seed + 2L)
+    Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8)
+
+/// A fresh model (drawn from the run's generator) lowering DDPM's simple loss (Ho et al. 2020, eq.
+/// 14) with Adam after a linear warm-up; the weights' average follows every step.
 let trainer (config: DiffusionConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let diffusion = create generator config data.train.imageShape
     TrainingRun.Lowering(
@@ -80,10 +88,7 @@ let trainer (config: DiffusionConfig) (settings: RunSettings) (data: Mnist) (gen
         new Adam(diffusion.Net.Parameters, lr = config.LearningRate, ClipNorm = config.Clip),
         (fun batch -> fst (Ddpm.simpleLoss diffusion.Schedule diffusion.Net.Forward (toModelRange batch.x) generator)),
         (fun () -> validationLoss diffusion data.validation (int64 settings.Seed + 1L)),
-        (fun _ ->
-            use scope = new TensorScope()
-            let x = sample diffusion 64 (Some(gridSteps config)) 0.0 (int64 settings.Seed + 2L)
-            [ "samples", Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8) ]),
+        (fun _ -> [ "samples", sampleGrid diffusion config settings.Seed ]),
         learningRate = (fun step -> config.LearningRate * Warmup.factor config.Warmup step),
         afterStep = updateAverage diffusion config.EmaDecay)
 

@@ -32,6 +32,8 @@ let private sampleGrids (flow: Flow) (seed: int) =
           let x = Flow.sample flow 64 temperature fixedNoise / 255.0
           kind, Png.Grid(x.toFloat32Array (), flow.Image.Height, flow.Image.Width, 8, 8) ]
 
+/// A fresh flow (drawn from the run's generator) lowering the mean bits per dimension with Adam:
+/// a linear warm-up, then the rate times `decay` each epoch.
 let trainer (config: FlowConfig) (settings: RunSettings) (data: Mnist) (generator: Generator) : TrainingRun =
     let flow = FlowModel.create generator config data.train.imageShape Float32
     let stepsPerEpoch = float ((data.train.count + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
