@@ -97,8 +97,7 @@ let family =
               Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v c -> { c with LearningRate = v }) ]
             { Beta = 4.0; Latent = 10; Hidden = 256; LearningRate = 1e-3 }
             (fun c -> (if not (c.Beta > 0.0 && Double.IsFinite c.Beta) then invalidArg "beta" $"beta must be a positive, finite number (got {c.Beta})"); c)
-    // Matrix products: the threads go to OpenBLAS.
-    { Family.create "beta-vae" settings { RunSettings.defaults with Threads = 1 } trainer with Threads = fun _ threads -> 1, threads }
+    Family.create "beta-vae" settings { RunSettings.defaults with Threads = 1 } trainer
 
 /// Latent traversals (Higgins et al. 2017, figure 7): the decoder's means as one latent coordinate
 /// sweeps from -3 to 3 with the others at 0, a row per coordinate.

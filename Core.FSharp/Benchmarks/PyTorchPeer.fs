@@ -22,23 +22,30 @@ type PyTorchRun = { Version: string; IntraOpThreads: int; BlasThreads: int; Epoc
 /// of bench/ that prints one JSON line with its versions, then one per epoch.
 [<AbstractClass; Sealed>]
 type PyTorchPeer =
-    /// The best rate, in GFLOP/s, of an n x n by n x n float32 matrix product through the core
-    /// (2 n^3 operations each) over `repeats` timed products after an untimed one, under the current
-    /// thread settings.
-    static member SgemmRate(n: int, repeats: int) =
+    /// The best rate, in GFLOP/s, of an n x n by n x n float32 matrix product (2 n^3 operations)
+    /// over `repeats` timed products after an untimed one, under the current thread settings:
+    /// through this workspace's linear layers (oneDNN's sgemm, native/linear.cpp) or, with
+    /// `systemBlas`, through libtorch's mm (the system BLAS, which PyTorch's products run on).
+    static member SgemmRate(n: int, repeats: int, systemBlas: bool) =
         if n < 1 || repeats < 1 then invalidArg "n" "the matrix size and the repeat count must be positive"
         use scope = new TensorScope()
         use generator = new Generator(0L)
         let a = torch.randn ([| int64 n; int64 n |], generator = generator)
         let b = torch.randn ([| int64 n; int64 n |], generator = generator)
-        (a.mm b).Dispose()
+        let product () = if systemBlas then a.mm b else F.linear (a, b)
+        product().Dispose()
         let best =
             Seq.init repeats (fun _ ->
                 let clock = Stopwatch.StartNew()
-                (a.mm b).Dispose()
+                product().Dispose()
                 clock.Elapsed.TotalSeconds)
             |> Seq.min
         2.0 * float n ** 3.0 / best / 1e9
+
+    /// PyTorch's (intra-op, OpenBLAS) threads for a model given `threads`: its matrix products run
+    /// on OpenBLAS, so a model of matrix products (an MLP) gives OpenBLAS the threads there, and a
+    /// convolutional one libtorch's pool, as this workspace does.
+    static member Threads(matrixProducts: bool, threads: int) = if matrixProducts then 1, threads else threads, 1
 
     /// A benchmark's run settings: `defaults` on all 60000 training images, as the PyTorch side (no
     /// validation split: nothing is validated), or on `limit` of them (0 = all); checked.

@@ -124,8 +124,9 @@ module Family =
                     trainLimit = settings.TrainLimit)
 
     /// A family of `settings` that trains on MNIST (the run's split) with every thread in libtorch's
-    /// pool (its work is convolutions); a family of matrix products, or of other data, changes that
-    /// with `{ Family.create ... with Threads = ... }`.
+    /// pool: its convolutions run there, and so do its linear layers' products (oneDNN's sgemm,
+    /// native/linear.cpp); a family whose work runs on OpenBLAS (libtorch's mm and bmm), or that
+    /// reads other data, changes that with `{ Family.create ... with Threads = ... }`.
     let create (name: string) (settings: Settings<'C>) (runDefaults: RunSettings) (trainer: 'C -> RunSettings -> Mnist -> Generator -> TrainingRun) =
         { Name = name
           Settings = settings

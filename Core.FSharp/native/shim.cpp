@@ -1,6 +1,7 @@
 #include "shim.h"
 #include "guard.h"
 #include "conv_transpose.h"
+#include "linear.h"
 
 #include <dlfcn.h>
 #include <malloc.h>
@@ -280,7 +281,7 @@ int ts_allclose(tensor a, tensor b, double rtol, double atol, int equal_nan, int
 int ts_equal(tensor a, tensor b, int* out) { GUARD(*out = at::equal(T(a), T(b))) }
 
 // ---- neural-network functions ----
-int ts_linear(tensor x, tensor w, tensor b, tensor* out) { GUARD(*out = wrap(at::linear(T(x), T(w), optional_tensor(b)))) }
+int ts_linear(tensor x, tensor w, tensor b, tensor* out) { GUARD(*out = wrap(shim::linear(T(x), T(w), optional_tensor(b)))) }
 int ts_conv2d(tensor x, tensor w, tensor b, const int64_t* stride, const int64_t* padding, const int64_t* dilation,
               int64_t groups, tensor* out) {
   GUARD(*out = wrap(at::conv2d(T(x), T(w), optional_tensor(b), ints(stride, 2), ints(padding, 2), ints(dilation, 2), groups)))

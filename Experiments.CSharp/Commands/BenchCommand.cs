@@ -132,7 +132,7 @@ public static class BenchCommand
             var steps = (images + settings.BatchSize - 1) / settings.BatchSize;
             var title = $"{bench.Title}, batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
             string[] family = [bench.Name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
-            return Compare(title, common.Rounds_(r), common.Ranks_(r), intraOp, blas, r.GetValue(common.Sgemm), null, images, 1.2,
+            return Compare(title, common.Rounds_(r), common.Ranks_(r), (intraOp, blas), (intraOp, blas), r.GetValue(common.Sgemm), null, images, 1.2,
                 () => bench.Run(settings, null, r.GetValue(common.Data)),
                 family,
                 python is null ? null : (ranks, epochDone) => bench.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : settings.Threads, r.GetValue(common.Data), epochDone, ranks),
@@ -154,23 +154,33 @@ public static class BenchCommand
         torch.set_openblas_threads(blas);
     }
 
-    /// Times the sides in turns, `rounds` times: this workspace in one process of the given threads
-    /// and its PyTorch peer alike; with ranks above 1, this workspace's `ranks` ranks of one thread
+    /// Times the sides in turns, `rounds` times: this workspace in one process of its threads and its
+    /// PyTorch peer with the peer's (`theirThreads`: only printed and used for the system BLAS's rate
+    /// here; `theirs` starts the peer with them); with ranks above 1, this workspace's `ranks` ranks of one thread
     /// (this program's `family` arguments, started once per rank) and PyTorch's DDP of as many ranks
     /// instead of the single-process peer. Prints seconds per epoch, the ratios and, where the GEMM
     /// work is known, the share of the machine's sgemm rate each side reaches.
-    internal static int Compare(string title, int rounds, int ranks, int intraOpThreads, int blasThreads, int sgemmSize, long? flopsPerImage, int images, double target,
-                       Func<EpochTiming[]> ours, string[] family, Func<int, Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
+    internal static int Compare(string title, int rounds, int ranks, (int IntraOp, int Blas) ourThreads, (int IntraOp, int Blas) theirThreads, int sgemmSize,
+                       long? flopsPerImage, int images, double target, Func<EpochTiming[]> ours, string[] family,
+                       Func<int, Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
     {
-        UseThreads(intraOpThreads, blasThreads);
+        var (intraOpThreads, blasThreads) = ourThreads;
         Console.WriteLine(title);
         Console.WriteLine($"CPU: {OneDnn.cpuModel()}; oneDNN dispatches to {OneDnn.isa()}");
         Console.WriteLine($"threads: libtorch intra-op {intraOpThreads}, OpenBLAS {blasThreads}" +
-                          (ranks > 1 ? $"; data-parallel sides: {ranks} ranks of 1 thread each" : " (both sides)") + $"; {LoadAverage()}");
+                          (ranks > 1 ? $"; data-parallel sides: {ranks} ranks of 1 thread each" :
+                           ourThreads == theirThreads ? " (both sides)" : $"; PyTorch's: intra-op {theirThreads.IntraOp}, OpenBLAS {theirThreads.Blas}") +
+                          $"; {LoadAverage()}");
         if (OneMinuteLoad() is double load && load >= 1.0)
             Console.WriteLine("note: other jobs are running, so the timings are contended; while they run, --threads 1 is the fastest setting of both sides");
-        var rate = PyTorchPeer.SgemmRate(sgemmSize, 5);
-        Console.WriteLine($"sgemm {sgemmSize}x{sgemmSize}x{sgemmSize} through the core: {rate:F1} GFLOP/s (best of 5)");
+        // The machine's sgemm rate, each side's products with its threads: the better is the reference.
+        UseThreads(theirThreads.IntraOp, theirThreads.Blas);
+        var blasRate = PyTorchPeer.SgemmRate(sgemmSize, 5, true);
+        UseThreads(intraOpThreads, blasThreads);
+        var oneDnnRate = PyTorchPeer.SgemmRate(sgemmSize, 5, false);
+        var rate = Math.Max(blasRate, oneDnnRate);
+        Console.WriteLine($"sgemm {sgemmSize}x{sgemmSize}x{sgemmSize}, best of 5: {oneDnnRate:F1} GFLOP/s through oneDNN (this workspace's linear layers), " +
+                          $"{blasRate:F1} through the system BLAS (PyTorch's products)");
         if (flopsPerImage is long f)
             Console.WriteLine($"GEMM work per epoch: {f * images:N0} FLOP = {f:N0} per image " +
                               $"(forward, weight- and input-gradient products) x {images} images");

@@ -44,7 +44,7 @@ public static class GanCommand
             if (common.Worker(r) is { } worker)
             {
                 var config = GanBenchmark.Config(architectures.Single());
-                BenchCommand.UseThreads(GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple());
+                BenchCommand.UseThreads(GanBenchmark.Threads(config, settings.Threads).ToValueTuple());
                 return BenchCommand.Common.PrintRank(worker.Value, GanBenchmark.Run(config, settings, worker, r.GetValue(common.Data)));
             }
             var (python, script) = BenchCommand.Peer(r, common, GanBenchmark.PyTorchScript);
@@ -52,16 +52,17 @@ public static class GanCommand
             foreach (var name in architectures)
             {
                 var config = GanBenchmark.Config(name);
-                var (intraOp, blas) = GanRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
                 var mlp = config.Architecture.IsMlpGan;
+                var ours = GanBenchmark.Threads(config, settings.Threads).ToValueTuple();
+                var (peerIntraOp, peerBlas) = PyTorchPeer.Threads(mlp, settings.Threads).ToValueTuple();
                 var title = (mlp ? $"MLP GAN G {config.Latent}-{string.Join("-", config.GeneratorHidden)}-784, D 784-{string.Join("-", config.DiscriminatorHidden)}-1"
                                  : $"DCGAN ngf {config.GeneratorHidden.Head}, ndf {config.DiscriminatorHidden.Head}, latent {config.Latent}") +
                             $", batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} training images per side and round";
                 string[] family = [GanRun.family.Name, "--arch", name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
-                BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), intraOp, blas, r.GetValue(common.Sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, 1.5,
+                BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), ours, (peerIntraOp, peerBlas), r.GetValue(common.Sgemm), mlp ? GanBenchmark.GemmFlopsPerImage(config) : null, images, 1.5,
                     () => GanBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
                     family,
-                    python is null ? null : (ranks, epochDone) => GanBenchmark.RunPyTorch(python, script!, config, settings, ranks > 1 ? 1 : intraOp, ranks > 1 ? 1 : blas, r.GetValue(common.Data), epochDone, ranks),
+                    python is null ? null : (ranks, epochDone) => GanBenchmark.RunPyTorch(python, script!, config, settings, ranks > 1 ? 1 : peerIntraOp, ranks > 1 ? 1 : peerBlas, r.GetValue(common.Data), epochDone, ranks),
                     $"{python} {Path.GetFileName(script)} --arch {name}");
                 Console.WriteLine();
             }

@@ -42,8 +42,8 @@ public static class VaeCommand
     {
         var common = new BenchCommand.Common(VaeRun.family.Name, 3, 0, "train on N images per epoch only (0 = all 60000); e.g. 5000 for a smoke run",
             "threads, as `vae train --threads` uses them (both sides)");
-        var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = from --threads)", 0);
-        var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = from --threads)", 0);
+        var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = each side's split of --threads)", 0);
+        var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = each side's split of --threads)", 0);
         var command = new Command(VaeRun.family.Name, "Train pytorch/examples' VAE (784-400-20-400-784, Adam 1e-3, batch 128) here and in PyTorch; compare seconds per epoch.")
         {
             intraOp, blas,
@@ -53,9 +53,12 @@ public static class VaeCommand
         {
             var config = VaeBenchmark.Config;
             var settings = VaeBenchmark.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
-            var (defaultIntraOp, defaultBlas) = VaeRun.threadSettings(config.Architecture, settings.Threads).ToValueTuple();
-            var intraOpThreads = r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : defaultIntraOp;
-            var blasThreads = r.GetValue(blas) > 0 ? r.GetValue(blas) : defaultBlas;
+            // Each side its own split of --threads (the MLP's products: oneDNN's pool here, OpenBLAS in
+            // PyTorch), unless the overrides give one to both.
+            (int, int) Split((int IntraOp, int Blas) split) =>
+                (r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : split.IntraOp, r.GetValue(blas) > 0 ? r.GetValue(blas) : split.Blas);
+            var (intraOpThreads, blasThreads) = Split(VaeBenchmark.Threads(settings.Threads).ToValueTuple());
+            var (peerIntraOp, peerBlas) = Split(PyTorchPeer.Threads(true, settings.Threads).ToValueTuple());
             if (common.Worker(r) is { } worker)
             {
                 BenchCommand.UseThreads(intraOpThreads, blasThreads);
@@ -67,10 +70,10 @@ public static class VaeCommand
                         $"per side and round, {common.Rounds_(r)} round(s)";
             var (python, script) = BenchCommand.Peer(r, common, VaeBenchmark.PyTorchScript);
             string[] family = [VaeRun.family.Name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. BenchCommand.DataArgs(r, common)];
-            return BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), intraOpThreads, blasThreads, r.GetValue(common.Sgemm), VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
+            return BenchCommand.Compare(title, common.Rounds_(r), common.Ranks_(r), (intraOpThreads, blasThreads), (peerIntraOp, peerBlas), r.GetValue(common.Sgemm), VaeBenchmark.GemmFlopsPerImage(config), images, 1.5,
                 () => VaeBenchmark.Run(config, settings, null, r.GetValue(common.Data)),
                 family,
-                python is null ? null : (ranks, epochDone) => VaeBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : intraOpThreads, ranks > 1 ? 1 : blasThreads, r.GetValue(common.Data), epochDone, ranks),
+                python is null ? null : (ranks, epochDone) => VaeBenchmark.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : peerIntraOp, ranks > 1 ? 1 : peerBlas, r.GetValue(common.Data), epochDone, ranks),
                 $"{python} {Path.GetFileName(script)}");
         });
         return command;

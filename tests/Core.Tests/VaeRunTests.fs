@@ -127,7 +127,7 @@ let tests =
                 let valElbo = column runs.Value.Straight "val_elbo"
                 let bestEpoch = (Array.findIndex ((=) (Array.max valElbo)) valElbo) + 1
                 use data = VaeRun.loadData saved savedSettings None
-                VaeRun.useThreads (saved.Architecture, savedSettings.Threads)
+                Family.useThreadsOf VaeRun.family saved savedSettings.Threads
                 let elbo, _, _ = VaeRun.evaluateElbo vae saved data.validation (int64 savedSettings.Seed + 1L)
                 Expect.equal elbo (valElbo.[bestEpoch - 1]) "elbo"
             testCase "resuming with another configuration names the fields" <| fun () ->

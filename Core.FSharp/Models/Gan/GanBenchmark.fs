@@ -45,6 +45,9 @@ type GanBenchmark =
                       [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
         TimedEpochs.OfFamily(GanRun.family, config, settings, launch, dataFolder)
 
+    /// This workspace's (intra-op, OpenBLAS) threads for a GAN, as `gan train` splits them.
+    static member Threads(config: GanConfig, threads: int) = GanRun.family.Threads config threads
+
     /// bench/gan_pytorch.py of the repository.
     static member PyTorchScript() = PyTorchPeer.Script "gan_pytorch.py"
 

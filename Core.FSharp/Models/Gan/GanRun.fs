@@ -17,13 +17,6 @@ let create (generator: Generator) (config: GanConfig) (image: ImageShape) =
     | MlpGan -> MlpGan.create generator config image
     | Dcgan -> Dcgan.create generator config image
 
-/// (libtorch intra-op threads, OpenBLAS threads): OpenBLAS for the MLP's matrix products, libtorch's
-/// pool for the DCGAN's convolutions (as the VAE).
-let threadSettings (architecture: GanArchitecture, threads: int) =
-    match architecture with
-    | MlpGan -> 1, threads
-    | Dcgan -> threads, 1
-
 let private noise (gan: Gan) (n: int64) (generator: Generator) = torch.randn ([| n; int64 gan.Latent |], generator = generator)
 
 /// One step: k updates of D on -E[log D(x)] - E[log(1 - D(G(z)))], then one update of G. Logs the
@@ -95,9 +88,7 @@ let trainer (config: GanConfig) (settings: RunSettings) (data: Mnist) (generator
       Validate = fun () -> validate gan settings.Seed data.validation
       Images = fun _ -> [ "samples", sampleGrid gan settings.Seed ] }
 
-let family =
-    { Family.create "gan" GanConfig.settings GanConfig.runDefaults trainer with
-        Threads = fun config threads -> threadSettings (config.Architecture, threads) }
+let family = Family.create "gan" GanConfig.settings GanConfig.runDefaults trainer
 
 /// A trained GAN from a run folder's checkpoint ("last" or "best"), with the run's settings; the
 /// caller disposes its Parameters. The weights come from the file; libtorch's default generator

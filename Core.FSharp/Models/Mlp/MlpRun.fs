@@ -37,8 +37,7 @@ let family =
               Setting.number "lr" "lr" "Adam learning rate" _.LearningRate (fun v c -> { c with LearningRate = v }) ]
             defaults
             validate
-    // Matrix products are all the work: the threads go to OpenBLAS.
-    { Family.create "mlp" settings runDefaults trainer with Threads = fun _ threads -> 1, threads }
+    Family.create "mlp" settings runDefaults trainer
 
 /// A trained classifier from a run folder's checkpoint ("best" or "last"); the caller disposes it.
 let load (folder: string, checkpoint: string) =

@@ -39,11 +39,14 @@ type VaeBenchmark =
     /// Trains the configured VAE from scratch with the training epoch of `vae train` (the shared
     /// loop's Loop.trainEpoch over the VAE's trainer), timing each epoch. Nothing is written (no
     /// checkpoints, images or validation): only training epochs run. The thread settings are the
-    /// caller's (VaeRun.useThreads, or torch.set_num_threads and torch.set_openblas_threads to try
+    /// caller's (VaeBenchmark.Threads, or torch.set_num_threads and torch.set_openblas_threads to try
     /// others). With a launch, as one rank of that group. dataFolder: null for the workspace's.
     static member Run(config: VaeConfig, settings: RunSettings, launch: Launch option,
                       [<Optional; DefaultParameterValue(null: string)>] dataFolder: string) =
         TimedEpochs.OfFamily(VaeRun.family, config, settings, launch, dataFolder)
+
+    /// This workspace's (intra-op, OpenBLAS) threads for the benchmark's VAE, as `vae train` splits them.
+    static member Threads(threads: int) = VaeRun.family.Threads VaeBenchmark.Config threads
 
     /// bench/vae_pytorch.py of the repository.
     static member PyTorchScript() = PyTorchPeer.Script "vae_pytorch.py"

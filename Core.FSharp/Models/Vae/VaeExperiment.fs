@@ -28,7 +28,7 @@ type VaeExperiment =
         if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
         let config, settings, vae = VaeRun.load (folder, checkpoint)
         let settings = RunSettings.validate { settings with Threads = threads }
-        VaeRun.useThreads (config.Architecture, settings.Threads)
+        Family.useThreadsOf VaeRun.family config settings.Threads
         use _ = vae.Parameters
         use scope = new TensorScope()
         let fromTestSet = String.IsNullOrEmpty images

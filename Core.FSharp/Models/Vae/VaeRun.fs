@@ -12,22 +12,6 @@ open Research.Core.IO
 open Research.Core.Optim
 open Research.Core.Training
 
-/// How a run's threads are split between libtorch's intra-op pool (OpenMP) and OpenBLAS's:
-/// (intra-op threads, OpenBLAS threads). One of the two pools gets them all, since two pools on the
-/// same cores oversubscribe them: OpenBLAS for the MLP, whose work is matrix products, and OpenMP
-/// for the conv VAE, whose convolutions run in libtorch's own kernels. Measured on the idle 2-core
-/// machine with `research bench vae` and the training step at batch 128: the MLP takes 1.8-2.6 s per
-/// epoch with (1, 2), 2.7-3.0 s with (1, 1) or (2, 1) and several times longer with (2, 2); the conv
-/// VAE 57 ms per step with (1, 1), 66 ms with (2, 1) and 97 ms with (1, 2). While other jobs load the
-/// cores, one thread (--threads 1) is fastest for both.
-let threadSettings (architecture: Architecture, threads: int) =
-    match architecture with
-    | Mlp -> 1, threads
-    | Conv -> threads, 1
-
-/// Applies threadSettings.
-let useThreads (architecture: Architecture, threads: int) = Family.useThreads (threadSettings (architecture, threads))
-
 /// Images as the model sees them under the configured binarization: dynamic binarization draws
 /// afresh from the generator, static binarization was applied once to the whole data set.
 let private prepare (config: VaeConfig) (generator: Generator) (x: Tensor) =
@@ -120,9 +104,7 @@ let trainer (config: VaeConfig) (settings: RunSettings) (data: Mnist) (generator
 
 /// The VAE family: what the shared training loop needs to know of it.
 let family =
-    { Family.create "vae" VaeConfig.settings RunSettings.defaults trainer with
-        Threads = fun config threads -> threadSettings (config.Architecture, threads)
-        LoadData = loadData }
+    { Family.create "vae" VaeConfig.settings RunSettings.defaults trainer with LoadData = loadData }
 
 /// Trains the configured VAE in `folder`, or resumes it (see Loop.train).
 let train (config: VaeConfig, settings: RunSettings, folder: string, resume: bool, dataFolder: string option, report: Progress -> unit) =
