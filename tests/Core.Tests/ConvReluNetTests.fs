@@ -32,12 +32,6 @@ let private parameters (c1: Conv2d, c2: Conv2d, c3: Conv2d) =
           c.weight
           c.bias.Value ]
 
-/// Values within float32's rounding of sums of a few hundred terms, relative to the largest one.
-let private closeToScale (what: string) (expected: Tensor) (actual: Tensor) =
-    let e = expected.toFloat64Array ()
-    let scale = e |> Array.map abs |> Array.max
-    assertClose what 1e-4 (1e-5 * scale) e (actual.toFloat64Array ())
-
 [<Tests>]
 let tests =
     testList "ConvReluNetTests" [

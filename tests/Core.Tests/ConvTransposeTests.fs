@@ -9,12 +9,6 @@ open Research.Tests.Checks
 open Research.Core
 open Research.Core.Tests.TensorTestSupport
 
-/// Values within float32's rounding of sums of a few hundred terms, relative to the largest one.
-let private closeToScale (what: string) (expected: Tensor) (actual: Tensor) =
-    let e = expected.toFloat64Array ()
-    let scale = e |> Array.map abs |> Array.max
-    assertClose what 1e-4 (1e-5 * scale) e (actual.toFloat64Array ())
-
 [<Tests>]
 let tests =
     testList "ConvTransposeTests" [

@@ -9,12 +9,6 @@ open Research.Tests.Checks
 open Research.Core
 open Research.Core.Tests.TensorTestSupport
 
-/// Values within float32's rounding of sums of up to a thousand terms, relative to the largest one.
-let private closeToScale (what: string) (expected: Tensor) (actual: Tensor) =
-    let e = expected.toFloat64Array ()
-    let scale = e |> Array.map abs |> Array.max
-    assertClose what 1e-4 (1e-5 * scale) e (actual.toFloat64Array ())
-
 /// A float32 leaf with the values of a float64 one.
 let private leaf (t: Tensor) = (t.detach().``to`` Float32).requires_grad_ ()
 

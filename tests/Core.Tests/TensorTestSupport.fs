@@ -58,6 +58,13 @@ let assertClose (what: string) (rtol: float) (atol: float) (expected: float[]) (
         if not (abs (a - e) <= atol + rtol * abs e) then
             failtest $"{what}: element {i} is {a}, expected {e} (|diff| = {abs (a - e)})"
 
+/// Asserts float32 values within float32's rounding of sums of up to a thousand terms of a float64
+/// reference: relative 1e-4, absolute 1e-5 of the reference's largest magnitude.
+let closeToScale (what: string) (expected: Tensor) (actual: Tensor) =
+    let e = expected.toFloat64Array ()
+    let scale = e |> Array.map abs |> Array.max
+    assertClose what 1e-4 (1e-5 * scale) e (actual.toFloat64Array ())
+
 /// Whether /usr/bin/python3 can import torch.
 let pythonTorchAvailable =
     lazy
