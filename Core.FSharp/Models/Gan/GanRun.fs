@@ -4,7 +4,6 @@
 /// fakes). Images are scaled to [-1, 1], the tanh generator's range.
 module Research.Core.Models.Gan.GanRun
 
-open System
 open Research.Core
 open Research.Core.Data
 open Research.Core.IO
