@@ -32,19 +32,22 @@ let private twoRanks (folder: string) (env: int -> (string * string) list) (args
     for p in started do p.Dispose()
     results
 
+/// A program's result, run in `folder` with `env` added to its environment.
+let private run (folder: string) (program: string) (env: (string * string) list) (args: string list) =
+    let info = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    info.WorkingDirectory <- folder
+    for a in args do info.ArgumentList.Add a
+    for k, v in env do info.Environment[k] <- v
+    use p = Process.Start info
+    finish p
+
 /// torchrun (python3-torch's) on this machine: `python3 -m torch.distributed.run <launcher args>
 /// --no_python dotnet research.dll <args>`.
 let private torchrun (folder: string) (env: (string * string) list) (launcher: string list) (args: string list) =
-    let info = ProcessStartInfo("/usr/bin/python3", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    info.WorkingDirectory <- folder
     // torch 1.13's run takes underscore flags; under Python 3.11 it needs --redirects and --tee as
     // maps (a local rank 9 that does not exist keeps them harmless).
-    for a in [ "-m"; "torch.distributed.run" ] @ launcher @ [ "--redirects"; "9:1"; "--tee"; "9:1"; "--no_python"; "dotnet"; researchDll ] @ args do
-        info.ArgumentList.Add a
-    for k, v in env do info.Environment[k] <- v
-    info.Environment["NO_COLOR"] <- "1"
-    use p = Process.Start info
-    finish p
+    run folder "/usr/bin/python3" (env @ [ "NO_COLOR", "1" ])
+        ([ "-m"; "torch.distributed.run" ] @ launcher @ [ "--redirects"; "9:1"; "--tee"; "9:1"; "--no_python"; "dotnet"; researchDll ] @ args)
 
 /// A safetensors file's parameters, by name, as doubles.
 let private parameters (path: string) =
@@ -86,14 +89,6 @@ let private sameWeights (what: string) (one: string) (two: string) =
         output.WriteLine $"{what}: {name}, relative L2 difference {relative:G3}"
         Expect.isLessThan relative 1e-5 $"{name}: relative L2 difference"
 
-/// A program's result, with `env` added to its environment.
-let private run (program: string) (env: (string * string) list) (args: string list) =
-    let info = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    for a in args do info.ArgumentList.Add a
-    for k, v in env do info.Environment[k] <- v
-    use p = Process.Start info
-    finish p
-
 /// A Slurm cluster of one node on loopback, in a folder of its own (Debian's slurmctld, slurmd and
 /// munged, as root): its own munge key and socket, its own ports, state and logs. Dispose stops it.
 type private LocalSlurm(folder: string) =
@@ -101,7 +96,7 @@ type private LocalSlurm(folder: string) =
     let config, socket, key = file "slurm.conf", file "munge.socket", file "munge.key"
     let env = [ "SLURM_CONF", config ]
     let daemon (program: string) (args: string list) =
-        let r = run program env args
+        let r = run folder program env args
         if r.ExitCode <> 0 then failtest $"{program}: exit {r.ExitCode}: {r.Err}"
     let pids = [ "slurmd.pid"; "slurmctld.pid"; "munged.pid" ] |> List.map file
     do
@@ -137,7 +132,7 @@ type private LocalSlurm(folder: string) =
         daemon "/usr/sbin/slurmctld" []
         daemon "/usr/sbin/slurmd" [ "-N"; "localhost" ]
         let clock = Stopwatch.StartNew()
-        let nodeState () = (run "sinfo" env [ "-h"; "-o"; "%T" ]).Out.Trim()
+        let nodeState () = (run folder "sinfo" env [ "-h"; "-o"; "%T" ]).Out.Trim()
         while nodeState () <> "idle" && clock.Elapsed.TotalSeconds < 60.0 do
             Threading.Thread.Sleep 500
         if nodeState () <> "idle" then
@@ -148,7 +143,7 @@ type private LocalSlurm(folder: string) =
     member _.Batch (workingFolder: string) (lines: string list) =
         let script, output = file "job.sh", file "job.out"
         File.WriteAllLines(script, "#!/bin/bash" :: lines)
-        let r = run "sbatch" env [ "--wait"; $"--output={output}"; $"--chdir={workingFolder}"; script ]
+        let r = run folder "sbatch" env [ "--wait"; $"--output={output}"; $"--chdir={workingFolder}"; script ]
         { r with Out = if File.Exists output then File.ReadAllText output else "" }
 
     interface IDisposable with
