@@ -29,7 +29,9 @@ let private slug (label: string) =
 let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: float) (steps: int) (checkpoint: string)
         (dataFolder: string option) (progress: string -> unit) =
     if inputs.IsEmpty then invalidArg "inputs" "give at least one run folder or IDX file to score"
-    if n < 2 then invalidArg "n" $"--n must be at least 2 (got {n})"
+    // Precision and recall measure each image's distance to its k-th nearest neighbour in its own set.
+    let fewest = SampleQuality.neighbours + 1
+    if n < fewest then invalidArg "n" $"--n must be at least {fewest}: precision and recall use each image's {SampleQuality.neighbours}rd nearest neighbour (got {n})"
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     if steps < 1 then invalidArg "steps" $"--steps must be at least 1 (got {steps})"
@@ -39,7 +41,10 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         if Directory.Exists input && not (File.Exists(RunFolder(input).ConfigPath)) then
             raise (InvalidDataException $"{input}: not a run folder (no config.json)")
         // A bad image file fails now, not after the other inputs' scores.
-        if File.Exists input then (ImageFile.readAs Mnist.imageShape input).Dispose()
+        if File.Exists input then
+            use images = ImageFile.readAs Mnist.imageShape input
+            if images.size 0 < int64 fewest then
+                raise (InvalidDataException $"{input}: {images.size 0} images; scoring needs at least {fewest} (precision and recall use each image's {SampleQuality.neighbours}rd nearest neighbour)")
     let threads = (RunSettings.validate { RunSettings.defaults with Threads = threads }).Threads
     use net = FeatureNet.load None
     let featuresOf (images: Tensor) =
@@ -68,7 +73,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
               if Directory.Exists path then
                   // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
                   let checkpoint = if checkpoint = "best" then RunFolder(path).BestOrLast else checkpoint
-                  let epoch = Checkpoint.epoch (RunFolder(path).Checkpoint checkpoint)
+                  let epoch = Checkpoint.epoch (RunFolder(path).Trained checkpoint)
                   progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
                   let sets =
                       Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads

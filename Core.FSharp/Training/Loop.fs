@@ -128,8 +128,9 @@ let readConfig (family: Family<'C>) (run: RunFolder) =
 let loadModel (family: Family<'C>) (folder: string, checkpoint: string) (build: 'C -> 'M) (parameters: 'M -> Nn.Parameters) =
     let run = RunFolder folder
     let config, settings = readConfig family run
+    let file = run.Trained checkpoint
     let model = build config
-    try Checkpoint.loadModel (run.Checkpoint checkpoint, parameters model) |> ignore
+    try Checkpoint.loadModel (file, parameters model) |> ignore
     with _ ->
         (parameters model).Dispose()
         reraise ()

@@ -32,6 +32,21 @@ type RunFolder(path: string) =
     member _.CheckpointFolder = Path.Combine(path, "checkpoints")
     /// checkpoints/<name>.safetensors: "last" and "best" hold the model alone (PyTorch loads them as they are).
     member f.Checkpoint(name: string) = Path.Combine(f.CheckpointFolder, name + ".safetensors")
+    /// The path of the checkpoint `name` to read from; one that is missing is a FileNotFoundException
+    /// that names the run's model checkpoints (a GAN has no headline metric, so no best one).
+    member f.Trained(name: string) =
+        let file = f.Checkpoint name
+        if not (File.Exists file) then
+            let held =
+                if Directory.Exists f.CheckpointFolder then
+                    Directory.GetFiles(f.CheckpointFolder, "*.safetensors")
+                    |> Array.map Path.GetFileNameWithoutExtension
+                    |> Array.filter ((<>) "resume")
+                    |> Array.sort
+                else [||]
+            let hint = if held.Length = 0 then "none yet: no epoch has finished" else "it has " + String.Join(", ", held) + "; pass --checkpoint " + held[0]
+            raise (FileNotFoundException($"{path} has no '{name}' checkpoint ({hint})", file))
+        file
     /// "best" when the run has a best checkpoint, else "last" (a family without a headline metric).
     member f.BestOrLast = if File.Exists(f.Checkpoint "best") then "best" else "last"
     member f.ResumePath = f.Checkpoint "resume"

@@ -200,4 +200,7 @@ let tests =
             let again = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1"; "--out"; "again" ]
             Expect.isTrue (0 = again.ExitCode) again.Err
             Expect.equal (File.ReadAllBytes(Path.Combine(temp.Path, "again-idx3-ubyte"))) bytes "File.ReadAllBytes(Path.Combine(temp.Path, \"again-idx3-ubyte\"))"
+            // A GAN has no headline metric, so no best checkpoint: asked for one, it names what it has.
+            let best = research temp.Path [] [ "gan"; "sample"; "gan"; "--checkpoint"; "best"; "--n"; "4" ]
+            oneLineError 2 "has no 'best' checkpoint (it has last; pass --checkpoint last)" best
     ]

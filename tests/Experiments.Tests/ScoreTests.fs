@@ -95,4 +95,10 @@ let tests =
             let malformed = research temp.Path [] [ "score"; bad ]
             Expect.equal malformed.ExitCode 2 "malformed.ExitCode"
             Expect.equal ((lines malformed.Err).Length) 1 "(lines malformed.Err).Length"
+            // Too few images for the 3rd nearest neighbour: said before any work, not a libtorch error.
+            let few = research temp.Path [] [ "score"; bad; "--n"; "3" ]
+            oneLineError 2 "--n must be at least 4" few
+            let three = Path.Combine(temp.Path, "three-idx3-ubyte")
+            File.WriteAllBytes(three, Array.concat [ [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 3uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |]; Array.zeroCreate (3 * 784) ])
+            oneLineError 2 "three-idx3-ubyte: 3 images; scoring needs at least 4" (research temp.Path [] [ "score"; three; "--n"; "4" ])
     ]
