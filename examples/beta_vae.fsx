@@ -116,7 +116,7 @@ let entry =
         Panels =
           fun folder _ ->
               let run = RunFolder folder
-              let config, _ = Loop.readConfig family run
+              let config, _ = Family.readConfig family run
               use g = new Generator(0L)
               let parameters, _, decode = networks config Mnist.imageShape g
               use _ = parameters

@@ -59,12 +59,12 @@ let likelihood (folder: string) =
               let bound = match e.Bound with Some(name, v) -> $"; {name} {v:F3} (a bound)" | None -> ""
               Evaluation.label e, $"{e.Measure} {e.Estimate:F3} ± {e.StdErr:F3} {e.Unit}{bound}" ]
 
-/// The sample sets `score` draws from a run's checkpoint, each (label, images [n; C; H; W] in
-/// [0, 1]); the caller disposes the images.
+/// The sample sets `score` draws from a run's checkpoint: the request checked now, and a function
+/// that draws them, each (label, images [n; C; H; W] in [0, 1]); the caller disposes the images.
 let samples (request: SampleRequest) =
     let family = (RunFolder request.Folder).Family
     match find family |> Option.bind (fun e -> e.Samples) with
-    | Some draw -> draw request
+    | Some prepare -> prepare request
     | None ->
         let samplers = names () |> List.filter (fun n -> (find n).Value.Samples.IsSome) |> String.concat ", "
         invalidArg "run" $"{request.Folder}: score draws samples from {samplers} runs, not from a '{family}' run; pass an IDX file of its images instead"

@@ -35,17 +35,29 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     if steps < 1 then invalidArg "steps" $"--steps must be at least 1 (got {steps})"
-    for input in inputs do
-        if not (Directory.Exists input || File.Exists input) then
-            raise (FileNotFoundException($"{input}: no such run folder or IDX file", input))
-        if Directory.Exists input && not (File.Exists(RunFolder(input).ConfigPath)) then
-            raise (InvalidDataException $"{input}: not a run folder (no config.json)")
-        // A bad image file fails now, not after the other inputs' scores.
-        if File.Exists input then
-            use images = ImageFile.readAs Mnist.imageShape input
-            if images.size 0 < int64 fewest then
-                raise (InvalidDataException $"{input}: {images.size 0} images; scoring needs at least {fewest} (precision and recall use each image's {SampleQuality.neighbours}rd nearest neighbour)")
     let threads = (RunSettings.validate { RunSettings.defaults with Threads = threads }).Threads
+    // Every input is checked before any work: a bad file, a missing checkpoint or sampler settings
+    // a run cannot serve fail now, not after the other inputs' scores.
+    let inputs =
+        [ for input in inputs ->
+              if not (Directory.Exists input || File.Exists input) then
+                  raise (FileNotFoundException($"{input}: no such run folder or IDX file", input))
+              let path = Path.GetFullPath input
+              if Directory.Exists path then
+                  let run = RunFolder path
+                  if not (File.Exists run.ConfigPath) then raise (InvalidDataException $"{input}: not a run folder (no config.json)")
+                  // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
+                  let checkpoint = if checkpoint = "best" then run.BestOrLast else checkpoint
+                  let epoch = Checkpoint.epoch (run.Trained checkpoint)
+                  let draw =
+                      Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads
+                                         Temperature = temperature; Steps = steps }
+                  path, Some(checkpoint, epoch, draw)
+              else
+                  use images = ImageFile.readAs Mnist.imageShape path
+                  if images.size 0 < int64 fewest then
+                      raise (InvalidDataException $"{input}: {images.size 0} images; scoring needs at least {fewest} (precision and recall use each image's {SampleQuality.neighbours}rd nearest neighbour)")
+                  path, None ]
     use net = FeatureNet.load None
     let featuresOf (images: Tensor) =
         Family.useThreads (threads, 1)
@@ -68,18 +80,12 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         use images = all.x.index_select (0, rows)
         scoreSet "MNIST training images" "" ("", 0) images
     let sources =
-        [ for input in inputs ->
-              let path = Path.GetFullPath input
-              if Directory.Exists path then
-                  // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
-                  let checkpoint = if checkpoint = "best" then RunFolder(path).BestOrLast else checkpoint
-                  let epoch = Checkpoint.epoch (RunFolder(path).Trained checkpoint)
+        [ for path, run in inputs ->
+              match run with
+              | Some(checkpoint, epoch, draw) ->
                   progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
-                  let sets =
-                      Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads
-                                         Temperature = temperature; Steps = steps }
                   let scored =
-                      [ for label, images in sets ->
+                      [ for label, images in draw () ->
                             use _ = images
                             let prefix = Path.Combine(path, "samples", $"score-{checkpoint}-{slug label}-n{n}-seed{seed}")
                             let idx, _ = SampleFiles.write prefix images
@@ -87,7 +93,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                   ScoresFile.update path FeatureNet.sha256 $"MNIST test set ({testFeatures.Features.size 0} images)" floor scored
                       (TimeSpan.FromMinutes 10.0)
                   { Path = path; IsRun = true; Sets = scored }
-              else
+              | None ->
                   use images = ImageFile.readAs Mnist.imageShape path
                   { Path = path; IsRun = false; Sets = [ scoreSet (Path.GetFileName path) path ("", 0) images ] } ]
     floor, sources

@@ -135,6 +135,14 @@ module Family =
           LoadData = fun _ run dataFolder -> mnist run dataFolder
           Create = trainer }
 
+    /// A run's saved configuration, read as the family's settings and the run settings; the family
+    /// must be the one that wrote it.
+    let readConfig (family: Family<'C>) (run: RunFolder) =
+        run.ReadConfig(fun r ->
+            let name = r.String "model"
+            if name <> family.Name then r.Fail $"this is a {name} run, not a {family.Name} run"
+            Settings.read family.Settings r, RunSettings.read r)
+
     /// Applies a (libtorch intra-op, OpenBLAS) thread split.
     let useThreads (intraOp: int, blas: int) =
         torch.set_num_threads intraOp

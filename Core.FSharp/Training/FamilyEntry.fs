@@ -26,9 +26,11 @@ type FamilyEntry =
       Panels: string -> string option -> Panel list
       /// What the family offers as a likelihood, in words, for a run that has no evaluation yet.
       Likelihood: string
-      /// The sample sets `score` draws: (label, images [n; C; H; W] in [0, 1]), which the caller
-      /// disposes; None for a family that draws none (score an IDX file of its images instead).
-      Samples: (SampleRequest -> (string * Tensor) list) option
+      /// The sample sets `score` draws, in two steps: given a request, it checks it against the
+      /// run (a bad one raises at once, before any input's work); then, called, it draws them:
+      /// (label, images [n; C; H; W] in [0, 1]), which the caller disposes. None for a family that
+      /// draws none (score an IDX file of its images instead).
+      Samples: (SampleRequest -> unit -> (string * Tensor) list) option
       /// The epochs of the family's recipe in the README and its name: a run trained for fewer gets
       /// a note in its report that its figures are not yet what the family reaches.
       Recipe: (int * string) option }
@@ -41,11 +43,14 @@ module FamilyEntry =
 
     /// `score`'s sample sets drawn by `draw` from a family's model, which `load` reads from the
     /// requested checkpoint (the config, the run settings and the model; its `parameters` are freed
-    /// after the draws), on the requested threads as the family splits them.
+    /// after the draws), on the requested threads as the family splits them; `check` first refuses
+    /// a request the run's config cannot serve.
     let samplesOf (family: Family<'C>) (load: string * string -> 'C * RunSettings * 'M) (parameters: 'M -> Nn.Parameters)
-                  (draw: SampleRequest -> 'C -> 'M -> (string * Tensor) list) =
+                  (check: SampleRequest -> 'C -> unit) (draw: SampleRequest -> 'C -> 'M -> (string * Tensor) list) =
         Some(fun (r: SampleRequest) ->
-            let config, _, model = load (r.Folder, r.Checkpoint)
-            use _ = parameters model
-            Family.useThreadsOf family config r.Threads
-            draw r config model)
+            check r (fst (Family.readConfig family (RunFolder r.Folder)))
+            fun () ->
+                let config, _, model = load (r.Folder, r.Checkpoint)
+                use _ = parameters model
+                Family.useThreadsOf family config r.Threads
+                draw r config model)

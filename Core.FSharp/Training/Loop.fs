@@ -114,20 +114,12 @@ let configText (family: Family<'C>) (config: 'C) (settings: RunSettings) (worldS
             w.WriteString("headline", h.Column)
             w.WriteString("better", (match h.Better with Higher -> "higher" | Lower -> "lower"))))
 
-/// A run's saved configuration, read as the family's settings and the run settings; the family
-/// must be the one that wrote it.
-let readConfig (family: Family<'C>) (run: RunFolder) =
-    run.ReadConfig(fun r ->
-        let name = r.String "model"
-        if name <> family.Name then r.Fail $"this is a {name} run, not a {family.Name} run"
-        Settings.read family.Settings r, RunSettings.read r)
-
 /// A trained model of the family from a run folder's checkpoint ("best" or "last"), with the run's
 /// config and settings: `build` makes the model of the run's config, whose `parameters` then take the
 /// checkpoint's weights (and are freed if they cannot). The caller disposes the parameters.
 let loadModel (family: Family<'C>) (folder: string, checkpoint: string) (build: 'C -> 'M) (parameters: 'M -> Nn.Parameters) =
     let run = RunFolder folder
-    let config, settings = readConfig family run
+    let config, settings = Family.readConfig family run
     let file = run.Trained checkpoint
     let model = build config
     try Checkpoint.loadModel (file, parameters model) |> ignore
@@ -158,7 +150,7 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
         let config, settings =
             if not resume then config, settings
             else
-                let savedConfig, savedSettings = readConfig family run
+                let savedConfig, savedSettings = Family.readConfig family run
                 let config = Settings.resumed family.Settings savedConfig leftOut config |> family.Settings.Check
                 let settings = RunSettings.resumed savedSettings leftOut settings |> RunSettings.validate
                 match Settings.differences family.Settings savedConfig config @ RunSettings.differences savedSettings settings with

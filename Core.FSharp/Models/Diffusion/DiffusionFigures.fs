@@ -97,8 +97,7 @@ let panels (folder: string) (dataFolder: string option) =
       | None -> () ]
 
 /// The sample set `score` draws: DDIM (eta 0) over the requested steps.
-let private scoreSamples (r: SampleRequest) (config: DiffusionConfig) (diffusion: DiffusionRun.Diffusion) =
-    DiffusionRun.checkSteps config r.Steps
+let private scoreSamples (r: SampleRequest) (_: DiffusionConfig) (diffusion: DiffusionRun.Diffusion) =
     [ $"DDIM, {r.Steps} steps", DiffusionRun.sample diffusion r.N (Some r.Steps) 0.0 r.Seed ]
 
 /// The diffusion model in the registry: its panels, its bound and its samples for `score`.
@@ -106,7 +105,7 @@ let entry =
     { FamilyEntry.plain DiffusionRun.family.Name "a bound: the variational bound in bits per dimension (run `diffusion eval`)" with
         Panels = panels
         Recipe = Some(22, "the diffusion recipe")
-        Samples = FamilyEntry.samplesOf DiffusionRun.family DiffusionRun.load _.Parameters scoreSamples }
+        Samples = FamilyEntry.samplesOf DiffusionRun.family DiffusionRun.load _.Parameters (fun r config -> DiffusionRun.checkSteps config r.Steps) scoreSamples }
 
 /// `diffusion sweep`: the FID of n samples of the average network against the MNIST test set for
 /// DDIM with each number of `steps` (eta 0) and, with `ancestral`, ancestral sampling over all T

@@ -55,7 +55,7 @@ let panels (folder: string) =
 /// The GAN as the registry lists it: its optimum lines and panels, no likelihood, and G(z) for `score`.
 let entry =
     { FamilyEntry.plain GanRun.family.Name "none: a GAN defines no density" with
-        References = fun folder -> references (fst (Loop.readConfig GanRun.family (RunFolder folder)))
+        References = fun folder -> references (fst (Family.readConfig GanRun.family (RunFolder folder)))
         Panels = fun folder _ -> panels folder
         Recipe = Some(10, "the DCGAN recipe")
-        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }
+        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun _ _ -> ()) (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }

@@ -111,7 +111,7 @@ let train (config: VaeConfig, settings: RunSettings, folder: string, resume: boo
     Loop.train family config settings folder resume dataFolder report
 
 /// A run's saved settings.
-let readConfig (folder: string) = Loop.readConfig family (RunFolder folder)
+let readConfig (folder: string) = Family.readConfig family (RunFolder folder)
 
 /// A trained VAE from a run folder's checkpoint ("best" or "last") with the run's settings; the
 /// caller disposes its Parameters.
