@@ -120,6 +120,15 @@ type Report =
           else
               yield Html(VerifyTable.Html verifyRows) ]
 
+    /// Checks, before any figure is drawn, that every folder is a run (its config.json names a
+    /// family) and that the page can be written into `outFolder` (created if missing).
+    static member Check(folders: string seq, outFolder: string) =
+        for folder in folders do RunFolder(folder).Family |> ignore
+        if File.Exists outFolder then invalidArg "out" $"--out {outFolder} is a file; give a folder for report.html"
+        try Directory.CreateDirectory outFolder |> ignore
+        with :? IOException | :? System.UnauthorizedAccessException as e ->
+            raise (IOException($"{outFolder} is not writable ({e.Message}); choose another --out folder", e))
+
     /// Writes <outFolder>/report.html with plotly.min.js beside it; returns the page's path.
     static member Write(outFolder: string, runs: RunReportData seq, verifyRows: CheckRow seq,
                         [<Optional; DefaultParameterValue(null: Panel seq)>] comparisonPanels: Panel seq) =

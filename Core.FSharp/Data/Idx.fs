@@ -87,6 +87,8 @@ module Idx =
 
     /// Reads an IDX file.
     let read (path: string) : IdxArray =
+        if Directory.Exists path then
+            raise (FileNotFoundException(sprintf "'%s' is a folder, not an IDX file" path, path))
         if not (File.Exists path) then
             raise (FileNotFoundException(sprintf "IDX file '%s' does not exist" path, path))
         parse (path, File.ReadAllBytes path)

@@ -27,6 +27,7 @@ public static class ReportCommand
         {
             var folders = r.GetValue(runs)!.Select(Path.GetFullPath).ToArray();
             var outFolder = r.GetValue(output) ?? (folders.Length == 1 ? folders[0] : Path.GetFullPath(Path.Combine("runs", "compare")));
+            Report.Check(folders, outFolder);
             // The checks run alongside the runs' figures: their MathNet sums and the figures' small
             // network batches each leave cores idle.
             var checking = r.GetValue(noVerify) ? null : Task.Run(() => Verification.Run(0).Rows);

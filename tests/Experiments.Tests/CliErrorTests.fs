@@ -156,6 +156,12 @@ let tests =
             let page = File.ReadAllText(Path.Combine(temp.Path, "run", "report.html"))
             for label in [ "best (epoch 1), test-k3-seed1"; "best (epoch 1), test-k4-seed1"; "last (epoch 1), test-k2-seed1" ] do
                 Expect.stringContains page label "the report's evaluations"
+            // A folder for the images, a file for the report's folder, a folder that is no run: one line each, before any work.
+            oneLineError 2 $"'{temp.Path}' is a folder, not an IDX file" (eval [ "--images"; temp.Path ])
+            oneLineError 2 $"--out {idx} is a file; give a folder for report.html" (research temp.Path [] [ "report"; "run"; "--out"; idx ])
+            let late = research temp.Path [] [ "report"; "run"; "nowhere"; "--out"; "both" ]
+            oneLineError 2 "nowhere is not a run folder" late
+            Expect.isFalse (late.Out.Contains "its figures") $"the figures were drawn before the check: {late.Out}"
             // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
             let binary = Path.Combine(temp.Path, "binary-idx3-ubyte")
             File.WriteAllBytes(binary, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 2))))
