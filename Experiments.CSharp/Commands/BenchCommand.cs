@@ -166,12 +166,13 @@ public static class BenchCommand
     {
         var (intraOpThreads, blasThreads) = ourThreads;
         Console.WriteLine(title);
+        var load = OtherLoad();
         Console.WriteLine($"CPU: {OneDnn.cpuModel()}; oneDNN dispatches to {OneDnn.isa()}");
         Console.WriteLine($"threads: libtorch intra-op {intraOpThreads}, OpenBLAS {blasThreads}" +
                           (ranks > 1 ? $"; data-parallel sides: {ranks} ranks of 1 thread each" :
                            ourThreads == theirThreads ? " (both sides)" : $"; PyTorch's: intra-op {theirThreads.IntraOp}, OpenBLAS {theirThreads.Blas}") +
-                          $"; {LoadAverage()}");
-        if (OneMinuteLoad() is double load && load >= 1.0)
+                          $"; {load.Text}");
+        if (load.Contended)
             Console.WriteLine("note: other jobs are running, so the timings are contended; while they run, --threads 1 is the fastest setting of both sides");
         // The machine's sgemm rate, each side's products with its threads: the better is the reference.
         UseThreads(theirThreads.IntraOp, theirThreads.Blas);
@@ -197,7 +198,7 @@ public static class BenchCommand
                 e =>
                 {
                     var run = theirs(ranks, e);
-                    Console.WriteLine($"  torch {run.Version}, its threads: intra-op {run.IntraOpThreads}, OpenBLAS {run.BlasThreads}; {LoadAverage()}");
+                    Console.WriteLine($"  torch {run.Version}, its threads: intra-op {run.IntraOpThreads}, OpenBLAS {run.BlasThreads}; {OtherLoad().Text}");
                     return run.Epochs;
                 }, new()));
 
@@ -259,20 +260,9 @@ public static class BenchCommand
         return best.Seconds;
     }
 
-    /// The machine's 1-minute load average (Linux), or null where there is none to read.
-    static double? OneMinuteLoad()
-    {
-        try
-        {
-            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-            return null;
-        }
-    }
-
-    /// Timings on a busy machine do not compare with a quiet one's, so each side's report names the load.
-    static string LoadAverage() =>
-        OneMinuteLoad() is double load ? $"load average {load:F2} on {Environment.ProcessorCount} cores" : "load average unknown";
+    /// What other processes do to the machine, measured over half a second.
+    static (string Text, bool Contended) OtherLoad() =>
+        MachineLoad.otherBusyCores(0.5) is { } busy
+            ? ($"other processes kept {busy.Value:F1} of {Environment.ProcessorCount} cores busy", busy.Value >= 0.5)
+            : ("other processes' load unknown", false);
 }
