@@ -29,6 +29,9 @@ let find (name: string) =
 /// The names of every family known here.
 let names () = (shipped |> List.map (fun e -> e.Name)) @ List.ofSeq registered.Keys |> List.distinct
 
+/// The names of the families whose runs `score` draws samples from.
+let samplers () = names () |> List.filter (fun n -> (find n).Value.Samples.IsSome)
+
 /// What a run's family adds to its report: reference lines for its metrics' curves and panels from
 /// its checkpoint, after a note if the run trained fewer epochs than the family's recipe; nothing
 /// for a family unknown here (the report shows its metrics and images).
@@ -66,5 +69,5 @@ let samples (request: SampleRequest) =
     match find family |> Option.bind (fun e -> e.Samples) with
     | Some prepare -> prepare request
     | None ->
-        let samplers = names () |> List.filter (fun n -> (find n).Value.Samples.IsSome) |> String.concat ", "
+        let samplers = String.concat ", " (samplers ())
         invalidArg "run" $"{request.Folder}: score draws samples from {samplers} runs, not from a '{family}' run; pass an IDX file of its images instead"

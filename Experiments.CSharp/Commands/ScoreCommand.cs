@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Research.Core.Metrics;
+using Research.Core.Models;
 using Research.Core.Reports;
 using Research.Core.Training;
 using static Research.Experiments.CommandLine;
@@ -13,7 +14,7 @@ public static class ScoreCommand
 {
     public static Command Build()
     {
-        var inputs = new Argument<string[]>("inputs") { Description = "run folders (vae, gan, flow) and IDX image files", Arity = ArgumentArity.OneOrMore };
+        var inputs = new Argument<string[]>("inputs") { Description = $"run folders ({string.Join(", ", Registry.samplers())}) and IDX image files", Arity = ArgumentArity.OneOrMore };
         var n = Opt("--n", "images drawn from each run's sample set, and training images in the floor", 10000);
         var seed = Opt("--seed", "seed of the draws, the floor's images and KID's subsets", 1);
         var threads = Opt("--threads", "threads for libtorch", RunSettingsModule.defaults.Threads);
