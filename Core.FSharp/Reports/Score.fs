@@ -48,11 +48,10 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                   if not (File.Exists run.ConfigPath) then raise (InvalidDataException $"{input}: not a run folder (no config.json)")
                   // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
                   let checkpoint = if checkpoint = "best" then run.BestOrLast else checkpoint
-                  let epoch = Checkpoint.epoch (run.Trained checkpoint)
                   let draw =
                       Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads
                                          Temperature = temperature; Steps = steps }
-                  path, Some(checkpoint, epoch, draw)
+                  path, Some(checkpoint, Checkpoint.epoch (run.Trained checkpoint), draw)
               else
                   use images = ImageFile.readAs Mnist.imageShape path
                   if images.size 0 < int64 fewest then

@@ -101,4 +101,10 @@ let tests =
             let three = Path.Combine(temp.Path, "three-idx3-ubyte")
             File.WriteAllBytes(three, Array.concat [ [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 3uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |]; Array.zeroCreate (3 * 784) ])
             oneLineError 2 "three-idx3-ubyte: 3 images; scoring needs at least 4" (research temp.Path [] [ "score"; three; "--n"; "4" ])
+            // A run of a family that draws no samples (here one the registry does not know).
+            let other = Path.Combine(temp.Path, "other")
+            Directory.CreateDirectory other |> ignore
+            File.WriteAllText(Path.Combine(other, "config.json"), """{ "model": "nosuch" }""")
+            oneLineError 2 "score draws samples from vae, gan, flow, diffusion runs, not from a 'nosuch' run; pass an IDX file of its images instead"
+                (research temp.Path [] [ "score"; other; "--n"; "4" ])
     ]
