@@ -127,13 +127,13 @@ let tests =
                 let threads = torch.get_num_threads ()
                 torch.set_num_threads 1
                 try
-                    let settings = { settings with BatchSize = 16; TrainLimit = 160 }
+                    let settings = { settings with BatchSize = 4; TrainLimit = 40 }
                     use data = Family.mnist settings None
                     use generator = new Generator(4L)
                     use trainer = DiffusionRun.trainer { tiny with Attention = true } settings data generator
                     let mutable live, rssAt, step = -1L, 0L, 0
                     while step < 2000 do
-                        for batch in data.train.batches (16, generator = generator) do
+                        for batch in data.train.batches (4, generator = generator) do
                             use scope = new TensorScope()
                             trainer.Step batch |> ignore
                             step <- step + 1
