@@ -126,8 +126,7 @@ type Report =
         for folder in folders do RunFolder(folder).Family |> ignore
         if File.Exists outFolder then invalidArg "out" $"--out {outFolder} is a file; give a folder for report.html"
         try Directory.CreateDirectory outFolder |> ignore
-        with :? IOException | :? System.UnauthorizedAccessException as e ->
-            raise (IOException($"{outFolder} is not writable ({e.Message}); choose another --out folder", e))
+        with :? IOException | :? System.UnauthorizedAccessException as e -> raise (RunFolder.NotWritable(outFolder, e))
 
     /// Writes <outFolder>/report.html with plotly.min.js beside it; returns the page's path.
     static member Write(outFolder: string, runs: RunReportData seq, verifyRows: CheckRow seq,

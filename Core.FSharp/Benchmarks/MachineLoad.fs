@@ -21,7 +21,7 @@ let private ticks () =
 /// or None where /proc/stat cannot be read.
 let otherBusyCores (seconds: float) =
     try
-        let self = Process.GetCurrentProcess()
+        use self = Process.GetCurrentProcess()
         let busy0, all0 = ticks ()
         let own0 = self.TotalProcessorTime
         Thread.Sleep(TimeSpan.FromSeconds seconds)

@@ -31,7 +31,8 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
     if inputs.IsEmpty then invalidArg "inputs" "give at least one run folder or IDX file to score"
     // Precision and recall measure each image's distance to its k-th nearest neighbour in its own set.
     let fewest = SampleQuality.neighbours + 1
-    if n < fewest then invalidArg "n" $"--n must be at least {fewest}: precision and recall use each image's {SampleQuality.neighbours}rd nearest neighbour (got {n})"
+    let why = $"precision and recall use each image's {SampleQuality.neighbours} nearest neighbours"
+    if n < fewest then invalidArg "n" $"--n must be at least {fewest}: {why} (got {n})"
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     if steps < 1 then invalidArg "steps" $"--steps must be at least 1 (got {steps})"
@@ -55,7 +56,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
               else
                   use images = ImageFile.readAs Mnist.imageShape path
                   if images.size 0 < int64 fewest then
-                      raise (InvalidDataException $"{input}: {images.size 0} images; scoring needs at least {fewest} (precision and recall use each image's {SampleQuality.neighbours}rd nearest neighbour)")
+                      raise (InvalidDataException $"{input}: {images.size 0} images; scoring needs at least {fewest} ({why})")
                   path, None ]
     use net = FeatureNet.load None
     let featuresOf (images: Tensor) =

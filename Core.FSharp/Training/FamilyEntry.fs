@@ -45,8 +45,8 @@ module FamilyEntry =
     /// requested checkpoint (the config, the run settings and the model; its `parameters` are freed
     /// after the draws), on the requested threads as the family splits them; `check` first refuses
     /// a request the run's config cannot serve.
-    let samplesOf (family: Family<'C>) (load: string * string -> 'C * RunSettings * 'M) (parameters: 'M -> Nn.Parameters)
-                  (check: SampleRequest -> 'C -> unit) (draw: SampleRequest -> 'C -> 'M -> (string * Tensor) list) =
+    let checkedSamplesOf (check: SampleRequest -> 'C -> unit) (family: Family<'C>) (load: string * string -> 'C * RunSettings * 'M)
+                         (parameters: 'M -> Nn.Parameters) (draw: SampleRequest -> 'C -> 'M -> (string * Tensor) list) =
         Some(fun (r: SampleRequest) ->
             check r (fst (Family.readConfig family (RunFolder r.Folder)))
             fun () ->
@@ -54,3 +54,6 @@ module FamilyEntry =
                 use _ = parameters model
                 Family.useThreadsOf family config r.Threads
                 draw r config model)
+
+    /// checkedSamplesOf for a family whose runs serve every request.
+    let samplesOf family load parameters draw = checkedSamplesOf (fun _ _ -> ()) family load parameters draw

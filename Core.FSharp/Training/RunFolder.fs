@@ -69,6 +69,10 @@ type RunFolder(path: string) =
     /// with leftovers of a start that failed before that holds no run.
     member f.HoldsRun = File.Exists f.ResumePath
 
+    /// The one-line error for an output folder that cannot be written (training's, a report's).
+    static member NotWritable(folder: string, e: exn) =
+        IOException($"{folder} is not writable ({e.Message}); choose another --out folder", e)
+
     /// The saved config.json, read with `read`.
     member f.ReadConfig(read: ConfigReader -> 'T) =
         if not (File.Exists f.ConfigPath) then
@@ -82,7 +86,7 @@ type RunFolder(path: string) =
     /// the process that holds it. Then removes what killed writes left behind: the temporary
     /// files of AtomicFile in the folders that training writes.
     member f.Lock() =
-        let notWritable (e: exn) = IOException($"{path} is not writable ({e.Message}); choose another --out folder", e)
+        let notWritable (e: exn) = RunFolder.NotWritable(path, e)
         try Directory.CreateDirectory path |> ignore
         with :? IOException | :? UnauthorizedAccessException as e -> raise (notWritable e)
         let stream =

@@ -52,7 +52,7 @@ let tiny (args: string list) =
         |> withFlag "--image-epochs" (Option.map (fun e -> e.Split ',' |> Array.filter (fun x -> int x <= 2) |> String.concat ","))
         |> withFlag "--limit" (fixedAt 64)
         |> withFlag "--validation" (fixedAt 32)
-        |> if command = "diffusion" && not resumed then withFlag "--steps" (atMost 100 << Option.orElse (Some "1000")) else id
+        |> if command = "diffusion" && not resumed then withFlag "--steps" (fun t -> Some(string (min 100 (defaultArg (Option.map int t) 100)))) else id
     | "vae" :: "eval" :: _ -> args |> withFlag "--k" (atMost 8) |> withFlag "--limit" (fixedAt 16)
     | "flow" :: "eval" :: _ -> args |> withFlag "--samples" (atMost 2) |> withFlag "--limit" (fixedAt 16)
     | "diffusion" :: "eval" :: _ -> args |> withFlag "--limit" (fixedAt (if List.contains "--all-steps" args then 1 else 16))

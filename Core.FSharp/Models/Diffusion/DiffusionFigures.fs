@@ -105,7 +105,7 @@ let entry =
     { FamilyEntry.plain DiffusionRun.family.Name "a bound: the variational bound in bits per dimension (run `diffusion eval`)" with
         Panels = panels
         Recipe = Some(22, "the diffusion recipe")
-        Samples = FamilyEntry.samplesOf DiffusionRun.family DiffusionRun.load _.Parameters (fun r config -> DiffusionRun.checkSteps config r.Steps) scoreSamples }
+        Samples = FamilyEntry.checkedSamplesOf (fun r config -> DiffusionRun.checkSteps config r.Steps) DiffusionRun.family DiffusionRun.load _.Parameters scoreSamples }
 
 /// `diffusion sweep`: the FID of n samples of the average network against the MNIST test set for
 /// DDIM with each number of `steps` (eta 0) and, with `ancestral`, ancestral sampling over all T

@@ -54,4 +54,4 @@ let entry =
     { FamilyEntry.plain FlowRun.family.Name "exact (up to dequantization): bits per dimension (run `flow eval`)" with
         Panels = panels
         Recipe = Some(16, "the flow recipe")
-        Samples = FamilyEntry.samplesOf FlowRun.family FlowRun.load _.Parameters (fun _ _ -> ()) scoreSamples }
+        Samples = FamilyEntry.samplesOf FlowRun.family FlowRun.load _.Parameters scoreSamples }

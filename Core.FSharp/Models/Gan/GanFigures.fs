@@ -58,4 +58,4 @@ let entry =
         References = fun folder -> references (fst (Family.readConfig GanRun.family (RunFolder folder)))
         Panels = fun folder _ -> panels folder
         Recipe = Some(10, "the DCGAN recipe")
-        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun _ _ -> ()) (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }
+        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }

@@ -91,4 +91,4 @@ let entry =
     { FamilyEntry.plain VaeRun.family.Name "a bound and an estimate: the ELBO and an importance-sampled log p(x) (run `vae eval`)" with
         Panels = panels
         Recipe = Some(30, "the latent-20 VAE recipe")
-        Samples = FamilyEntry.samplesOf VaeRun.family VaeRun.load _.Parameters (fun _ _ -> ()) scoreSamples }
+        Samples = FamilyEntry.samplesOf VaeRun.family VaeRun.load _.Parameters scoreSamples }
