@@ -3,6 +3,7 @@ using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 using Research.Core;
 using Research.Core.Distributed;
+using Research.Core.Families;
 using Research.Core.Training;
 using Progress = Research.Core.Training.Progress;
 
@@ -60,92 +61,82 @@ public static class CommandLine
     /// --data: the folder whose mnist/ a command reads.
     public static Option<string?> DataOpt() =>
         Opt<string?>("--data", "data folder holding mnist/ (default: RESEARCH_DATA or the repository's data/)", null);
-
-    /// A comma-separated list of integers ("400,200"); an empty text is an empty list.
-    public static int[] Ints(string text, string option) =>
-        text.Trim().Length == 0 ? [] :
-        text.Split(',', StringSplitOptions.TrimEntries)
-            .Select(s => s.Length == 0 ? throw new ArgumentException($"{option}: '{text}' has an empty entry")
-                         : int.TryParse(s, out var v) ? v : throw new ArgumentException($"{option}: '{s}' is not an integer"))
-            .ToArray();
 }
 
-/// The command-line options of a settings declaration (Core.FSharp/Training/Setting.fs): one per
-/// setting, typed by its kind, its help stating the default (each preset's where they differ).
-public sealed class SettingOptions<R>
+/// The command-line options of a command's declarations (Core.FSharp/Families/Command.fs): one per
+/// declared option, typed by its kind, its help stating the default (each preset's where they differ).
+public sealed class DeclaredOptions
 {
-    readonly Settings<R> spec;
-    readonly R defaults;
-    readonly List<(Setting<R> Setting, Option Option)> options = [];
+    readonly List<(CommandOption Declared, Option Option)> options = [];
 
-    public SettingOptions(Settings<R> spec)
+    public DeclaredOptions(IEnumerable<CommandOption> declared)
     {
-        this.spec = spec;
-        defaults = Settings.defaults(spec);
-        foreach (var s in spec.Fields)
+        foreach (var o in declared)
         {
-            var text = Settings.defaultText(spec, s);
-            var value = s.Get.Invoke(defaults);
             // A default that depends on another setting (the architecture) is stated in the help.
-            var single = text == value.ToString();
-            Option option = value switch
+            var single = o.Default is { } d && o.DefaultText == d.Value.ToString();
+            Option option = o.Default?.Value switch
             {
-                SettingValue.Int i => Typed(s, i.Item, single, text),
-                SettingValue.Number x => Typed(s, x.Item, single, text),
+                null => new Option<string?>($"--{o.Flag}") { Description = o.Help },
+                SettingValue.Int i => Typed(o, i.Item, single),
+                SettingValue.Number x => Typed(o, x.Item, single),
                 // (System.CommandLine's help leaves a switch's default out.)
-                SettingValue.Switch b => Typed(s, b.Item, false, text),
-                _ => Typed(s, value.ToString(), single, text),
+                SettingValue.Switch b => Typed(o, b.Item, false),
+                var value => Typed(o, value.ToString(), single),
             };
-            options.Add((s, option));
+            options.Add((o, option));
         }
     }
 
-    static Option<T> Typed<T>(Setting<R> s, T value, bool single, string text) =>
-        single ? CommandLine.Opt($"--{s.Flag}", s.Help, value) : new($"--{s.Flag}") { Description = $"{s.Help} [default: {text}]" };
+    static Option<T> Typed<T>(CommandOption o, T value, bool single) =>
+        single ? CommandLine.Opt($"--{o.Flag}", o.Help, value) : new($"--{o.Flag}") { Description = $"{o.Help} [default: {o.DefaultText}]" };
 
     public IEnumerable<Option> Options => options.Select(o => o.Option);
 
     /// The flags the command line gives, with their values.
     public FSharpList<Tuple<string, SettingValue>> Given(ParseResult r) =>
-        ListModule.OfSeq(options.Where(o => r.GetResult(o.Option) is { Implicit: false }).Select(o => Tuple.Create(o.Setting.Flag, Value(r, o.Setting, o.Option))));
+        Values(r, options.Where(o => r.GetResult(o.Option) is { Implicit: false }));
+
+    /// Every option's value: the given ones' and the defaults of the rest (one without a default only when given).
+    public CommandArgs All(ParseResult r) =>
+        new(ListModule.OfSeq(Given(r).Concat(options.Where(o => o.Declared.Default is not null && r.GetResult(o.Option) is null or { Implicit: true })
+            .Select(o => Tuple.Create(o.Declared.Flag, o.Declared.Default.Value)))));
 
     /// The flags the command line leaves out: a resume takes those settings from the run.
     public IEnumerable<string> LeftOut(ParseResult r) =>
-        options.Where(o => r.GetResult(o.Option) is null or { Implicit: true }).Select(o => o.Setting.Flag);
+        options.Where(o => r.GetResult(o.Option) is null or { Implicit: true }).Select(o => o.Declared.Flag);
 
-    /// The record the command line asks for: the defaults with the given flags, checked.
-    public R Record(ParseResult r) => Settings.ofGiven(spec, Given(r));
+    static FSharpList<Tuple<string, SettingValue>> Values(ParseResult r, IEnumerable<(CommandOption Declared, Option Option)> chosen) =>
+        ListModule.OfSeq(chosen.Select(o => Tuple.Create(o.Declared.Flag, Value(r, o.Declared, o.Option))));
 
-    SettingValue Value(ParseResult r, Setting<R> s, Option option) => option switch
+    static SettingValue Value(ParseResult r, CommandOption declared, Option option) => option switch
     {
         Option<int> o => SettingValue.NewInt(r.GetValue(o)),
         Option<double> o => SettingValue.NewNumber(r.GetValue(o)),
         Option<bool> o => SettingValue.NewSwitch(r.GetValue(o)),
-        Option<string> o => Setting.parse(s, defaults, r.GetValue(o)!),
-        _ => throw new InvalidOperationException($"--{s.Flag}: an option of an unknown kind"),
+        Option<string?> o => CommandOptionModule.parse(declared, r.GetValue(o)!),
+        _ => throw new InvalidOperationException($"--{declared.Flag}: an option of an unknown kind"),
     };
 }
 
 /// `<family> train`: the family's own settings and those every run shares as options (both declared
 /// once in Core.FSharp), and how a training command runs: in one process, or as one rank of a
 /// data-parallel group (started by torchrun, by Slurm's srun, or by hand with --world-size and --rank).
-public sealed class TrainingOptions<C>
+public sealed class TrainingOptions
 {
-    readonly Family<C> family;
-    readonly SettingOptions<C> model;
-    readonly SettingOptions<RunSettings> run;
+    readonly TrainCommand train;
+    readonly DeclaredOptions settings;
     readonly Option<int> rank, worldSize, masterPort;
     readonly Option<string> output, masterAddr;
     readonly Option<string?> resume;
     readonly Option<double> timeout;
     readonly Option<string?> data;
 
-    TrainingOptions(Family<C> family)
+    TrainingOptions(TrainCommand train)
     {
-        this.family = family;
-        model = new SettingOptions<C>(family.Settings);
-        run = new SettingOptions<RunSettings>(RunSettingsModule.settings(family.RunDefaults));
-        output = CommandLine.Opt("--out", "run folder", Path.Combine("runs", family.Name));
+        this.train = train;
+        settings = new DeclaredOptions(train.Options);
+        output = CommandLine.Opt("--out", "run folder", Path.Combine("runs", train.Family));
         resume = new Option<string?>("--resume")
         {
             Description = "continue the run in --out from its last completed epoch, with its own settings where the command line gives none; `--resume auto` continues it if it has one and starts it otherwise (for restarts: torchrun --max_restarts)",
@@ -160,13 +151,12 @@ public sealed class TrainingOptions<C>
         timeout = CommandLine.Opt("--timeout", "data-parallel: seconds a rank waits for the others (to join, and in every collective) before it stops", LaunchModule.defaultTimeout.TotalSeconds);
     }
 
-    /// The `train` command of a family; `trained` (the run folder, the data folder) follows a
-    /// training on rank 0.
-    public static Command Command(Family<C> family, string description, Action<string, string?>? trained = null)
+    /// The `train` command; `trained` (the run folder, the data folder) follows a training on rank 0.
+    public static Command Command(TrainCommand train, Action<string, string?>? trained = null)
     {
-        var options = new TrainingOptions<C>(family);
-        var command = new Command("train", description);
-        foreach (var option in options.model.Options.Concat(options.run.Options)
+        var options = new TrainingOptions(train);
+        var command = new Command("train", train.Description);
+        foreach (var option in options.settings.Options
                      .Concat([options.output, options.resume, options.data, options.worldSize, options.rank, options.masterAddr, options.masterPort, options.timeout]))
             command.Options.Add(option);
         command.SetAction(r =>
@@ -174,16 +164,6 @@ public sealed class TrainingOptions<C>
             if (options.Train(r) is { } folder) trained?.Invoke(folder, r.GetValue(options.data));
             return 0;
         });
-        return command;
-    }
-
-    /// A family's command, named as its runs' "model": its `train` (described by `train`), then its
-    /// `own` subcommands.
-    public static Command Group(Family<C> family, string description, string train, params Command[] own)
-    {
-        var command = new Command(family.Name, description) { Command(family, train) };
-        foreach (var subcommand in own)
-            command.Subcommands.Add(subcommand);
         return command;
     }
 
@@ -200,15 +180,15 @@ public sealed class TrainingOptions<C>
     /// other ranks print nothing and return null.
     string? Train(ParseResult r)
     {
-        var config = model.Record(r);
-        var settings = run.Record(r);
+        var training = train.Prepare.Invoke(settings.Given(r));
         var start = Start(r);
         var launch = LaunchModule.resolve(r.GetValue(rank), r.GetValue(worldSize), r.GetValue(masterAddr)!, r.GetValue(masterPort), r.GetValue(timeout));
         var folder = Path.GetFullPath(r.GetValue(output)!);
         var leader = launch is null || launch.Value.IsLeader;
         // A resume keeps the run's own settings where the command line gives none.
-        var leftOut = model.LeftOut(r).Concat(run.LeftOut(r)).ToArray();
-        MetricsLog? Work(Action<Progress>? report) => Loop.run(family, config, settings, folder, start, leftOut, launch, r.GetValue(data), report);
+        var leftOut = ListModule.OfSeq(settings.LeftOut(r));
+        var dataFolder = r.GetValue(data) is { } d ? FSharpOption<string>.Some(d) : null;
+        MetricsLog? Work(Action<Progress>? report) => training.Invoke(folder, start, leftOut, launch, dataFolder, report)?.Value;
         var header = launch is null ? $"run folder: {folder}" : $"run folder: {folder} (rank 0 of {launch.Value.WorldSize})";
         var metrics = leader ? ProgressDisplay.Run(header, Work) : Work(null);
         if (metrics is null) return null;

@@ -11,6 +11,12 @@ public static class ProgressDisplay
     static bool Interactive =>
         !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
+    /// A line of a job's output: above the bars on a terminal.
+    public static void Print(string line)
+    {
+        if (Interactive) AnsiConsole.WriteLine(line); else Console.WriteLine(line);
+    }
+
     public static T Run<T>(Func<Action<Progress>, T> work) =>
         Interactive ? RunWithBars(work) : RunWithLines(work);
 

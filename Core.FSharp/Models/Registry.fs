@@ -5,14 +5,16 @@ module Research.Core.Models.Registry
 
 open System
 open System.Collections.Concurrent
+open Research.Core.Families
 open Research.Core.Training
 
 let private shipped: FamilyEntry list =
     [ MlpRun.entry
-      Vae.VaeFigures.entry
-      Gan.GanFigures.entry
-      Flow.FlowFigures.entry
-      Diffusion.DiffusionFigures.entry ]
+      Vae.VaeEntry.entry
+      Gan.GanEntry.entry
+      Flow.FlowEntry.entry
+      Diffusion.DiffusionEntry.entry
+      BetaVae.BetaVaeEntry.entry ]
 
 let private registered = ConcurrentDictionary<string, FamilyEntry>()
 
@@ -25,6 +27,10 @@ let find (name: string) =
     match registered.TryGetValue name with
     | true, entry -> Some entry
     | _ -> shipped |> List.tryFind (fun e -> e.Name = name)
+
+/// Every family known here: the shipped ones in order, then those registered.
+let entries () =
+    shipped @ [ for e in registered.Values do if not (shipped |> List.exists (fun s -> s.Name = e.Name)) then e ]
 
 /// The names of every family known here.
 let names () = (shipped |> List.map (fun e -> e.Name)) @ List.ofSeq registered.Keys |> List.distinct

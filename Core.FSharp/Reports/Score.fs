@@ -8,6 +8,7 @@ open System.IO
 open Research.Core
 open Research.Core.Data
 open Research.Core.IO
+open Research.Core.Families
 open Research.Core.Training
 open Research.Core.Models
 open Research.Core.Metrics

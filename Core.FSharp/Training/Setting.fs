@@ -20,6 +20,37 @@ type SettingValue =
         | Switch b -> if b then "true" else "false"
         | Text s -> s
 
+module SettingValue =
+    /// The text of a command-line value parsed as the kind of `kind` (ArgumentException naming --flag).
+    let parse (flag: string) (kind: SettingValue) (text: string) =
+        let number () =
+            match Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture) with
+            | true, x -> x
+            | _ -> invalidArg flag $"--{flag}: '{text}' is not a number"
+        match kind with
+        | Int _ ->
+            match Int32.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture) with
+            | true, i -> Int i
+            | _ -> invalidArg flag $"--{flag}: '{text}' is not an integer"
+        | Ints _ ->
+            if text.Trim().Length = 0 then Ints []
+            else
+                Ints
+                    [ for part in text.Split(',') ->
+                          match part.Trim() with
+                          | "" -> invalidArg flag $"--{flag}: '{text}' has an empty entry"
+                          | p ->
+                              match Int32.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture) with
+                              | true, i -> i
+                              | _ -> invalidArg flag $"--{flag}: '{p}' is not an integer" ]
+        | Number _ -> Number(number ())
+        | Switch _ ->
+            match text.ToLowerInvariant() with
+            | "true" -> Switch true
+            | "false" -> Switch false
+            | _ -> invalidArg flag $"--{flag}: '{text}' is not true or false"
+        | Text _ -> Text text
+
 /// One setting of a settings record 'R (a family's config, or the RunSettings every run shares),
 /// declared once: its command-line flag (--Flag), its key in config.json, its help, and how its
 /// value is taken from and put into the record. The options, config.json, the checks of a resume
@@ -96,36 +127,6 @@ module Setting =
 
     /// A setting that configs written before it existed lack; they had `value`.
     let since (value: SettingValue) (s: Setting<'R>) = { s with Before = Some value }
-
-    /// The text of a command-line value parsed as the setting's kind (that of its value in `sample`).
-    let parse (s: Setting<'R>) (sample: 'R) (text: string) =
-        let number () =
-            match Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture) with
-            | true, x -> x
-            | _ -> invalidArg s.Flag $"--{s.Flag}: '{text}' is not a number"
-        match s.Get sample with
-        | Int _ ->
-            match Int32.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture) with
-            | true, i -> Int i
-            | _ -> invalidArg s.Flag $"--{s.Flag}: '{text}' is not an integer"
-        | Ints _ ->
-            if text.Trim().Length = 0 then Ints []
-            else
-                Ints
-                    [ for part in text.Split(',') ->
-                          match part.Trim() with
-                          | "" -> invalidArg s.Flag $"--{s.Flag}: '{text}' has an empty entry"
-                          | p ->
-                              match Int32.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture) with
-                              | true, i -> i
-                              | _ -> invalidArg s.Flag $"--{s.Flag}: '{p}' is not an integer" ]
-        | Number _ -> Number(number ())
-        | Switch _ ->
-            match text.ToLowerInvariant() with
-            | "true" -> Switch true
-            | "false" -> Switch false
-            | _ -> invalidArg s.Flag $"--{s.Flag}: '{text}' is not true or false"
-        | Text _ -> Text text
 
 module Settings =
     /// The declaration of `fields` with one record of defaults.

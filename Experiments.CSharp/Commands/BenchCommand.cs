@@ -5,12 +5,13 @@ using Microsoft.FSharp.Core;
 using static Research.Experiments.CommandLine;
 using Research.Core;
 using Research.Core.Benchmarks;
+using Research.Core.Models;
 using Research.Core.Distributed;
 using Research.Core.Training;
 
 namespace Research.Experiments.Commands;
 
-/// <summary>`research bench vae|gan|flow|diffusion`: a family's training epoch (its `train` command's) timed here
+/// <summary>`research bench <family>`: a family's training epoch (its `train` command's) timed here
 /// and in its PyTorch peer (bench/*_pytorch.py, the same libtorch) with the same threads, the sides
 /// taking turns; prints seconds per epoch, the speed ratio and, where the GEMM work is known, the
 /// share of the machine's sgemm rate each side reaches. With --ranks N, data-parallel: N ranks of
@@ -18,13 +19,15 @@ namespace Research.Experiments.Commands;
 /// DistributedDataParallel of N ranks of one thread (under torchrun).</summary>
 public static class BenchCommand
 {
-    public static Command Build() => new("bench", "Benchmarks against PyTorch.")
+    /// `bench <family>` for every family in the registry that has a benchmark.
+    public static Command Build()
     {
-        VaeCommand.Bench(),
-        GanCommand.Bench(),
-        FlowCommand.Bench(),
-        DiffusionCommand.Bench(),
-    };
+        var command = new Command("bench", "Benchmarks against PyTorch.");
+        foreach (var family in Registry.entries())
+            if (family.Bench is { } bench)
+                command.Subcommands.Add(Family(bench.Value));
+        return command;
+    }
 
     /// The options every benchmark shares, and its data-parallel worker mode.
     internal sealed class Common
@@ -110,33 +113,55 @@ public static class BenchCommand
         }
     }
 
-    /// The benchmark of a family whose whole benchmark is its training epoch on its default model
-    /// (`bench flow`, `bench diffusion`); each family's command file gives its own `bench`.
-    internal static Command Family<C>(FamilyBenchmark<C> bench, string description)
+    /// `bench <family>`: each of the family's models (--arch picks one where it has several) timed
+    /// here and in its PyTorch peer, each side with its own split of --threads unless the overrides
+    /// give one to both.
+    static Command Family(FamilyBenchmark bench)
     {
-        var common = new Common(bench.Name, 1, 2560, "train on N images per epoch (0 = all 60000); 2560 is 20 steps of 128",
-            "libtorch threads on both sides (the convolutions run there)");
-        var command = new Command(bench.Name, description);
+        var common = new Common(bench.Family, bench.Epochs, bench.Limit, bench.LimitHelp, bench.ThreadsHelp);
+        var intraOp = Opt("--intra-op-threads", "override: libtorch intra-op (OpenMP) threads on both sides (0 = each side's split of --threads)", 0);
+        var blas = Opt("--blas-threads", "override: OpenBLAS threads on both sides (0 = each side's split of --threads)", 0);
+        var models = bench.Models.ToArray();
+        var names = models.Select(m => m.Name).ToArray();
+        var arch = models.Length > 1 ? Opt("--arch", $"the model to time: {string.Join(" | ", names)} | all", "all") : null;
+        var command = new Command(bench.Family, bench.Description) { intraOp, blas };
+        if (arch is not null) command.Options.Add(arch);
         common.AddTo(command);
         command.SetAction(r =>
         {
             var settings = bench.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
-            var (intraOp, blas) = bench.Threads(settings.Threads).ToValueTuple();
+            var dataFolder = r.GetValue(common.Data);
+            var data = dataFolder is null ? null : FSharpOption<string>.Some(dataFolder);
+            var chosen = arch is null || r.GetValue(arch) == "all" ? models
+                : [models.SingleOrDefault(m => m.Name == r.GetValue(arch)) ?? throw new ArgumentException($"--arch: no model '{r.GetValue(arch)}' (expected {string.Join(", ", names)} or all)")];
+            (int, int) Split(Tuple<int, int> split) =>
+                (r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : split.Item1, r.GetValue(blas) > 0 ? r.GetValue(blas) : split.Item2);
+            EpochTiming[] Run(BenchModel model, FSharpOption<Launch>? launch) => FSharpFunc<RunSettings, FSharpOption<Launch>>.InvokeFast(model.Run, settings, launch, data);
             if (common.Worker(r) is { } worker)
             {
-                UseThreads(intraOp, blas);
-                return Common.PrintRank(worker.Value, bench.Run(settings, worker, r.GetValue(common.Data)));
+                var model = chosen.Single();
+                UseThreads(Split(model.Threads.Invoke(settings.Threads)));
+                return Common.PrintRank(worker.Value, Run(model, worker));
             }
             var (python, script) = Peer(r, common, bench.PyTorchScript);
             var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
             var steps = (images + settings.BatchSize - 1) / settings.BatchSize;
-            var title = $"{bench.Title}, batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
-            string[] family = [bench.Name, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
-            return Compare(title, common.Rounds_(r), common.Ranks_(r), (intraOp, blas), (intraOp, blas), r.GetValue(common.Sgemm), null, images, 1.2,
-                () => bench.Run(settings, null, r.GetValue(common.Data)),
-                family,
-                python is null ? null : (ranks, epochDone) => bench.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : settings.Threads, r.GetValue(common.Data), epochDone, ranks),
-                $"{python} {Path.GetFileName(script)}");
+            foreach (var model in chosen)
+            {
+                var ours = Split(model.Threads.Invoke(settings.Threads));
+                var theirs = Split(model.PeerThreads.Invoke(settings.Threads));
+                var title = $"{model.Title}, batch {settings.BatchSize}, {settings.Epochs} epoch(s) of {images} images = {steps} steps per side and round";
+                string[] which = arch is null ? [] : ["--arch", model.Name];
+                string[] family = [bench.Family, .. which, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
+                long? flops = FSharpOption<long>.get_IsSome(model.FlopsPerImage) ? model.FlopsPerImage.Value : null;
+                Compare(title, common.Rounds_(r), common.Ranks_(r), ours, theirs, r.GetValue(common.Sgemm), flops, images, model.Target,
+                    () => Run(model, null),
+                    family,
+                    python is null ? null : (ranks, epochDone) => model.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : theirs.Item1, ranks > 1 ? 1 : theirs.Item2, dataFolder, epochDone, ranks),
+                    $"{python} {string.Join(" ", [Path.GetFileName(script), .. which])}");
+                if (chosen.Length > 1) Console.WriteLine();
+            }
+            return 0;
         });
         return command;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Research.Core.Metrics;
 using Research.Core.Models;
+using Research.Core.Families;
 using Research.Core.Reports;
 using Research.Core.Training;
 using static Research.Experiments.CommandLine;
@@ -60,8 +61,8 @@ public static class ScoreCommand
     /// to commit as Core.FSharp/Metrics/lenet-mnist.safetensors (with its SHA-256 in FeatureNet.fs).
     public static Command LeNetCommand() => new(Research.Core.Metrics.LeNet.family.Name, "The LeNet classifier whose penultimate features the sample-quality metrics use.")
     {
-        TrainingOptions<Research.Core.Metrics.LeNet.LeNetConfig>.Command(Research.Core.Metrics.LeNet.family,
-            "Train the LeNet feature network on MNIST; prints its test accuracy and the SHA-256 of its best checkpoint.",
+        TrainingOptions.Command(TrainCommandModule.ofFamily(Research.Core.Metrics.LeNet.family,
+            "Train the LeNet feature network on MNIST; prints its test accuracy and the SHA-256 of its best checkpoint."),
             (folder, data) =>
             {
                 var best = new RunFolder(folder).Checkpoint("best");

@@ -193,11 +193,12 @@ let tests =
             testCase "a smoke epoch trains both sides to about the same bits per dimension" <| fun () ->
                 let threads = torch.get_num_threads ()
                 try
-                    let settings = FlowBenchmark.benchmark.Settings(1, 256, 1, 1)
-                    let ours = FlowBenchmark.benchmark.Run(settings, None)
+                    let bench = FlowBenchmark.benchmark
+                    let settings = bench.Settings(1, 256, 1, 1)
+                    let ours = bench.Models.Head.Run settings None None
                     Expect.equal (ours.[0].Images) 256L "ours.[0].Images"
                     withPyTorch (fun () ->
-                        let theirs = FlowBenchmark.benchmark.RunPyTorch("/usr/bin/python3", FlowBenchmark.benchmark.PyTorchScript(), settings, 1)
+                        let theirs = bench.Models.Head.RunPyTorch("/usr/bin/python3", bench.PyTorchScript(), settings, 1, 1)
                         output.WriteLine $"mean bpd over 2 steps: ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
                         // The same identity start and the same first steps: only the noise differs.
                         within (theirs.Epochs.[0].Loss - 0.5) (theirs.Epochs.[0].Loss + 0.5) (ours.[0].Loss) "ours.[0].Loss")

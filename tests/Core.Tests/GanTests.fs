@@ -238,17 +238,17 @@ with profile(with_flops=True) as p:
     g_loss.backward()
 print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm', 'aten::mm')) / 128))
 """
-                    Expect.equal (float (GanBenchmark.GemmFlopsPerImage GanConfig.mlp)) (py.GetDouble()) "float (GanBenchmark.GemmFlopsPerImage GanConfig.mlp)")
+                    Expect.equal (float (GanBenchmark.gemmFlopsPerImage GanConfig.mlp)) (py.GetDouble()) "float (GanBenchmark.gemmFlopsPerImage GanConfig.mlp)")
             testCase "a smoke epoch trains both sides to about the same losses" <| fun () ->
                 let threads = torch.get_num_threads ()
                 try
-                    let settings = GanBenchmark.Settings(1, 1280, 1, 1)
+                    let settings = GanBenchmark.benchmark.Settings(1, 1280, 1, 1)
                     for arch in [ "mlp"; "dcgan" ] do
-                        let config = GanBenchmark.Config arch
-                        let ours = GanBenchmark.Run(config, settings, None)
+                        let model = GanBenchmark.model arch
+                        let ours = model.Run settings None None
                         Expect.equal (ours.[0].Images) 1280L "ours.[0].Images"
                         withPyTorch (fun () ->
-                            let theirs = GanBenchmark.RunPyTorch("/usr/bin/python3", GanBenchmark.PyTorchScript(), config, settings, 1, 1)
+                            let theirs = model.RunPyTorch("/usr/bin/python3", GanBenchmark.benchmark.PyTorchScript(), settings, 1, 1)
                             Expect.equal (theirs.Epochs.[0].Images) 1280L "theirs.Epochs.[0].Images"
                             output.WriteLine $"{arch}: D + G loss per step, ours {ours.[0].Loss:F3}, PyTorch {theirs.Epochs.[0].Loss:F3}"
                             // Different initial weights and noise: the sums of the two losses agree loosely

@@ -29,19 +29,19 @@ with profile(with_flops=True) as p:
     loss.backward()
 print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm', 'aten::mm')) / 128))
 """
-                    Expect.equal (float (VaeBenchmark.GemmFlopsPerImage VaeBenchmark.Config)) (py.GetDouble()) "float (VaeBenchmark.GemmFlopsPerImage VaeBenchmark.Config)")
+                    Expect.equal (float (VaeBenchmark.gemmFlopsPerImage VaeBenchmark.config)) (py.GetDouble()) "float (VaeBenchmark.gemmFlopsPerImage VaeBenchmark.config)")
             testCase "the GEMM count follows the layer sizes" <| fun () ->
                 // 784-300-100-8 and back: forward and weight-gradient products of every layer, input gradients
                 // of all but the first, 2 FLOP per multiply-add.
-                let config = { VaeBenchmark.Config with Hidden = [ 300; 100 ]; Latent = 8 }
+                let config = { VaeBenchmark.config with Hidden = [ 300; 100 ]; Latent = 8 }
                 let products = [ 784 * 300, 2; 300 * 100, 3; 100 * 8, 3; 100 * 8, 3; 8 * 100, 3; 100 * 300, 3; 300 * 784, 3 ]
                 let expected = products |> List.sumBy (fun (macs, n) -> 2L * int64 n * int64 macs)
-                Expect.equal (VaeBenchmark.GemmFlopsPerImage config) expected "VaeBenchmark.GemmFlopsPerImage config"
-                raises<System.ArgumentException> (fun () -> VaeBenchmark.GemmFlopsPerImage { config with Architecture = Conv } |> ignore)
+                Expect.equal (VaeBenchmark.gemmFlopsPerImage config) expected "VaeBenchmark.gemmFlopsPerImage config"
+                raises<System.ArgumentException> (fun () -> VaeBenchmark.gemmFlopsPerImage { config with Architecture = Conv } |> ignore)
                 |> ignore
             testCase "a smoke run trains to the loss PyTorch reaches" <| fun () ->
-                let settings = VaeBenchmark.Settings(1, 3000, 1, 1)
-                let ours = VaeBenchmark.Run(VaeBenchmark.Config, settings, None)
+                let settings = VaeBenchmark.benchmark.Settings(1, 3000, 1, 1)
+                let ours = VaeBenchmark.model.Run settings None None
                 Expect.equal ours.Length 1 "ours.Length"
                 Expect.equal (ours.[0].Images) 3000L "ours.[0].Images"
                 Expect.isTrue (ours.[0].Seconds > 0.0) "ours.[0].Seconds > 0.0"
@@ -49,22 +49,22 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
                 // An untrained VAE costs about 543 nats per image; one epoch brings either side to about 329.
                 within 250.0 400.0 (ours.[0].Loss) "ours.[0].Loss"
                 withPyTorch (fun () ->
-                    let theirs = VaeBenchmark.RunPyTorch("/usr/bin/python3", VaeBenchmark.PyTorchScript(), settings, 1, 1)
+                    let theirs = VaeBenchmark.model.RunPyTorch("/usr/bin/python3", VaeBenchmark.benchmark.PyTorchScript(), settings, 1, 1)
                     Expect.equal theirs.IntraOpThreads 1 "theirs.IntraOpThreads"
                     Expect.equal (theirs.Epochs.[0].Images) 3000L "theirs.Epochs.[0].Images"
                     output.WriteLine $"PyTorch {theirs.Version}: {theirs.Epochs.[0].Loss:F3}"
                     // Different initial weights and image orders move this by about 1 nat between seeds.
                     within (theirs.Epochs.[0].Loss * 0.985) (theirs.Epochs.[0].Loss * 1.015) (ours.[0].Loss) "ours.[0].Loss")
             testCase "a failing PyTorch side is a clear error" <| fun () ->
-                let settings = VaeBenchmark.Settings(1, 100, 1, 1)
+                let settings = VaeBenchmark.benchmark.Settings(1, 100, 1, 1)
                 let missing = raises<System.IO.FileNotFoundException> (fun () ->
-                    VaeBenchmark.RunPyTorch("/nonexistent/python3", VaeBenchmark.PyTorchScript(), settings, 1, 1) |> ignore)
+                    VaeBenchmark.model.RunPyTorch("/nonexistent/python3", VaeBenchmark.benchmark.PyTorchScript(), settings, 1, 1) |> ignore)
                 Expect.stringContains missing.Message "/nonexistent/python3" "missing.Message"
                 let script = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"bench-fails-{System.Guid.NewGuid()}.py")
                 System.IO.File.WriteAllText(script, "import sys\nsys.exit('no torch here')\n")
                 try
                     let failed = raises<System.InvalidOperationException> (fun () ->
-                        VaeBenchmark.RunPyTorch("/usr/bin/python3", script, settings, 1, 1) |> ignore)
+                        VaeBenchmark.model.RunPyTorch("/usr/bin/python3", script, settings, 1, 1) |> ignore)
                     Expect.stringContains failed.Message "no torch here" "failed.Message"
                 finally
                     System.IO.File.Delete script

@@ -1,5 +1,6 @@
-/// The example script trains a model of its own (a beta-VAE) through the shared core into a normal
-/// run folder, and `research report` draws that run.
+/// The example script trains the beta-VAE (a family that is its folder and one registry line)
+/// through the shared core into a normal run folder; `research report` draws that run with the
+/// family's own panel, and `research beta-vae train` continues it, no command-line code of its own.
 module Research.Experiments.Tests.ExampleTests
 
 open System.IO
@@ -27,24 +28,28 @@ let tests =
             let config = File.ReadAllText(Path.Combine(run, "config.json"))
             Expect.stringContains config ("\"model\": \"beta-vae\"") "config"
             Expect.isTrue (File.Exists(Path.Combine(run, "checkpoints", "resume.safetensors"))) "File.Exists(Path.Combine(run, \"checkpoints\", \"resume.safetensors\"))"
-            // The script registered its family and wrote the report: its own panel is there.
+            // The script wrote the report: the family's own panel is there.
             let page = File.ReadAllText(Path.Combine(run, "report.html"))
             for title in [ "beta-vae: objective"; "beta-vae: elbo"; "beta-vae: kl"; "<h3>samples</h3>"; "Latent traversals" ] do
                 Expect.stringContains page title "the script's report"
-            // `research report`, in a process where the family is not registered, draws the rest.
+            // The command line knows the family from its registry line: its `train` continues the
+            // script's run with the run's own settings, and `report` draws its panel.
+            let resumed = research temp.Path [] [ "beta-vae"; "train"; "--out"; run; "--resume"; "--epochs"; "2" ]
+            Expect.isTrue (0 = resumed.ExitCode) resumed.Err
+            Expect.equal (File.ReadAllLines(Path.Combine(run, "metrics.csv"))).Length 3 "metrics.csv after the resume"
+            Expect.stringContains (File.ReadAllText(Path.Combine(run, "config.json"))) "\"beta\": 4" "the run's own beta"
             let report = research temp.Path [] [ "report"; run; "--no-verify" ]
             Expect.isTrue (0 = report.ExitCode) report.Err
             let page = File.ReadAllText(Path.Combine(run, "report.html"))
-            for title in [ "beta-vae: objective"; "beta-vae: elbo"; "beta-vae: kl"; "<h3>samples</h3>" ] do
+            for title in [ "beta-vae: objective"; "beta-vae: elbo"; "beta-vae: kl"; "<h3>samples</h3>"; "Latent traversals" ] do
                 Expect.stringContains page title "the report page"
-            Expect.isFalse (page.Contains "Latent traversals") "research report knows no beta-vae panel"
             // The samples of epochs 0 and 1 are one figure, with a slider step for each.
             for step in [ "\"label\":\"epoch 0\""; "\"label\":\"epoch 1\"" ] do
                 Expect.stringContains page step "the samples' slider"
         testCase "examples/beta_vae.fsx with bad arguments says so in one line and exits 2" <| fun () ->
             use temp = new TempFolder "example-args"
             let script = Path.Combine(repository, "examples", "beta_vae.fsx")
-            for args, says in [ [ "run"; "one" ], "epochs is 'one', not a number"; [ "run"; "1"; "-4" ], "beta must be a positive, finite number (got -4)" ] do
+            for args, says in [ [ "run"; "one" ], "epochs is 'one', not a number"; [ "run"; "1"; "-4" ], "--beta must be a positive, finite number (got -4)" ] do
                 use fsi = start temp.Path [] ([ "fsi"; "--quiet"; script ] @ args)
                 let r = finish fsi
                 Expect.equal r.ExitCode 2 $"{args}: the exit code ({r.Err})"

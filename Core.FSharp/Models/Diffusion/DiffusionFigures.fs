@@ -1,6 +1,5 @@
 /// The diffusion model's own report: the loss by step, the denoising chain from x_T to x_0, and the
-/// sample quality against the number of sampling steps (`diffusion sweep`); and its entry in the
-/// registry.
+/// sample quality against the number of sampling steps (`diffusion sweep`).
 module Research.Core.Models.Diffusion.DiffusionFigures
 
 open System
@@ -95,17 +94,6 @@ let panels (folder: string) (dataFolder: string option) =
           Bars($"FID against the sampling steps ({sweep.Images} samples each, {sweep.Checkpoint} checkpoint)", "sampler and steps",
                [ for sampler, steps, _ in sweep.Points -> $"{sampler} {steps}" ], [ "FID", [| for _, _, fid in sweep.Points -> fid |] ])
       | None -> () ]
-
-/// The sample set `score` draws: DDIM (eta 0) over the requested steps.
-let private scoreSamples (r: SampleRequest) (_: DiffusionConfig) (diffusion: DiffusionRun.Diffusion) =
-    [ $"DDIM, {r.Steps} steps", DiffusionRun.sample diffusion r.N (Some r.Steps) 0.0 r.Seed ]
-
-/// The diffusion model in the registry: its panels, its bound and its samples for `score`.
-let entry =
-    { FamilyEntry.plain DiffusionRun.family.Name "a bound: the variational bound in bits per dimension (run `diffusion eval`)" with
-        Panels = panels
-        Recipe = Some(22, "the diffusion recipe")
-        Samples = FamilyEntry.checkedSamplesOf (fun r config -> DiffusionRun.checkSteps config r.Steps) DiffusionRun.family DiffusionRun.load _.Parameters scoreSamples }
 
 /// `diffusion sweep`: the FID of n samples of the average network against the MNIST test set for
 /// DDIM with each number of `steps` (eta 0) and, with `ancestral`, ancestral sampling over all T

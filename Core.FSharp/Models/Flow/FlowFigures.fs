@@ -44,14 +44,3 @@ let panels (folder: string) (dataFolder: string option) =
                        [ checkpoint, grid flow (torch.cat ([ x; back ], 0)) 2 16 ])
           Panel.Images("Latent interpolations", "rows 1-4: between the latents of two test images; rows 5-8: between random z",
                        [ checkpoint, grid flow (torch.cat ([ between; random ], 0)) 8 (int steps) ]) ])
-
-/// The sample sets `score` draws: at temperature 1 and at the requested one.
-let private scoreSamples (r: SampleRequest) (_: FlowConfig) (flow: Flow) =
-    [ for t in List.distinct [ 1.0; r.Temperature ] -> $"T={t:G3}", FlowRun.sample flow r.N t r.Seed ]
-
-/// The flow as the registry lists it: its panels, its exact likelihood and its samples for `score`.
-let entry =
-    { FamilyEntry.plain FlowRun.family.Name "exact (up to dequantization): bits per dimension (run `flow eval`)" with
-        Panels = panels
-        Recipe = Some(16, "the flow recipe")
-        Samples = FamilyEntry.samplesOf FlowRun.family FlowRun.load _.Parameters scoreSamples }

@@ -51,11 +51,3 @@ let panels (folder: string) =
                    [ "last", interpolations gan 8 10 (int64 settings.Seed + 5L) ])
       if gan.Latent = 2 then
           Panel.Images("2-d latent grid", "G over a grid of z at the standard normal's quantiles", [ "last", latentGrid gan 20 ]) ]
-
-/// The GAN as the registry lists it: its optimum lines and panels, no likelihood, and G(z) for `score`.
-let entry =
-    { FamilyEntry.plain GanRun.family.Name "none: a GAN defines no density" with
-        References = fun folder -> references (fst (Family.readConfig GanRun.family (RunFolder folder)))
-        Panels = fun folder _ -> panels folder
-        Recipe = Some(10, "the DCGAN recipe")
-        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }

@@ -5,6 +5,7 @@ module Research.Core.Models.MlpRun
 open System
 open Research.Core
 open Research.Core.Data
+open Research.Core.Families
 open Research.Core.Training
 open Research.Core.Metrics
 
@@ -45,5 +46,8 @@ let load (folder: string, checkpoint: string) =
         Loop.loadModel family (folder, checkpoint) (fun config -> use generator = new Generator(0L) in Mlp.create (generator, Mnist.imageShape.Pixels, config.Hidden, classes)) _.parameters
     model
 
-/// The classifier as the registry lists it: a run's report shows its metrics.
-let entry = FamilyEntry.plain family.Name "none: a classifier of digits, not a model of images"
+/// The classifier as the registry lists it: `mlp train`; a run's report shows its metrics.
+let entry =
+    FamilyEntry.plain family "A multilayer perceptron classifier on MNIST."
+        "Train an MLP classifier on MNIST; writes config.json, metrics.csv (loss, accuracy) and checkpoints to the run folder."
+        "none: a classifier of digits, not a model of images"

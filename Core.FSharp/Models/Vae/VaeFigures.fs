@@ -80,15 +80,3 @@ let panels (folder: string) (dataFolder: string option) =
              latentMeans vae x, labels)
       Images("Latent interpolations", "decoder means along straight lines between the latent means of two test digits",
              [ checkpoint, interpolations vae (pairsOfDigits x labels) 10 ]) ]
-
-/// The sample sets `score` draws: the decoder means, and draws from p(x|z).
-let private scoreSamples (r: SampleRequest) (config: VaeConfig) (vae: Vae) =
-    let draws = match config.Likelihood with Bernoulli -> "Bernoulli draws" | _ -> "decoder draws"
-    [ "decoder means", VaeRun.sample vae config r.N r.Seed false; draws, VaeRun.sample vae config r.N r.Seed true ]
-
-/// The VAE as the registry lists it: its report panels, its likelihood and its samples for `score`.
-let entry =
-    { FamilyEntry.plain VaeRun.family.Name "a bound and an estimate: the ELBO and an importance-sampled log p(x) (run `vae eval`)" with
-        Panels = panels
-        Recipe = Some(30, "the latent-20 VAE recipe")
-        Samples = FamilyEntry.samplesOf VaeRun.family VaeRun.load _.Parameters scoreSamples }

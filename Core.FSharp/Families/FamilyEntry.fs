@@ -1,6 +1,7 @@
-namespace Research.Core.Training
+namespace Research.Core.Families
 
 open Research.Core
+open Research.Core.Training
 
 /// What `score` asks of a run: n images from a checkpoint, drawn with a seed on some threads; a
 /// flow also at a second temperature, a diffusion model with that many sampling steps.
@@ -13,12 +14,24 @@ type SampleRequest =
       Temperature: float
       Steps: int }
 
-/// A model family as the commands that read any run folder see it (`report`, `score`, the
-/// comparison): found in the registry (Models/Registry.fs) by the "model" of a run's config.json.
-/// A family gives what it has; a script's family registers one too (Registry.register).
+/// A model family as the commands see it: its own commands (`research <name> train`, `sample`,
+/// `eval`, ...), which the runner builds from this entry, and what the commands that read any run
+/// folder (`report`, `score`, the comparison) need, found in the registry (Models/Registry.fs) by
+/// the "model" of a run's config.json. A family gives what it has; a script's family registers one
+/// too (Registry.register).
 type FamilyEntry =
-    { /// The config's "model" value, as its Family<'Config> writes it.
+    { /// The config's "model" value, as its Family<'Config> writes it, and its command's name.
       Name: string
+      /// Its command (`research <name>`), in a line.
+      Description: string
+      Train: TrainCommand
+      /// Its commands on a trained run, in the order its help lists them.
+      Commands: RunCommand list
+      /// Whether its runs keep a best checkpoint (a GAN's keep only the last): the commands on a
+      /// trained run default to it.
+      KeepsBest: bool
+      /// `research bench <name>`: its training epoch beside its PyTorch peer, if it has one.
+      Bench: Benchmarks.FamilyBenchmark option
       /// Reference lines for the run's metric curves (column, label, value), given the run folder.
       References: string -> (string * string * float) list
       /// The panels its report draws from the checkpoint, given the run folder and a data folder
@@ -36,10 +49,21 @@ type FamilyEntry =
       Recipe: (int * string) option }
 
 module FamilyEntry =
-    /// An entry with nothing but its name and likelihood (its report shows the metrics and images);
-    /// a family adds what it has with `{ FamilyEntry.plain name likelihood with ... }`.
-    let plain (name: string) (likelihood: string) =
-        { Name = name; References = (fun _ -> []); Panels = (fun _ _ -> []); Likelihood = likelihood; Samples = None; Recipe = None }
+    /// The entry of a family with its `train` command alone (described by `description` and
+    /// `train`) and its likelihood in words: its report shows the metrics and images; a family adds
+    /// what else it has with `{ FamilyEntry.plain family description train likelihood with ... }`.
+    let plain (family: Family<'C>) (description: string) (train: string) (likelihood: string) =
+        { Name = family.Name
+          Description = description
+          Train = TrainCommand.ofFamily family train
+          Commands = []
+          KeepsBest = true
+          Bench = None
+          References = (fun _ -> [])
+          Panels = (fun _ _ -> [])
+          Likelihood = likelihood
+          Samples = None
+          Recipe = None }
 
     /// `score`'s sample sets drawn by `draw` from a family's model, which `load` reads from the
     /// requested checkpoint (the config, the run settings and the model; its `parameters` are freed

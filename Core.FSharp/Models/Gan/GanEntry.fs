@@ -1,0 +1,24 @@
+/// The GAN in the registry: its commands (`gan train`, `gan sample`), the optimum lines and panels
+/// of its report, no likelihood, and G(z) for `score`.
+module Research.Core.Models.Gan.GanEntry
+
+open Research.Core.Families
+open Research.Core.Training
+
+/// `gan sample`: images from G.
+let sample =
+    RunCommand.sample "Generate images with a trained GAN: an IDX file of all of them (uint8, as MNIST) and a PNG grid of the first 64."
+        "seed of the noise" "" [] (fun _ -> "")
+        (fun a n prefix -> GanRun.writeSamples (a.Folder, a.Checkpoint, n, a.Seed, a.Threads, prefix))
+
+let entry =
+    { FamilyEntry.plain GanRun.family "Generative adversarial networks on MNIST (Goodfellow et al. 2014; DCGAN, Radford et al. 2016)."
+          "Train a GAN; writes config.json, metrics.csv (D and G losses, D(x), D(G(z))), checkpoints of both networks and sample grids."
+          "none: a GAN defines no density" with
+        Bench = Some GanBenchmark.benchmark
+        Commands = [ sample ]
+        KeepsBest = false
+        References = fun folder -> GanFigures.references (fst (Family.readConfig GanRun.family (RunFolder folder)))
+        Panels = fun folder _ -> GanFigures.panels folder
+        Recipe = Some(10, "the DCGAN recipe")
+        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }
