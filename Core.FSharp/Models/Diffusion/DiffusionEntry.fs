@@ -55,8 +55,8 @@ let entry =
           "Denoising diffusion on MNIST (DDPM, Ho et al. 2020; DDIM sampling, Song et al. 2021): a variational bound in bits per dimension."
           "Train a diffusion model on MNIST; writes config.json, metrics.csv (the simple loss), checkpoints (with the averaged weights) and DDIM samples."
           "a bound: the variational bound in bits per dimension (run `diffusion eval`)" with
-        Bench = Some DiffusionBenchmark.benchmark
         Commands = [ sample; eval; sweep ]
+        Bench = Some DiffusionBenchmark.benchmark
         Panels = DiffusionFigures.panels
-        Recipe = Some(22, "the diffusion recipe")
-        Samples = FamilyEntry.checkedSamplesOf (fun r config -> DiffusionRun.checkSteps config r.Steps) DiffusionRun.family DiffusionRun.load _.Parameters scoreSamples }
+        Samples = FamilyEntry.checkedSamplesOf (fun r config -> DiffusionRun.checkSteps config r.Steps) DiffusionRun.family DiffusionRun.load _.Parameters scoreSamples
+        Recipe = Some(22, "the diffusion recipe") }

@@ -35,8 +35,8 @@ let entry =
     { FamilyEntry.plain FlowRun.family "Normalizing flows on MNIST (RealNVP, Dinh et al. 2017): exact log-likelihood in bits per dimension."
           "Train a flow on MNIST; writes config.json, metrics.csv (train and validation bits per dimension), checkpoints and samples."
           "exact (up to dequantization): bits per dimension (run `flow eval`)" with
-        Bench = Some FlowBenchmark.benchmark
         Commands = [ sample; eval ]
+        Bench = Some FlowBenchmark.benchmark
         Panels = FlowFigures.panels
-        Recipe = Some(16, "the flow recipe")
-        Samples = FamilyEntry.samplesOf FlowRun.family FlowRun.load _.Parameters scoreSamples }
+        Samples = FamilyEntry.samplesOf FlowRun.family FlowRun.load _.Parameters scoreSamples
+        Recipe = Some(16, "the flow recipe") }

@@ -15,10 +15,10 @@ let entry =
     { FamilyEntry.plain GanRun.family "Generative adversarial networks on MNIST (Goodfellow et al. 2014; DCGAN, Radford et al. 2016)."
           "Train a GAN; writes config.json, metrics.csv (D and G losses, D(x), D(G(z))), checkpoints of both networks and sample grids."
           "none: a GAN defines no density" with
-        Bench = Some GanBenchmark.benchmark
         Commands = [ sample ]
         KeepsBest = false
+        Bench = Some GanBenchmark.benchmark
         References = fun folder -> GanFigures.references (fst (Family.readConfig GanRun.family (RunFolder folder)))
         Panels = fun folder _ -> GanFigures.panels folder
-        Recipe = Some(10, "the DCGAN recipe")
-        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ]) }
+        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ])
+        Recipe = Some(10, "the DCGAN recipe") }

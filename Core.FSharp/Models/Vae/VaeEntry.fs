@@ -33,8 +33,8 @@ let entry =
     { FamilyEntry.plain VaeRun.family "Variational autoencoders on MNIST (Kingma & Welling 2014)."
           "Train a VAE; writes config.json, metrics.csv, checkpoints and image grids to the run folder."
           "a bound and an estimate: the ELBO and an importance-sampled log p(x) (run `vae eval`)" with
-        Bench = Some VaeBenchmark.benchmark
         Commands = [ eval ]
+        Bench = Some VaeBenchmark.benchmark
         Panels = VaeFigures.panels
-        Recipe = Some(30, "the latent-20 VAE recipe")
-        Samples = FamilyEntry.samplesOf VaeRun.family VaeRun.load _.Parameters scoreSamples }
+        Samples = FamilyEntry.samplesOf VaeRun.family VaeRun.load _.Parameters scoreSamples
+        Recipe = Some(30, "the latent-20 VAE recipe") }
