@@ -133,4 +133,4 @@ module TrainCommand =
                 let config = Settings.ofGiven family.Settings modelGiven
                 let settings = Settings.ofGiven runSettings runGiven
                 Training(fun folder start leftOut launch data report ->
-                    Loop.run (family, config, settings, folder, start, leftOut, launch, Option.toObj data, report) |> Option.ofObj) }
+                    Loop.run family config settings folder start leftOut launch data (if isNull report then ignore else report.Invoke)) }

@@ -298,18 +298,13 @@ let train (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: str
           (dataFolder: string option) (report: Progress -> unit) : MetricsLog =
     (trainOn None family config settings folder (if resume then Resume else Fresh) [] dataFolder report).Value
 
-/// Trains as the C# runner asks: in one process, or as one rank of the group `launch` describes
-/// (null: one process); a resume takes the settings `leftOut` names from the run (see trainOn). A
-/// null or empty data folder means the default one; progress (or null) is a delegate. Returns the metrics log, or null on a rank other than 0.
-let run (family: Family<'C>, config: 'C, settings: RunSettings, folder: string, start: Start, leftOut: string seq,
-         launch: Launch option, dataFolder: string, progress: Action<Progress>) =
-    let data = if String.IsNullOrEmpty dataFolder then None else Some dataFolder
-    let report = if isNull progress then ignore else progress.Invoke
-    let leftOut = List.ofSeq leftOut
-    let result =
-        match launch with
-        | None -> trainOn None family config settings folder start leftOut data report
-        | Some launch ->
-            use group = ProcessGroup.Join launch
-            trainOn (Some(DataParallel group)) family config settings folder start leftOut data report
-    Option.toObj result
+/// Trains as a `train` command asks: in one process, or as one rank of the group `launch`
+/// describes; a resume takes the settings `leftOut` names from the run (see trainOn). Returns the
+/// metrics log, or None on a rank other than 0.
+let run (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string) (start: Start) (leftOut: string list)
+        (launch: Launch option) (dataFolder: string option) (report: Progress -> unit) =
+    match launch with
+    | None -> trainOn None family config settings folder start leftOut dataFolder report
+    | Some launch ->
+        use group = ProcessGroup.Join launch
+        trainOn (Some(DataParallel group)) family config settings folder start leftOut dataFolder report

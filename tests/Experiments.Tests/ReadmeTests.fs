@@ -77,7 +77,7 @@ let tests =
             let all = commands readme
             // The sections' commands: training, evaluation, sampling, scores, reports, benchmarks.
             Expect.isGreaterThan all.Length 50 "the README's commands are found"
-            for verb in [ "vae"; "gan"; "flow"; "diffusion"; "mlp"; "score"; "report"; "verify"; "bench" ] do
+            for verb in [ "vae"; "gan"; "flow"; "diffusion"; "beta-vae"; "mlp"; "score"; "report"; "verify"; "bench" ] do
                 Expect.exists all (fun c -> c.Head = verb) $"a README command starts with {verb}"
             let failures =
                 all

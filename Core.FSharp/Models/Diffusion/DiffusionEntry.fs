@@ -27,7 +27,7 @@ let eval =
           CommandOption.switch "all-steps" "sum the bound over all T steps (T network passes per image) instead of one random step per image" false ]
         (fun a out ->
             let allSteps = a.Options.Switch "all-steps"
-            let evaluation, path = DiffusionRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "limit", allSteps, a.Seed, a.Threads, Option.toObj a.Data)
+            let evaluation, path = DiffusionRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "limit", allSteps, a.Seed, a.Threads, a.Data)
             let over = if allSteps then "every step" else "one random step per image"
             out.Print $"images:  {evaluation.Images}"
             out.Print $"bound:   {evaluation.Estimate:F4} ± {evaluation.StdErr:F4} bits per dimension ({over}; ± the standard error over the images)"
@@ -42,7 +42,7 @@ let sweep =
           CommandOption.switch "ancestral" "also ancestral sampling over all T steps, T network passes per image (default: on; --ancestral false leaves it out)" true ]
         (fun a out ->
             let o = a.Options
-            DiffusionFigures.sweep (a.Folder, a.Checkpoint, o.Int "n", o.Ints "steps", o.Switch "ancestral", a.Seed, a.Threads, Option.toObj a.Data, System.Action<string> out.Print)
+            DiffusionFigures.sweep (a.Folder, a.Checkpoint, o.Int "n", o.Ints "steps", o.Switch "ancestral", a.Seed, a.Threads, a.Data, out.Print)
             |> ignore
             out.Print $"written: {DiffusionFigures.sweepPath a.Folder}")
 

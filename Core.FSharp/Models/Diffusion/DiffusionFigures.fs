@@ -98,8 +98,8 @@ let panels (folder: string) (dataFolder: string option) =
 /// `diffusion sweep`: the FID of n samples of the average network against the MNIST test set for
 /// DDIM with each number of `steps` (eta 0) and, with `ancestral`, ancestral sampling over all T
 /// steps: the trade of quality for speed; written into the run for its report. Returns the sweep.
-let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestral: bool, seed: int, threads: int, dataFolder: string,
-           progress: Action<string>) =
+let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestral: bool, seed: int, threads: int, dataFolder: string option,
+           progress: string -> unit) =
     if n < 2 then invalidArg "n" $"--n must be at least 2 (got {n})"
     for s in steps do DiffusionRun.checkSampler s 0.0
     let config, settings, diffusion = DiffusionRun.load (folder, checkpoint)
@@ -107,7 +107,7 @@ let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestra
     for s in steps do DiffusionRun.checkSteps config s
     Family.useThreadsOf DiffusionRun.family config threads
     use net = Metrics.FeatureNet.load None
-    use mnist = Family.mnist { settings with TrainLimit = 1 } (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
+    use mnist = Family.mnist { settings with TrainLimit = 1 } dataFolder
     use test = mnist.test.all ()
     use reference = Metrics.FeatureNet.features net test.x
     let fid (label: string) (sampler: int option) =
@@ -115,7 +115,7 @@ let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestra
         use images = DiffusionRun.sample diffusion n sampler 0.0 (int64 seed)
         use features = Metrics.FeatureNet.features net images
         let value = Metrics.SampleQuality.fid reference.Features features.Features
-        if not (isNull progress) then progress.Invoke $"{label}: FID {value:F2} ({n} samples in {clock.Elapsed.TotalSeconds:F0} s)"
+        progress $"{label}: FID {value:F2} ({n} samples in {clock.Elapsed.TotalSeconds:F0} s)"
         value
     let points =
         [ for s in steps do

@@ -123,12 +123,12 @@ let writeSamples (folder: string, checkpoint: string, n: int, steps: int, ancest
 /// `diffusion eval`: the variational bound on the test images (the first `limit`; 0: all) in bits
 /// per dimension, Monte Carlo over one step per image, or exact over all T with `allSteps`; written
 /// as an Evaluation into the run's eval/ folder. Returns it and its path.
-let evaluateRun (folder: string, checkpoint: string, limit: int, allSteps: bool, seed: int, threads: int, dataFolder: string) =
+let evaluateRun (folder: string, checkpoint: string, limit: int, allSteps: bool, seed: int, threads: int, dataFolder: string option) =
     if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
     let config, settings, diffusion = load (folder, checkpoint)
     use _ = diffusion.Parameters
     Family.useThreadsOf family config threads
-    use mnist = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
+    use mnist = Family.mnist settings dataFolder
     use test = mnist.test.all ()
     use images = if limit > 0 then test.x.narrow (0, 0L, min (int64 limit) (test.x.size 0)) else test.x.clone ()
     use _ = torch.no_grad ()

@@ -21,7 +21,7 @@ let eval =
           CommandOption.int "limit" "evaluate the first N test images only (0 = all 10000)" 0 ]
         (fun a out ->
             let evaluation, path =
-                FlowRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "samples", a.Options.Int "limit", a.Seed, a.Threads, Option.toObj a.Data)
+                FlowRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "samples", a.Options.Int "limit", a.Seed, a.Threads, a.Data)
             out.Print $"images:       {evaluation.Images}"
             out.Print $"test bpd:     {snd evaluation.Bound.Value:F4} (one dequantization sample)"
             out.Print $"test bpd:     {evaluation.Estimate:F4} ± {evaluation.StdErr:F4} (importance-weighted over {evaluation.Samples} samples)"

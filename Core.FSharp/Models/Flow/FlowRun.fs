@@ -79,12 +79,12 @@ let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
 /// `limit` images; 0: all), importance-weighted over `samples` dequantization samples, beside the
 /// one-sample figure (an upper bound: the dequantization bound of Ho et al. 2019); written as an
 /// Evaluation into the run's eval/ folder. Returns it and its path.
-let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, seed: int, threads: int, dataFolder: string) =
+let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, seed: int, threads: int, dataFolder: string option) =
     if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
     let config, settings, flow = load (folder, checkpoint)
     use _ = flow.Parameters
     Family.useThreadsOf family config threads
-    use mnist = Family.mnist settings (if String.IsNullOrEmpty dataFolder then None else Some dataFolder)
+    use mnist = Family.mnist settings dataFolder
     use test = mnist.test.all ()
     use images = if limit > 0 then test.x.narrow (0, 0L, min (int64 limit) (test.x.size 0)) else test.x.clone ()
     let single, weighted, stderr = evaluateTest flow images samples (int64 seed)

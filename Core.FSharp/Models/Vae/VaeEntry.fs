@@ -17,8 +17,8 @@ let eval =
         (fun a out ->
             let o = a.Options
             let result, path =
-                VaeExperiment.Evaluate(a.Folder, a.Checkpoint, o.Int "k", o.Int "chunk", Option.toObj (o.TryText "images"), Option.toObj (o.TryText "binarize"),
-                                       o.Int "limit", a.Seed, a.Threads, Option.toObj a.Data, System.Action<Progress> out.Report)
+                VaeEvaluation.evaluateRun (a.Folder, a.Checkpoint, o.Int "k", o.Int "chunk", o.TryText "images", o.TryText "binarize",
+                                           o.Int "limit", a.Seed, a.Threads, a.Data) out.Report
             out.Print $"images:           {result.Images}"
             out.Print $"ELBO:             {result.Elbo:F2} nats  (KL {result.Kl:F2}, reconstruction {result.Recon:F2})"
             out.Print $"log p(x), k={result.K}: {result.LogLikelihood:F2} ± {result.LogLikelihoodStdErr:F2} nats"
