@@ -33,12 +33,14 @@ let private syncFolder (folder: string) =
 
 /// Writes path atomically with `write`, which fills the temporary file's stream: the file's data
 /// reach the disk before the rename, and the rename before this returns.
+/// A file system's refusal (no such folder, a file in the way, no permission) is an IOException
+/// that names the target, not the temporary file.
 let writeWith (path: string) (write: FileStream -> unit) =
     let full = Path.GetFullPath path
     let folder = Path.GetDirectoryName full
-    Directory.CreateDirectory folder |> ignore
     let temp = Path.Combine(folder, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
     try
+        Directory.CreateDirectory folder |> ignore
         using (new FileStream(temp, FileMode.CreateNew, FileAccess.Write)) (fun stream ->
             write stream
             stream.Flush true)
@@ -46,9 +48,14 @@ let writeWith (path: string) (write: FileStream -> unit) =
         File.Move(temp, full, true)
         syncFolder folder
         step ()
-    with _ ->
+    with e ->
         if File.Exists temp then File.Delete temp
-        reraise ()
+        match e with
+        | :? IOException | :? UnauthorizedAccessException ->
+            let rec fileInTheWay (dir: string) = if isNull dir then None elif File.Exists dir then Some dir else fileInTheWay (Path.GetDirectoryName dir)
+            let reason = match fileInTheWay folder with Some file -> $"{file} is a file, not a folder" | None -> e.Message.Replace(temp, full)
+            raise (IOException($"cannot write {full}: {reason}", e))
+        | _ -> reraise ()
 
 let writeBytes (path: string) (bytes: byte[]) = writeWith path (fun s -> s.Write(bytes, 0, bytes.Length))
 

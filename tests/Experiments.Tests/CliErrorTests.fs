@@ -144,6 +144,8 @@ let tests =
                 let r = eval args
                 Expect.isTrue (0 = r.ExitCode) r.Err
                 Expect.stringContains r.Out file "the command's output"
+            for args, says in [ [ "--k"; "0" ], "--k must be at least 1 (got 0)"; [ "--chunk"; "0" ], "--chunk must be at least 1 (got 0)" ] do
+                oneLineError 2 says (eval args)
             let written = Directory.GetFiles(Path.Combine(temp.Path, "run", "eval")) |> Array.map Path.GetFileName |> Array.sort
             Expect.equal written [| "best-mine-idx3-ubyte-k3-seed1-dynamic.json"; "best-mine-idx3-ubyte-k3-seed1.json"; "best-test-first50-k3-seed1.json"
                                     "best-test-k3-seed1.json"; "best-test-k3-seed2.json"; "best-test-k4-seed1.json"; "last-test-k2-seed1.json" |] "written"
@@ -209,4 +211,10 @@ let tests =
             // A GAN has no headline metric, so no best checkpoint: asked for one, it names what it has.
             let best = research temp.Path [] [ "gan"; "sample"; "gan"; "--checkpoint"; "best"; "--n"; "4" ]
             oneLineError 2 "has no 'best' checkpoint (it has last; pass --checkpoint last)" best
+            // An --out under a file is one line naming the file in the way, and leaves nothing behind.
+            File.WriteAllText(Path.Combine(temp.Path, "afile"), "")
+            let blocked = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "4"; "--out"; Path.Combine("afile", "x") ]
+            let target, inTheWay = Path.Combine(temp.Path, "afile", "x-idx3-ubyte"), Path.Combine(temp.Path, "afile")
+            oneLineError 2 $"cannot write {target}: {inTheWay} is a file, not a folder" blocked
+            Expect.equal (Directory.GetFiles temp.Path |> Array.map Path.GetFileName |> Array.filter (fun f -> f.StartsWith ".")) [||] "temporary files left"
     ]

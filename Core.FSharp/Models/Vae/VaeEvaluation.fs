@@ -13,6 +13,8 @@ open Research.Core.Training
 let evaluateRun (folder: string, checkpoint: string, k: int, chunk: int, images: string option, binarize: string option, limit: int,
                  seed: int, threads: int, dataFolder: string option) (report: Progress -> unit) =
     if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
+    if k < 1 then invalidArg "k" $"--k must be at least 1 (got {k})"
+    if chunk < 1 then invalidArg "chunk" $"--chunk must be at least 1 (got {chunk})"
     let config, settings, vae = VaeRun.load (folder, checkpoint)
     let settings = RunSettings.validate { settings with Threads = threads }
     Family.useThreadsOf VaeRun.family config settings.Threads
