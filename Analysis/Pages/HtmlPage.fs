@@ -93,6 +93,13 @@ img.raster{image-rendering:pixelated}"""
         line "</body></html>"
         sb.ToString()
 
+    /// Checks, before the work of a page, that `page` can be written into `outFolder` (created if
+    /// missing): one line naming --out otherwise, not an error after minutes of work.
+    static member CheckFolder(outFolder: string, page: string) =
+        if File.Exists outFolder then invalidArg "out" $"--out {outFolder} is a file; give a folder for {page}"
+        try Directory.CreateDirectory outFolder |> ignore
+        with :? IOException | :? System.UnauthorizedAccessException as e -> raise (Research.Core.Training.RunFolder.NotWritable(outFolder, e))
+
     /// Writes the page (atomically) and puts plotly.min.js beside it; returns the full path.
     static member Save(path: string, title: string, sections: Section seq) =
         let full = Path.GetFullPath path

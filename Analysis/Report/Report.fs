@@ -124,9 +124,7 @@ type Report =
     /// family) and that the page can be written into `outFolder` (created if missing).
     static member Check(folders: string seq, outFolder: string) =
         for folder in folders do RunFolder(folder).Family |> ignore
-        if File.Exists outFolder then invalidArg "out" $"--out {outFolder} is a file; give a folder for report.html"
-        try Directory.CreateDirectory outFolder |> ignore
-        with :? IOException | :? System.UnauthorizedAccessException as e -> raise (RunFolder.NotWritable(outFolder, e))
+        HtmlPage.CheckFolder(outFolder, "report.html")
 
     /// Writes <outFolder>/report.html with plotly.min.js beside it; returns the page's path.
     static member Write(outFolder: string, runs: RunReportData seq, verifyRows: CheckRow seq,

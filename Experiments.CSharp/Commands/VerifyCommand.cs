@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Research.Analysis.Pages;
 using Research.Analysis.Verify;
 using Spectre.Console;
 
@@ -30,6 +31,7 @@ public static class VerifyCommand
 
     static int Run(string outFolder, int seed)
     {
+        HtmlPage.CheckFolder(outFolder, "verify.html");
         var result = Verification.Run(seed);
         if (Console.IsOutputRedirected)
             Console.Write(VerifyTable.Text(result.Rows));

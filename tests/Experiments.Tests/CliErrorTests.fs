@@ -43,7 +43,11 @@ let tests =
                   [ "flow"; "sample"; "nowhere"; "--temperature"; "0" ], "--temperature must be a positive, finite number (got 0)"
                   [ "score"; "nowhere"; "--temperature"; "Infinity" ], "--temperature must be a positive, finite number (got Infinity)"
                   [ "mlp"; "train"; "--out"; "run"; "--world-size"; "2" ], "--world-size needs --rank"
-                  [ "mlp"; "train"; "--out"; "run"; "--resume"; "sometimes" ], "--resume takes no value, or 'auto' (got 'sometimes')" ] do
+                  [ "mlp"; "train"; "--out"; "run"; "--resume"; "sometimes" ], "--resume takes no value, or 'auto' (got 'sometimes')"
+                  // Refused before its minute of checks, not after.
+                  [ "verify"; "--out"; "a-file" ], "--out a-file is a file; give a folder for verify.html"
+                  [ "verify"; "--out"; Path.Combine("a-file", "run") ], "is not writable" ] do
+                File.WriteAllText(Path.Combine(temp.Path, "a-file"), "")
                 let r = research temp.Path [] args
                 oneLineError 2 fragment r
                 Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) $"{args}: a run folder was created"
