@@ -4,7 +4,7 @@
 # data-parallel ranks (torchrun) with samples drawn from it, a short multi-scale flow with its test
 # bits per dimension, a short denoising diffusion model with its bound in bits per dimension and
 # FID against DDIM's steps, a short beta-VAE (the family added as its folder and one registry line),
-# the sample quality of the four image families (FID, KID, precision/recall, density/coverage,
+# the sample quality of the five image families (FID, KID, precision/recall, density/coverage,
 # classifier score, on 2,000 samples each), and one HTML report comparing the runs.
 # The runs are the README's recipes made short, under the recipes' names: runs/main/dcgan is the
 # recipe's runs/dcgan trained for 2 epochs on 20,000 images, and so on.
@@ -35,6 +35,6 @@ research diffusion eval runs/main/diffusion --limit 1000
 research diffusion sweep runs/main/diffusion --n 200 --steps 10,20,50 --ancestral false
 rm -rf runs/main/beta-vae
 research beta-vae train --epochs "$epochs" --limit 20000 --image-epochs "0,$epochs" --out runs/main/beta-vae
-research score runs/main/latent20 runs/main/dcgan runs/main/flow runs/main/diffusion --n 2000 --steps 20
+research score runs/main/latent20 runs/main/dcgan runs/main/flow runs/main/diffusion runs/main/beta-vae --n 2000 --steps 20
 research report runs/main/latent20 runs/main/latent2 runs/main/dcgan runs/main/flow runs/main/diffusion runs/main/beta-vae --out runs/main
 echo "open runs/main/report.html (offline; plotly.min.js is beside it)"

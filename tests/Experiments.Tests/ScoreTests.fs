@@ -105,6 +105,6 @@ let tests =
             let other = Path.Combine(temp.Path, "other")
             Directory.CreateDirectory other |> ignore
             File.WriteAllText(Path.Combine(other, "config.json"), """{ "model": "nosuch" }""")
-            oneLineError 2 "score draws samples from vae, gan, flow, diffusion runs, not from a 'nosuch' run; pass an IDX file of its images instead"
+            oneLineError 2 "score draws samples from vae, gan, flow, diffusion, beta-vae runs, not from a 'nosuch' run; pass an IDX file of its images instead"
                 (research temp.Path [] [ "score"; other; "--n"; "4" ])
     ]

@@ -1,5 +1,5 @@
-/// The beta-VAE in the registry: `beta-vae train`, and the panel its report draws from the best
-/// checkpoint (latent traversals).
+/// The beta-VAE in the registry: `beta-vae train`, the panel its report draws from the best
+/// checkpoint (latent traversals), and its samples for `score`.
 module Research.Core.Models.BetaVae.BetaVaeEntry
 
 open Research.Core
@@ -21,18 +21,30 @@ let traversals (decode: Tensor -> PixelDistribution) (latent: int) (image: Image
     let z = (torch.eye latent).unsqueeze(1).expand(n, 10L, n).reshape (n * 10L, n) * (steps.repeat n).unsqueeze 1
     Png.Grid((decode z).mean.toFloat32Array (), image.Height, image.Width, latent, 10)
 
+/// A trained beta-VAE from a run's checkpoint: its config, run settings and networks.
+let private load (folder: string, checkpoint: string) =
+    Loop.loadModel BetaVaeRun.family (folder, checkpoint) (fun config -> use g = new Generator(0L) in networks config Mnist.imageShape g)
+        (fun (parameters, _, _) -> parameters)
+
 let private panels (folder: string) (_: string option) =
-    let run = RunFolder folder
-    let config, _ = Family.readConfig BetaVaeRun.family run
-    use g = new Generator(0L)
-    let parameters, _, decode = networks config Mnist.imageShape g
+    let checkpoint = (RunFolder folder).BestOrLast
+    let config, _, (parameters, _, decode) = load (folder, checkpoint)
     use _ = parameters
-    Checkpoint.loadModel (run.Trained run.BestOrLast, parameters) |> ignore
     [ Images("Latent traversals", "decoder means as each latent coordinate sweeps -3..3, the others 0",
-             [ run.BestOrLast, traversals decode config.Latent Mnist.imageShape ]) ]
+             [ checkpoint, traversals decode config.Latent Mnist.imageShape ]) ]
+
+/// The sample set `score` draws: the decoder's means at draws from the prior N(0, I).
+let private scoreSamples (r: SampleRequest) (config: BetaVaeConfig) (_, _, decode: Tensor -> PixelDistribution) =
+    use _ = torch.no_grad ()
+    use generator = new Generator(r.Seed)
+    let image = Mnist.imageShape
+    [ "decoder means",
+      SampleFiles.draw r.N (fun count ->
+          (decode (torch.randn ([| int64 count; int64 config.Latent |], generator = generator))).mean.view [| int64 count; 1L; int64 image.Height; int64 image.Width |]) ]
 
 let entry =
     { FamilyEntry.plain BetaVaeRun.family "The beta-VAE on MNIST (Higgins et al. 2017): the KL term weighted by beta, a decoder of two tanh layers."
           "Train a beta-VAE; writes config.json, metrics.csv (the objective, the ELBO, the KL), checkpoints and sample grids."
           "a bound: the ELBO (the objective at beta = 1)" with
-        Panels = panels }
+        Panels = panels
+        Samples = FamilyEntry.samplesOf BetaVaeRun.family load (fun (parameters, _, _) -> parameters) scoreSamples }
