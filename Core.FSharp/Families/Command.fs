@@ -83,14 +83,14 @@ module RunCommand =
     let onData name description seed options run =
         { Name = name; Description = description; Seed = seed; Options = options; ReadsData = true; Run = run }
 
-    /// `<family> sample`: --n images from the checkpoint, written by `write` (run, n, prefix; it
-    /// returns the IDX and PNG paths) as an IDX file of all and a PNG grid of the first 64, under the
-    /// prefix --out or <run>/samples/<checkpoint>-n<n><drawnWith>-seed<seed>; `drawnWith` names the
+    /// `<family> sample`: --n images from the checkpoint (`what` they are, in the help), written by
+    /// `write` (run, n, prefix; it returns the IDX and PNG paths) as an IDX file of all and a PNG
+    /// grid of the first 64, under the prefix --out or <run>/samples/<checkpoint>-n<n><drawnWith>-seed<seed>; `drawnWith` names the
     /// family's own settings in it ("-t0.7"), `drawnWithHelp` in the help ("-t<temperature>").
-    let sample description seed drawnWithHelp (own: CommandOption list) (drawnWith: CommandArgs -> string)
+    let sample what seed drawnWithHelp (own: CommandOption list) (drawnWith: CommandArgs -> string)
                (write: RunArgs -> int -> string -> string * string) =
         { Name = "sample"
-          Description = description
+          Description = $"{what}: an IDX file of all of them (uint8, as MNIST stores its digits) and a PNG grid of the first 64."
           Seed = seed
           Options =
             [ CommandOption.int "n" "images to generate" 10000 ] @ own

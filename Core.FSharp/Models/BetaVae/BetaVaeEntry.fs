@@ -37,10 +37,9 @@ let private panels (folder: string) (_: string option) =
 let private scoreSamples (r: SampleRequest) (config: BetaVaeConfig) (_, _, decode: Tensor -> PixelDistribution) =
     use _ = torch.no_grad ()
     use generator = new Generator(r.Seed)
-    let image = Mnist.imageShape
     [ "decoder means",
       SampleFiles.draw r.N (fun count ->
-          (decode (torch.randn ([| int64 count; int64 config.Latent |], generator = generator))).mean.view [| int64 count; 1L; int64 image.Height; int64 image.Width |]) ]
+          (decode (torch.randn ([| int64 count; int64 config.Latent |], generator = generator))).mean.view (Array.append [| int64 count |] Mnist.imageShape.Dims)) ]
 
 let entry =
     { FamilyEntry.plain BetaVaeRun.family "The beta-VAE on MNIST (Higgins et al. 2017): the KL term weighted by beta, a decoder of two tanh layers."

@@ -7,7 +7,7 @@ open Research.Core.Training
 
 /// `diffusion sample`: DDIM over some steps, or ancestral sampling over all T.
 let sample =
-    RunCommand.sample "Draw images from a trained diffusion model: an IDX file of all of them and a PNG grid of the first 64."
+    RunCommand.sample "Draw images from a trained diffusion model"
         "seed of the draws" "-<steps<steps>-eta<eta> | ancestral>"
         [ CommandOption.int "steps" "DDIM sampling steps, 1 to T" 50
           CommandOption.switch "ancestral" "ancestral sampling over all T steps instead of DDIM (T network passes per image)" false

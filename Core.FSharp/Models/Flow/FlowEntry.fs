@@ -7,7 +7,7 @@ open Research.Core.Training
 
 /// `flow sample`: draws from the prior at a temperature, decoded.
 let sample =
-    RunCommand.sample "Draw images from a trained flow: an IDX file of all of them and a PNG grid of the first 64."
+    RunCommand.sample "Draw images from a trained flow"
         "seed of the draws" "-t<temperature>"
         [ CommandOption.number "temperature" "scale of the prior's draws (1 = the model; lower gives smoother, likelier images)" 1.0 ]
         (fun o -> $"""-t{o.Text "temperature"}""")

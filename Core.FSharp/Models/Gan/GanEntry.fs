@@ -7,7 +7,7 @@ open Research.Core.Training
 
 /// `gan sample`: images from G.
 let sample =
-    RunCommand.sample "Generate images with a trained GAN: an IDX file of all of them (uint8, as MNIST) and a PNG grid of the first 64."
+    RunCommand.sample "Generate images with a trained GAN"
         "seed of the noise" "" [] (fun _ -> "")
         (fun a n prefix -> GanRun.writeSamples (a.Folder, a.Checkpoint, n, a.Seed, a.Threads, prefix))
 

@@ -22,12 +22,12 @@ let evaluateRun (folder: string, checkpoint: string, k: int, chunk: int, images:
     use scope = new TensorScope()
     let fromTestSet = images.IsNone
     let source, all =
-        if fromTestSet then
+        match images with
+        | None ->
             use mnist = VaeRun.loadData { config with Binarization = NoBinarization } settings dataFolder
             use test = mnist.test.all ()
             "test", test.x.clone ()
-        else
-            Path.GetFileName images.Value, ImageFile.readAs vae.Image images.Value
+        | Some file -> Path.GetFileName file, ImageFile.readAs vae.Image file
     let defaultBinarization = if fromTestSet then config.Binarization else NoBinarization
     let binarization = binarize |> Option.map VaeConfig.parseBinarization |> Option.defaultValue defaultBinarization
     let x = if limit > 0 then all.narrow (0, 0L, min (int64 limit) (all.size 0)) else all
@@ -40,7 +40,7 @@ let evaluateRun (folder: string, checkpoint: string, k: int, chunk: int, images:
             { Measure = "log p(x)"; Unit = "nats per image"; Estimate = result.LogLikelihood; StdErr = result.LogLikelihoodStdErr
               Bound = Some("test ELBO", result.Elbo)
               Checkpoint = checkpoint; Epoch = Checkpoint.epoch (run.Checkpoint checkpoint)
-              Data = (if fromTestSet then "MNIST test set" else images.Value); Images = int result.Images; Samples = k; Seed = seed
+              Data = defaultArg images "MNIST test set"; Images = int result.Images; Samples = k; Seed = seed
               Settings = Evaluation.settings source k seed variant
               Details = [ "kl", result.Kl; "recon", result.Recon; "binarized", (if binarization <> NoBinarization then 1.0 else 0.0) ] }
     result, path
