@@ -13,17 +13,17 @@ open Research.Core.Training
 [<AbstractClass; Sealed>]
 type TimedEpochs =
     /// Times the settings' epochs of the trainer `create` makes from the run's generator, on `data`.
-    static member Run(data: Mnist, settings: RunSettings, create: Generator -> TrainingRun, parallel: DataParallel option,
+    static member Run(data: Mnist, settings: RunSettings, create: Generator -> TrainingRun, dataParallel: DataParallel option,
                       report: Progress -> unit) =
-        let rank = parallel |> Option.map (fun dp -> dp.Rank) |> Option.defaultValue 0
+        let rank = dataParallel |> Option.map (fun dp -> dp.Rank) |> Option.defaultValue 0
         use generator = new Generator(DataParallel.Seed(settings.Seed, rank))
         use trainer = create generator
-        parallel |> Option.iter (fun dp -> dp.Attach trainer)
+        dataParallel |> Option.iter (fun dp -> dp.Attach trainer)
         [| for epoch in 1 .. settings.Epochs ->
-               let before = parallel |> Option.map (fun dp -> dp.CollectiveSeconds)
-               let result = Loop.trainEpoch trainer data.train settings.BatchSize generator parallel epoch settings.Epochs report
+               let before = dataParallel |> Option.map (fun dp -> dp.CollectiveSeconds)
+               let result = Loop.trainEpoch trainer data.train settings.BatchSize generator dataParallel epoch settings.Epochs report
                let collectives =
-                   match parallel, before with
+                   match dataParallel, before with
                    | Some dp, Some b -> dp.CollectiveSeconds - b
                    | _ -> nan
                { Epoch = epoch; Seconds = result.Seconds; Images = result.Images; Loss = result.Loss; Collectives = collectives } |]

@@ -1,6 +1,6 @@
 namespace Research.Core.Nn
 
-#nowarn "9"
+#nowarn "9" "51"
 
 open System
 open System.Runtime.InteropServices

@@ -47,24 +47,24 @@ let private beginStep (rank: int) =
 /// rank steps on its consecutive share of each global batch, in the order rank 0 drew, and the
 /// steps' figures are summed over the ranks. (`research bench` times this same function.)
 let trainEpoch (trainer: TrainingRun) (images: ImageSubset) (batchSize: int) (generator: Generator)
-               (parallel: DataParallel option) (epoch: int) (epochs: int) (report: Progress -> unit) =
+               (dataParallel: DataParallel option) (epoch: int) (epochs: int) (report: Progress -> unit) =
     let clock = Stopwatch.StartNew()
     let n, size = images.count, int64 batchSize
     let steps = (n + size - 1L) / size
     let sums = Array.zeroCreate trainer.TrainColumns.Length
     let mutable loss, seen, step = 0.0, 0L, 0
     use rows =
-        match parallel with
+        match dataParallel with
         | Some dp when not dp.IsLeader -> torch.empty ([| n |], Dtype.Int64)
         | _ -> images.shuffledRows generator
-    parallel |> Option.iter (fun dp -> dp.Broadcast [ rows ])
+    dataParallel |> Option.iter (fun dp -> dp.Broadcast [ rows ])
     for start in 0L .. size .. n - 1L do
         use scope = new TensorScope()
         step <- step + 1
-        beginStep (match parallel with Some dp -> dp.Rank | None -> 0)
+        beginStep (match dataParallel with Some dp -> dp.Rank | None -> 0)
         let length = min size (n - start)
         let result =
-            match parallel with
+            match dataParallel with
             | None ->
                 use batch = images.select (rows.narrow (0, start, length))
                 trainer.Step batch
@@ -167,7 +167,7 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
         reraise ()
 
 /// Trains a model of the family in `folder`, or resumes the run there from its last committed
-/// epoch, exactly as if it had never stopped; data-parallel over the ranks of `parallel`. Returns
+/// epoch, exactly as if it had never stopped; data-parallel over the ranks of `dataParallel`. Returns
 /// the metrics log (on the leader; None on the other ranks).
 ///
 /// The folder is locked for the run's life. An epoch's files (its metrics row, image grids, model
@@ -189,14 +189,14 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
 /// validates, and writes every file; the other ranks write nothing. Each rank draws its model's
 /// noise from its own generator (rank 0's seeded as a single process's), and the resume file holds
 /// every rank's, so a resume at the same world size is exact.
-let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string)
+let trainOn (dataParallel: DataParallel option) (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: string)
             (start: Start) (leftOut: string list) (dataFolder: string option) (report: Progress -> unit) : MetricsLog option =
     let config = family.Settings.Check config
     let settings = RunSettings.validate settings
-    let leader = parallel |> Option.forall (fun dp -> dp.IsLeader)
-    let rank, worldSize = match parallel with Some dp -> dp.Rank, dp.WorldSize | None -> 0, 1
-    let onLeader (f: unit -> byte[]) = match parallel with Some dp -> dp.OnLeader f | None -> f ()
-    parallel |> Option.iter (fun dp -> dp.CheckSameConfiguration(configText family config settings worldSize None))
+    let leader = dataParallel |> Option.forall (fun dp -> dp.IsLeader)
+    let rank, worldSize = match dataParallel with Some dp -> dp.Rank, dp.WorldSize | None -> 0, 1
+    let onLeader (f: unit -> byte[]) = match dataParallel with Some dp -> dp.OnLeader f | None -> f ()
+    dataParallel |> Option.iter (fun dp -> dp.CheckSameConfiguration(configText family config settings worldSize None))
     let run = RunFolder folder
     let mutable held = None
     // The leader's decision, for every rank: whether the run resumes, and with which settings.
@@ -216,7 +216,7 @@ let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (s
     use data = family.LoadData config settings dataFolder
     use generator = new Generator(DataParallel.Seed(settings.Seed, rank))
     use trainer = family.Create config settings data generator
-    parallel |> Option.iter (fun dp -> dp.Attach trainer)
+    dataParallel |> Option.iter (fun dp -> dp.Attach trainer)
     let generators = ("train", generator) :: trainer.Generators
     let suffix (r: int) = if r = 0 then "" else $".rank{r}"
     let text = configText family config settings worldSize trainer.Headline
@@ -258,11 +258,11 @@ let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (s
         | Some(h, i), Some log -> log.Rows |> Array.fold (fun b row -> if isBetter h row[i] b then Some row[i] else b) None
         | _ -> None
     for epoch in startEpoch .. settings.Epochs do
-        let result = trainEpoch trainer data.train settings.BatchSize generator parallel epoch settings.Epochs report
+        let result = trainEpoch trainer data.train settings.BatchSize generator dataParallel epoch settings.Epochs report
         // BatchNorm's running statistics follow rank 0's, as DDP's broadcast_buffers.
-        parallel |> Option.iter (fun dp -> dp.Broadcast(Array.map snd trainer.Model.buffers))
+        dataParallel |> Option.iter (fun dp -> dp.Broadcast(Array.map snd trainer.Model.buffers))
         let validation =
-            match parallel with
+            match dataParallel with
             | None -> trainer.Validate ()
             | Some dp -> dp.FromLeader(if leader then trainer.Validate () else Array.zeroCreate trainer.ValidationColumns.Length)
         for name, v in Seq.zip trainer.ValidationColumns validation do
@@ -270,7 +270,7 @@ let trainOn (parallel: DataParallel option) (family: Family<'C>) (config: 'C) (s
                 raise (TrainingDivergedException $"the validation {name} became {v} after epoch {epoch}")
         // Every rank's generators, for the commit (gathered here, where every rank is).
         let states =
-            match parallel with
+            match dataParallel with
             | None -> [ for name, g in generators -> name, g.state ]
             | Some dp -> [ for name, g in generators do
                                for r, state in Array.indexed (dp.Gather g.state) -> name + suffix r, state ]

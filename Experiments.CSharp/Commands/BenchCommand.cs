@@ -131,12 +131,12 @@ public static class BenchCommand
         {
             var settings = bench.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
             var dataFolder = r.GetValue(common.Data);
-            var data = dataFolder is null ? null : FSharpOption<string>.Some(dataFolder);
+            var data = dataFolder is null ? FSharpOption<string>.None : FSharpOption<string>.Some(dataFolder);
             var chosen = arch is null || r.GetValue(arch) == "all" ? models
                 : [models.SingleOrDefault(m => m.Name == r.GetValue(arch)) ?? throw new ArgumentException($"--arch: no model '{r.GetValue(arch)}' (expected {string.Join(", ", names)} or all)")];
             (int, int) Split(Tuple<int, int> split) =>
                 (r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : split.Item1, r.GetValue(blas) > 0 ? r.GetValue(blas) : split.Item2);
-            EpochTiming[] Run(BenchModel model, FSharpOption<Launch>? launch) => FSharpFunc<RunSettings, FSharpOption<Launch>>.InvokeFast(model.Run, settings, launch, data);
+            EpochTiming[] Run(BenchModel model, FSharpOption<Launch> launch) => FSharpFunc<RunSettings, FSharpOption<Launch>>.InvokeFast(model.Run, settings, launch, data);
             if (common.Worker(r) is { } worker)
             {
                 var model = chosen.Single();
@@ -155,7 +155,7 @@ public static class BenchCommand
                 string[] family = [bench.Family, .. which, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
                 long? flops = FSharpOption<long>.get_IsSome(model.FlopsPerImage) ? model.FlopsPerImage.Value : null;
                 Compare(title, common.Rounds_(r), common.Ranks_(r), ours, theirs, r.GetValue(common.Sgemm), flops, images, model.Target,
-                    () => Run(model, null),
+                    () => Run(model, FSharpOption<Launch>.None),
                     family,
                     python is null ? null : (ranks, epochDone) => model.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : theirs.Item1, ranks > 1 ? 1 : theirs.Item2, dataFolder, epochDone, ranks),
                     $"{python} {string.Join(" ", [Path.GetFileName(script), .. which])}");

@@ -1,7 +1,7 @@
 /// Denoising diffusion: the samplers against each other and against the data on a toy problem whose
 /// optimal noise predictor is known in closed form (DDIM with eta = 1 over every step is ancestral
 /// sampling), a tiny U-Net whose loss falls as it trains, an exact resume (the weights' average
-/// included), the bound's pieces, and memory over many steps.
+/// included) and the bound's pieces.
 module Research.Core.Tests.DiffusionTests
 
 open System
@@ -123,30 +123,5 @@ let tests =
                     Expect.isFalse (w = e) "the average is not the weights"
                 finally
                     Directory.Delete(root, true)
-            testCase "2000 training steps of a tiny U-Net keep LiveCount and RSS flat" <| fun () ->
-                let threads = torch.get_num_threads ()
-                torch.set_num_threads 1
-                try
-                    let settings = { settings with BatchSize = 4; TrainLimit = 40 }
-                    use data = Family.mnist settings None
-                    use generator = new Generator(4L)
-                    use trainer = DiffusionRun.trainer { tiny with Attention = true } settings data generator
-                    let mutable live, rssAt, step = -1L, 0L, 0
-                    while step < 2000 do
-                        for batch in data.train.batches (4, generator = generator) do
-                            use scope = new TensorScope()
-                            trainer.Step batch |> ignore
-                            step <- step + 1
-                        if step >= 500 && live < 0L then
-                            settle ()
-                            live <- Tensor.LiveCount
-                            rssAt <- rss ()
-                    settle ()
-                    let growth = rss () - rssAt
-                    output.WriteLine $"diffusion: live tensors {live} at step 500, {Tensor.LiveCount} at step {step}; RSS growth {growth / 1024L} KiB"
-                    Expect.equal Tensor.LiveCount live "Tensor.LiveCount"
-                    Expect.isLessThan growth (20L * 1024L * 1024L) "RSS growth"
-                finally
-                    torch.set_num_threads threads
         ]
     ]

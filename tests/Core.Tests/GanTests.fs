@@ -257,38 +257,4 @@ print(json.dumps(sum(e.flops for e in p.key_averages() if e.key in ('aten::addmm
                 finally
                     torch.set_num_threads threads
         ]
-        // Native memory over thousands of GAN steps (two networks, two optimizers, BatchNorm buffers,
-        // dropout): the live-tensor count and the process RSS stay flat.
-        testSequenced <| testList "GanMemory" [
-            testCase "2000 GAN steps keep LiveCount and RSS flat" <| fun () ->
-                let rss () = (File.ReadAllText "/proc/self/statm").Split(' ').[1] |> int64 |> (*) (int64 Environment.SystemPageSize)
-                let threads = torch.get_num_threads ()
-                torch.set_num_threads 1
-                try
-                    let settings = { runSettings with BatchSize = 32; TrainLimit = 320 }
-                    use data = Family.mnist settings None
-                    use generator = new Generator(4L)
-                    for name, config in [ "mlp", mlpRun; "dcgan", dcganRun ] do
-                        use trainer = GanRun.trainer config settings data generator
-                        let mutable live, rssAt = -1L, 0L
-                        let mutable step = 0
-                        while step < 2000 do
-                            for batch in data.train.batches (32, generator = generator) do
-                                use scope = new TensorScope()
-                                trainer.Step batch |> ignore
-                                step <- step + 1
-                            // Between epochs only the model, the optimizers' state and the data live.
-                            if step >= 500 && live < 0L then
-                                GC.Collect()
-                                live <- Tensor.LiveCount
-                                rssAt <- rss ()
-                        GC.Collect()
-                        GC.WaitForPendingFinalizers()
-                        let growth = rss () - rssAt
-                        output.WriteLine $"{name}: live tensors {live} after epoch 50, {Tensor.LiveCount} after step {step}; RSS growth {growth / 1024L} KiB"
-                        Expect.equal Tensor.LiveCount live "Tensor.LiveCount"
-                        Expect.isTrue (growth < 20L * 1024L * 1024L) $"{name}: RSS grew by {growth / 1024L} KiB between step 500 and {step}"
-                finally
-                    torch.set_num_threads threads
-        ]
     ]

@@ -127,7 +127,7 @@ let tests =
                 Expect.isTrue (File.Exists kept) "File.Exists kept"
                 Directory.Delete(folder, true)
             testCase "two ranks (threads of this process) train the toy, whose objective is a sum, to one process's weights" <| fun () ->
-                let straight, parallel = tempFolder "toy-one", tempFolder "toy-two"
+                let straight, dataParallel = tempFolder "toy-one", tempFolder "toy-two"
                 // 5 steps of 100 and a last of 37 (19 + 18 images).
                 let settings = { settings with TrainLimit = 537 }
                 train { LearningRate = 0.05; NanAtStep = 0 } settings straight false |> ignore
@@ -137,23 +137,23 @@ let tests =
                         let launch = { Rank = r; WorldSize = 2; LocalRank = r; MasterAddr = "127.0.0.1"; MasterPort = port
                                        AgentAttempt = None; Timeout = TimeSpan.FromSeconds 30.0 }
                         use group = ProcessGroup.Join launch
-                        Loop.trainOn (Some(DataParallel group)) toy { LearningRate = 0.05; NanAtStep = 0 } settings parallel Loop.Fresh [] None ignore)
+                        Loop.trainOn (Some(DataParallel group)) toy { LearningRate = 0.05; NanAtStep = 0 } settings dataParallel Loop.Fresh [] None ignore)
                 let threads = torch.get_num_threads ()
                 let results = try Threading.Tasks.Task.WhenAll([ rank 0; rank 1 ]).Result finally torch.set_num_threads threads
                 Expect.isSome results[0] "rank 0 returns the metrics"
                 Expect.isNone results[1] "rank 1 returns none"
                 use one = Checkpoints.Safetensors.load ((RunFolder straight).Checkpoint "last")
-                use two = Checkpoints.Safetensors.load ((RunFolder parallel).Checkpoint "last")
+                use two = Checkpoints.Safetensors.load ((RunFolder dataParallel).Checkpoint "last")
                 let a, b = one["mean"].toFloat64Array (), two["mean"].toFloat64Array ()
                 let norm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v)
                 let relative = norm (Array.map2 (-) a b) / norm a
                 output.WriteLine $"toy mean image after 18 steps: 2 ranks against 1 process, relative L2 difference {relative:G3}"
                 Expect.isLessThan relative 1e-5 "relative L2 difference"
                 let rows (folder: string) = (MetricsLog.Open (RunFolder folder).MetricsPath).Rows |> Array.map (fun r -> r[.. r.Length - 2])
-                for r1, r2 in Array.zip (rows straight) (rows parallel) do
+                for r1, r2 in Array.zip (rows straight) (rows dataParallel) do
                     for x, y in Array.zip r1 r2 do within (x - 1e-4 * abs x) (x + 1e-4 * abs x) y "a metric"
                 Directory.Delete(straight, true)
-                Directory.Delete(parallel, true)
+                Directory.Delete(dataParallel, true)
             testCase "the one checkpoint loader refuses non-finite weights and other dtypes, in one line naming the tensor" <| fun () ->
                 use scope = new TensorScope()
                 let folder = tempFolder "loader"

@@ -18,7 +18,7 @@ let networks (c: BetaVaeConfig) (image: ImageShape) (g: Generator) =
     let encode (x: Tensor) =
         let h = (hidden.forward (x.flatten 1)).relu ()
         DiagonalGaussian(mu.forward h, logvar.forward h)
-    let decode (z: Tensor) = BernoulliLogits(z |> dec1.forward |> F.tanh |> dec2.forward |> F.tanh |> out.forward) :> PixelDistribution
+    let decode (z: Tensor) = BernoulliLogits(z |> dec1.forward |> F.tanh |> dec2.forward |> F.tanh |> out.forward)
     let parameters =
         Parameters.compose [
             "encoder", Parameters.compose [ "hidden", hidden.parameters; "mu", mu.parameters; "logvar", logvar.parameters ]
