@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 using Research.Core;
@@ -19,7 +20,7 @@ public static class CommandLine
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"error: {parsed.Errors[0].Message} (see --help)");
+            Console.Error.WriteLine($"error: {ParseErrorLine(parsed)}");
             return 2;
         }
         // A test hook: with RESEARCH_TEST_PARSE_ONLY=1 a command line that parses runs nothing (the
@@ -40,6 +41,74 @@ public static class CommandLine
             Console.Error.WriteLine($"error: {OneLine(e)}");
             return 2;
         }
+    }
+
+    /// What is wrong with a command line that does not parse, in one line that names what the
+    /// command expects: its commands, the nearest option or command to a misspelt one, the kind of
+    /// value an option takes.
+    static string ParseErrorLine(ParseResult parsed)
+    {
+        var result = parsed.CommandResult;
+        var command = result.Command;
+        var path = string.Join(" ", Ancestry(result).Reverse().Select(c => c.Name));
+        var help = $"(see {path} --help)";
+        var commands = command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToList();
+        if (parsed.UnmatchedTokens.Count > 0)
+        {
+            var token = parsed.UnmatchedTokens[0];
+            if (token.StartsWith('-'))
+                return $"{path} has no option {token}{Nearest(token, command.Options.Where(o => !o.Hidden).Select(o => o.Name))} {help}";
+            if (commands.Count > 0)
+                return $"{path} has no command '{token}'{Nearest(token, commands)}; its commands: {string.Join(", ", commands)}";
+            return $"{path} takes no argument '{token}' {help}";
+        }
+        if (commands.Count > 0 && command.Action is null)
+            return $"{path} needs a command: {string.Join(", ", commands)} {help}";
+        var error = parsed.Errors[0];
+        var option = error.SymbolResult as OptionResult ?? (error.SymbolResult as ArgumentResult)?.Parent as OptionResult;
+        var kind = option is null ? null : KindOf(option.Option.ValueType);
+        if (option is { Tokens.Count: 0 })
+            return $"{option.Option.Name} needs {kind ?? "a value"} {help}";
+        if (option is { Tokens.Count: 1 } && kind is not null)
+            return $"{option.Option.Name} takes {kind} (got '{option.Tokens[0].Value}')";
+        if (error.SymbolResult is ArgumentResult { Argument: var argument } && result.Tokens.Count == 0)
+            return $"{path} needs <{argument.Name}> {help}";
+        return $"{error.Message} {help}";
+    }
+
+    static IEnumerable<Command> Ancestry(CommandResult result)
+    {
+        for (SymbolResult? r = result; r is not null; r = r.Parent)
+            if (r is CommandResult c) yield return c.Command;
+    }
+
+    static string? KindOf(Type type) =>
+        type == typeof(int) || type == typeof(long) ? "a whole number"
+        : type == typeof(double) || type == typeof(float) ? "a number"
+        : null;
+
+    /// ", did you mean X?" for the candidate within a third of the word's length in edits, if any.
+    static string Nearest(string word, IEnumerable<string> candidates)
+    {
+        var best = candidates.Select(c => (Name: c, Edits: Edits(word, c))).OrderBy(c => c.Edits).FirstOrDefault();
+        return best.Name is not null && best.Edits <= Math.Max(1, word.TrimStart('-').Length / 3) ? $" (did you mean {best.Name}?)" : "";
+    }
+
+    /// Edits from a to b: insertions, deletions, substitutions and swaps of neighbours (the
+    /// optimal string alignment distance), so that "vea" is one edit from "vae".
+    static int Edits(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (var i = 1; i <= a.Length; i++)
+            for (var j = 1; j <= b.Length; j++)
+            {
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+            }
+        return d[a.Length, b.Length];
     }
 
     /// The message alone: without ArgumentException's " (Parameter 'x')" and on one line.

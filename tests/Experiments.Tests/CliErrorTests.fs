@@ -20,8 +20,16 @@ let tests =
             use temp = new TempFolder "bad-flags"
             let cores = Environment.ProcessorCount
             for args, fragment in
-                [ [ "vae"; "train"; "--out"; "run"; "--bogus" ], "Unrecognized command or argument '--bogus'"
-                  [ "vae"; "train"; "--out"; "run"; "--epochs"; "abc" ], "Cannot parse argument 'abc' for option '--epochs'"
+                [ [ "vae"; "train"; "--out"; "run"; "--bogus" ], "research vae train has no option --bogus (see research vae train --help)"
+                  [ "vae"; "train"; "--out"; "run"; "--epoch"; "3" ], "research vae train has no option --epoch (did you mean --epochs?)"
+                  [ "vea"; "train" ], "research has no command 'vea' (did you mean vae?); its commands: mlp, vae, gan,"
+                  [ "gan"; "smaple"; "run" ], "research gan has no command 'smaple' (did you mean sample?); its commands: train, sample"
+                  [ "vae" ], "research vae needs a command: train, eval (see research vae --help)"
+                  [ "report" ], "research report needs <runs>"
+                  [ "vae"; "train"; "--out"; "run"; "extra" ], "research vae train takes no argument 'extra'"
+                  [ "vae"; "train"; "--out"; "run"; "--epochs" ], "--epochs needs a whole number"
+                  [ "vae"; "train"; "--out"; "run"; "--epochs"; "abc" ], "--epochs takes a whole number (got 'abc')"
+                  [ "vae"; "train"; "--out"; "run"; "--lr"; "fast" ], "--lr takes a number (got 'fast')"
                   [ "vae"; "train"; "--out"; "run"; "--threads"; "999" ], $"--threads must be between 1 and this machine's {cores} cores (got 999)"
                   [ "vae"; "train"; "--out"; "run"; "--lr"; "Infinity" ], "--lr must be a positive, finite number (got Infinity)"
                   [ "vae"; "train"; "--out"; "run"; "--validation"; "0" ], "--validation must be between 1 and 59999"
