@@ -79,5 +79,23 @@ module FamilyEntry =
                 Family.useThreadsOf family config r.Threads
                 draw r config model)
 
+    /// The commands on a trained run that `research <family>` offers: the family's own and, for a
+    /// family that draws sample sets for `score` but has no `sample` of its own (the VAEs), a
+    /// `sample` that writes the first of those sets, as every `sample` writes.
+    let commands (entry: FamilyEntry) =
+        match entry.Samples with
+        | Some draw when entry.Commands |> List.forall (fun c -> c.Name <> "sample") ->
+            let sample =
+                RunCommand.sample $"Draw images from a trained {entry.Name} as `score` draws them (its first sample set)" "seed of the draws" "" [] (fun _ -> "")
+                    (fun a n prefix ->
+                        if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
+                        let request = { Folder = a.Folder; Checkpoint = a.Checkpoint; N = n; Seed = int64 a.Seed; Threads = a.Threads; Temperature = 1.0; Steps = 0 }
+                        let sets = draw request ()
+                        try SampleFiles.write prefix (snd sets.Head)
+                        finally
+                            for _, images in sets do images.Dispose())
+            sample :: entry.Commands
+        | _ -> entry.Commands
+
     /// checkedSamplesOf for a family whose runs serve every request.
     let samplesOf family load parameters draw = checkedSamplesOf (fun _ _ -> ()) family load parameters draw

@@ -13,7 +13,7 @@ public static class FamilyCommand
     public static Command Build(FamilyEntry family)
     {
         var command = new Command(family.Name, family.Description) { TrainingOptions.Command(family.Train) };
-        foreach (var declared in family.Commands)
+        foreach (var declared in FamilyEntryModule.commands(family))
             command.Subcommands.Add(OnRun(family, declared));
         return command;
     }

@@ -50,7 +50,7 @@ let tests =
             for e in entries do
                 let train = flags e.Train.Options @ [ "out"; "resume"; "data"; "world-size"; "rank"; "master-addr"; "master-port"; "timeout" ]
                 Expect.equal (List.distinct train) train $"{e.Name} train"
-                for c in e.Commands do
+                for c in FamilyEntry.commands e do
                     let own = flags c.Options @ [ "checkpoint"; "seed"; "threads" ] @ (if c.ReadsData then [ "data" ] else [])
                     Expect.equal (List.distinct own) own $"{e.Name} {c.Name}"
                     for o in c.Options do

@@ -22,9 +22,9 @@ let researchDll = Path.Combine(repository, "Experiments.CSharp", "bin", configur
 
 type Result = { ExitCode: int; Out: string; Err: string }
 
-/// Starts `dotnet <args>` in `folder` with extra environment variables.
-let start (folder: string) (env: (string * string) list) (args: string list) =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+/// Starts `program <args>` in `folder` with extra environment variables.
+let startProgram (folder: string) (program: string) (env: (string * string) list) (args: string list) =
+    let info = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
     info.WorkingDirectory <- folder
     for a in args do info.ArgumentList.Add a
     for k, v in env do info.Environment[k] <- v
@@ -40,6 +40,14 @@ let finish (p: Process) =
         p.Kill true
         failwith "the process ran for more than ten minutes"
     { ExitCode = p.ExitCode; Out = out.Result; Err = err.Result }
+
+/// Starts `dotnet <args>` in `folder` with extra environment variables.
+let start (folder: string) (env: (string * string) list) (args: string list) = startProgram folder "dotnet" env args
+
+/// Runs `program <args>` in `folder` and waits for it.
+let runProgram (folder: string) (program: string) (env: (string * string) list) (args: string list) =
+    use p = startProgram folder program env args
+    finish p
 
 /// Runs `research <args>` in `folder` and waits for it.
 let research (folder: string) (env: (string * string) list) (args: string list) =

@@ -32,21 +32,12 @@ let private twoRanks (folder: string) (env: int -> (string * string) list) (args
     for p in started do p.Dispose()
     results
 
-/// A program's result, run in `folder` with `env` added to its environment.
-let private run (folder: string) (program: string) (env: (string * string) list) (args: string list) =
-    let info = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    info.WorkingDirectory <- folder
-    for a in args do info.ArgumentList.Add a
-    for k, v in env do info.Environment[k] <- v
-    use p = Process.Start info
-    finish p
-
 /// torchrun (python3-torch's) on this machine: `python3 -m torch.distributed.run <launcher args>
 /// --no_python dotnet research.dll <args>`.
 let private torchrun (folder: string) (env: (string * string) list) (launcher: string list) (args: string list) =
     // torch 1.13's run takes underscore flags; under Python 3.11 it needs --redirects and --tee as
     // maps (a local rank 9 that does not exist keeps them harmless).
-    run folder "/usr/bin/python3" (env @ [ "NO_COLOR", "1" ])
+    runProgram folder "/usr/bin/python3" env
         ([ "-m"; "torch.distributed.run" ] @ launcher @ [ "--redirects"; "9:1"; "--tee"; "9:1"; "--no_python"; "dotnet"; researchDll ] @ args)
 
 /// A safetensors file's parameters, by name, as doubles.
@@ -96,7 +87,7 @@ type private LocalSlurm(folder: string) =
     let config, socket, key = file "slurm.conf", file "munge.socket", file "munge.key"
     let env = [ "SLURM_CONF", config ]
     let daemon (program: string) (args: string list) =
-        let r = run folder program env args
+        let r = runProgram folder program env args
         if r.ExitCode <> 0 then failtest $"{program}: exit {r.ExitCode}: {r.Err}"
     let pids = [ "slurmd.pid"; "slurmctld.pid"; "munged.pid" ] |> List.map file
     do
@@ -132,7 +123,7 @@ type private LocalSlurm(folder: string) =
         daemon "/usr/sbin/slurmctld" []
         daemon "/usr/sbin/slurmd" [ "-N"; "localhost" ]
         let clock = Stopwatch.StartNew()
-        let nodeState () = (run folder "sinfo" env [ "-h"; "-o"; "%T" ]).Out.Trim()
+        let nodeState () = (runProgram folder "sinfo" env [ "-h"; "-o"; "%T" ]).Out.Trim()
         while nodeState () <> "idle" && clock.Elapsed.TotalSeconds < 60.0 do
             Threading.Thread.Sleep 500
         if nodeState () <> "idle" then
@@ -143,7 +134,7 @@ type private LocalSlurm(folder: string) =
     member _.Batch (workingFolder: string) (lines: string list) =
         let script, output = file "job.sh", file "job.out"
         File.WriteAllLines(script, "#!/bin/bash" :: lines)
-        let r = run folder "sbatch" env [ "--wait"; $"--output={output}"; $"--chdir={workingFolder}"; script ]
+        let r = runProgram folder "sbatch" env [ "--wait"; $"--output={output}"; $"--chdir={workingFolder}"; script ]
         { r with Out = if File.Exists output then File.ReadAllText output else "" }
 
     interface IDisposable with

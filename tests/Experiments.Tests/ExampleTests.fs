@@ -8,6 +8,30 @@ open Expecto
 open Research.Tests.Checks
 open Research.Experiments.Tests.Cli
 
+/// PyTorch's beta-VAE samples: the decoder means (sigmoid of two tanh layers and a linear one) at
+/// draws from N(0, I) by torch's own generator from the seed, with the weights read from the run's
+/// best checkpoint; prints how many images the IDX file holds and its largest difference from
+/// them in grey levels. Arguments: the run folder, the IDX file, the seed.
+let private decoderMeans =
+    """
+import json, struct, sys, torch
+run, idx, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+raw = open(run + "/checkpoints/best.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+def weight(name):
+    a, b = header[name]["data_offsets"]
+    return torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=torch.float32).reshape(header[name]["shape"])
+def linear(x, layer):
+    return x @ weight(layer + ".weight").T + weight(layer + ".bias")
+images = open(idx, "rb").read()
+count = struct.unpack(">I", images[4:8])[0]
+z = torch.randn(count, weight("decoder.hidden1.weight").shape[1], generator=torch.Generator().manual_seed(seed))
+means = torch.sigmoid(linear(torch.tanh(linear(torch.tanh(linear(z, "decoder.hidden1")), "decoder.hidden2")), "decoder.out"))
+ours = torch.tensor(list(images[16:]), dtype=torch.float32).reshape(count, -1)
+print(json.dumps({"count": count, "largest_difference": (ours - 255 * means).abs().max().item()}))
+"""
+
 [<Tests>]
 let tests =
     testList "ExampleTests" [
@@ -46,6 +70,18 @@ let tests =
             // The samples of epochs 0 and 1 are one figure, with a slider step for each.
             for step in [ "\"label\":\"epoch 0\""; "\"label\":\"epoch 1\"" ] do
                 Expect.stringContains page step "the samples' slider"
+            // `sample` comes with the family's sample sets for `score`: its decoder means, which
+            // PyTorch computes from the checkpoint's weights and its own draws from the same seed.
+            let sampled = research temp.Path [] [ "beta-vae"; "sample"; run; "--n"; "70"; "--seed"; "3" ]
+            Expect.isTrue (0 = sampled.ExitCode) sampled.Err
+            let idx = Path.Combine(run, "samples", "best-n70-seed3-idx3-ubyte")
+            Expect.isTrue (File.Exists(Path.Combine(run, "samples", "best-n70-seed3.png"))) "the PNG grid"
+            let theirs = runProgram temp.Path "/usr/bin/python3" [] [ "-c"; decoderMeans; run; idx; "3" ]
+            Expect.equal theirs.ExitCode 0 theirs.Err
+            let check = System.Text.Json.JsonDocument.Parse(theirs.Out).RootElement
+            Expect.equal (check.GetProperty("count").GetInt32()) 70 "images in the IDX file"
+            // uint8 of the means: within rounding.
+            Expect.isLessThanOrEqual (check.GetProperty("largest_difference").GetDouble()) 0.501 "grey levels from PyTorch's means"
         testCase "examples/beta_vae.fsx with bad arguments says so in one line and exits 2" <| fun () ->
             use temp = new TempFolder "example-args"
             let script = Path.Combine(repository, "examples", "beta_vae.fsx")
