@@ -24,7 +24,7 @@ let tests =
                   [ "vae"; "train"; "--out"; "run"; "--epoch"; "3" ], "research vae train has no option --epoch (did you mean --epochs?)"
                   [ "vea"; "train" ], "research has no command 'vea' (did you mean vae?); its commands: mlp, vae, gan,"
                   [ "gan"; "smaple"; "run" ], "research gan has no command 'smaple' (did you mean sample?); its commands: train, sample"
-                  [ "vae" ], "research vae needs a command: train, eval (see research vae --help)"
+                  [ "vae" ], "research vae needs a command: train, sample, eval (see research vae --help)"
                   [ "report" ], "research report needs <runs>"
                   [ "vae"; "train"; "--out"; "run"; "extra" ], "research vae train takes no argument 'extra'"
                   [ "vae"; "train"; "--out"; "run"; "--epochs" ], "--epochs needs a whole number"
