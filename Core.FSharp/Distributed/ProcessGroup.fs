@@ -13,6 +13,20 @@ type Reduction =
     | Max
     | Min
 
+/// A collective started on a group and not yet waited for: it runs on the group's threads while
+/// this thread goes on. Wait returns once it is done on this rank (raising as the collective would
+/// have); Dispose releases it, waited for or not. The tensor it works on must be left as it is until then.
+[<Sealed>]
+type PendingCollective internal (work: nativeint, check: int -> unit) =
+    let mutable handle = work
+    member _.Wait() =
+        if handle = 0n then raise (ObjectDisposedException "PendingCollective")
+        check (ts_dist_work_wait handle)
+    interface IDisposable with
+        member _.Dispose() =
+            let h = Threading.Interlocked.Exchange(&handle, 0n)
+            if h <> 0n then ts_dist_work_free h |> ignore
+
 /// The ranks of a data-parallel run as libtorch's c10d joins them: a TCPStore rendezvous and a
 /// process group on Gloo, made exactly as torch.distributed.init_process_group("gloo") makes its
 /// default group (native/distributed.cpp), so a Python process can be one of the ranks. Its
@@ -73,6 +87,14 @@ type ProcessGroup private (store: nativeint, group: nativeint, launch: Launch) =
         let op = match reduction with Sum -> 0 | Max -> 1 | Min -> 2
         collective "an allreduce" (ts_dist_allreduce (g.Group, t.Handle, op))
         GC.KeepAlive t
+
+    /// Starts reducing t over the ranks, in place: its values are the reduction once Wait returns.
+    member g.StartAllReduce(t: Tensor, reduction: Reduction) =
+        let op = match reduction with Sum -> 0 | Max -> 1 | Min -> 2
+        let mutable work = 0n
+        collective "an allreduce" (ts_dist_allreduce_start (g.Group, t.Handle, op, &&work))
+        GC.KeepAlive t
+        new PendingCollective(work, collective "an allreduce")
 
     /// Every rank's t, in rank order (new tensors, owned by the current scope).
     member g.AllGather(t: Tensor) =

@@ -267,6 +267,9 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_dist_group_free(H g)
 [<DllImport(Lib)>] extern int ts_dist_broadcast(H g, H t, int root)
 [<DllImport(Lib)>] extern int ts_dist_allreduce(H g, H t, int op)
+[<DllImport(Lib)>] extern int ts_dist_allreduce_start(H g, H t, int op, H* out)
+[<DllImport(Lib)>] extern int ts_dist_work_wait(H w)
+[<DllImport(Lib)>] extern int ts_dist_work_free(H w)
 [<DllImport(Lib)>] extern int ts_dist_allgather(H g, H t, H[] outs)
 [<DllImport(Lib)>] extern int ts_dist_barrier(H g)
 

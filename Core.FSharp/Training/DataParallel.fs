@@ -5,6 +5,22 @@ open System.Text
 open Research.Core
 open Research.Core.Distributed
 
+/// Sums over the ranks on their way (DataParallel.SumLater): Wait gives them, once every rank has
+/// given its values; the time spent waiting counts as time in the collectives.
+[<Sealed>]
+type PendingSums internal (values: Tensor, work: PendingCollective, clock: Diagnostics.Stopwatch) =
+    member _.Wait() =
+        clock.Start()
+        try
+            work.Wait()
+            values.toFloat64Array ()
+        finally
+            clock.Stop()
+    interface IDisposable with
+        member _.Dispose() =
+            (work :> IDisposable).Dispose()
+            values.Dispose()
+
 /// Data-parallel training over a process group, as the loop applies it, with the semantics of
 /// PyTorch's DistributedDataParallel (Li et al., VLDB 2020) and the mechanism of Horovod's
 /// DistributedOptimizer: the batch size is the global one, every rank takes a consecutive share of
@@ -94,6 +110,16 @@ type DataParallel(group: ProcessGroup) =
         group.AllReduce(t, Sum)
         collectives.Stop()
         t.toFloat64Array ()
+
+    /// Starts summing `values` over the ranks and returns them on their way: the collective runs
+    /// while this rank computes on, so that figures read later cost no wait of their own.
+    member _.SumLater(values: float[]) =
+        collectives.Start()
+        use scope = new TensorScope()
+        let t = scope.Detach(torch.tensor values)
+        let work = group.StartAllReduce(t, Sum)
+        collectives.Stop()
+        new PendingSums(t, work, collectives)
 
     /// Makes a trainer data-parallel: its optimizers reduce the gradients before each step, and its
     /// model starts from rank 0's initial weights and buffers.

@@ -52,22 +52,42 @@ let trainEpoch (trainer: TrainingRun) (images: ImageSubset) (batchSize: int) (ge
     let n, size = images.count, int64 batchSize
     let steps = (n + size - 1L) / size
     let sums = Array.zeroCreate trainer.TrainColumns.Length
-    let mutable loss, seen, step = 0.0, 0L, 0
+    let loss, seen = ref 0.0, ref 0L
+    // A step's figures: checked for divergence, added up, reported.
+    let account (step: int) (length: int64) (result: StepResult) =
+        Divergence.check epoch step result.Loss
+        loss.Value <- loss.Value + result.Loss
+        for i in 0 .. sums.Length - 1 do
+            sums[i] <- sums[i] + result.Sums[i]
+        seen.Value <- seen.Value + length
+        // The running figure: the first training column's per-image mean so far.
+        report { Stage = $"epoch {epoch}/{epochs}"; Done = int64 step; Total = steps
+                 ItemsPerSecond = float seen.Value / clock.Elapsed.TotalSeconds
+                 Running = (if sums.Length > 0 then sums[0] else loss.Value) / float seen.Value
+                 RunningName = (if sums.Length > 0 then trainer.TrainColumns.Head else "loss") }
+    let accountSummed (step: int, length: int64, figures: PendingSums) =
+        use figures = figures
+        let total = figures.Wait()
+        account step length { Loss = total[0]; Sums = total[1..] }
     use rows =
         match dataParallel with
         | Some dp when not dp.IsLeader -> torch.empty ([| n |], Dtype.Int64)
         | _ -> images.shuffledRows generator
     dataParallel |> Option.iter (fun dp -> dp.Broadcast [ rows ])
-    for start in 0L .. size .. n - 1L do
-        use scope = new TensorScope()
-        step <- step + 1
-        beginStep (match dataParallel with Some dp -> dp.Rank | None -> 0)
-        let length = min size (n - start)
-        let result =
+    // Data-parallel, a step's figures are summed over the ranks while the next step computes and
+    // read after it, by every rank at the same point: a step waits on the others once less (a
+    // divergence then stops the epoch a step later, naming the step it happened at).
+    let mutable summing = None
+    try
+        for start in 0L .. size .. n - 1L do
+            use scope = new TensorScope()
+            let step = int (start / size) + 1
+            beginStep (match dataParallel with Some dp -> dp.Rank | None -> 0)
+            let length = min size (n - start)
             match dataParallel with
             | None ->
                 use batch = images.select (rows.narrow (0, start, length))
-                trainer.Step batch
+                account step length (trainer.Step batch)
             | Some dp ->
                 let first, share = DataParallel.Share(length, dp.Rank, dp.WorldSize)
                 // A rank with no image of a batch smaller than the world steps on a stand-in image
@@ -80,20 +100,17 @@ let trainEpoch (trainer: TrainingRun) (images: ImageSubset) (batchSize: int) (ge
                     | SumOverImages -> 1.0
                 use batch = images.select (rows.narrow (0, start + (if share = 0L then 0L else first), max share 1L))
                 let r = trainer.Step batch
-                let total = dp.Sum [| yield r.Loss * counts; for s in r.Sums -> s * counts |]
-                { Loss = total[0]; Sums = total[1..] }
-        Divergence.check epoch step result.Loss
-        loss <- loss + result.Loss
-        for i in 0 .. sums.Length - 1 do
-            sums[i] <- sums[i] + result.Sums[i]
-        seen <- seen + length
-        // The running figure: the first training column's per-image mean so far.
-        report { Stage = $"epoch {epoch}/{epochs}"; Done = int64 step; Total = steps
-                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds
-                 Running = (if sums.Length > 0 then sums[0] else loss) / float seen
-                 RunningName = (if sums.Length > 0 then trainer.TrainColumns.Head else "loss") }
-    let n = float seen
-    { Means = sums |> Array.map (fun s -> s / n); Loss = loss / n; Images = seen; Seconds = clock.Elapsed.TotalSeconds }
+                let figures = dp.SumLater [| yield r.Loss * counts; for s in r.Sums -> s * counts |]
+                let previous = summing
+                summing <- Some(step, length, figures)
+                previous |> Option.iter accountSummed
+        let last = summing
+        summing <- None
+        last |> Option.iter accountSummed
+    finally
+        summing |> Option.iter (fun (_, _, figures: PendingSums) -> (figures :> IDisposable).Dispose())
+    let n = float seen.Value
+    { Means = sums |> Array.map (fun s -> s / n); Loss = loss.Value / n; Images = seen.Value; Seconds = clock.Elapsed.TotalSeconds }
 
 let private isBetter (headline: Headline) (value: float) (best: float option) =
     match best, headline.Better with

@@ -131,12 +131,18 @@ void broadcast(const GroupPtr& group, const at::Tensor& t, int root) {
   group->broadcast(v, options)->wait();
 }
 
-void allreduce(const GroupPtr& group, const at::Tensor& t, int op) {
+c10::intrusive_ptr<c10d::Work> start_allreduce(const GroupPtr& group, const at::Tensor& t, int op) {
   std::vector<at::Tensor> v{t};
   c10d::AllreduceOptions options;
   options.reduceOp = reduce_op(op);
-  group->allreduce(v, options)->wait();
+  return group->allreduce(v, options);
 }
+
+// A started collective and the tensor it works on, kept alive together until freed.
+struct PendingWork {
+  c10::intrusive_ptr<c10d::Work> work;
+  at::Tensor tensor;
+};
 
 }  // namespace
 
@@ -157,7 +163,12 @@ int ts_dist_group(dist_store s, int backend, int rank, int world_size, int64_t t
 int ts_dist_group_free(dist_group g) { GUARD(delete static_cast<GroupPtr*>(g)) }
 
 int ts_dist_broadcast(dist_group g, tensor t, int root) { GUARD(broadcast(GROUP(g), T(t), root)) }
-int ts_dist_allreduce(dist_group g, tensor t, int op) { GUARD(allreduce(GROUP(g), T(t), op)) }
+int ts_dist_allreduce(dist_group g, tensor t, int op) { GUARD(start_allreduce(GROUP(g), T(t), op)->wait()) }
+int ts_dist_allreduce_start(dist_group g, tensor t, int op, dist_work* out) {
+  GUARD((*out = new PendingWork{start_allreduce(GROUP(g), T(t), op), T(t)}))
+}
+int ts_dist_work_wait(dist_work w) { GUARD(static_cast<PendingWork*>(w)->work->wait()) }
+int ts_dist_work_free(dist_work w) { GUARD(delete static_cast<PendingWork*>(w)) }
 int ts_dist_allgather(dist_group g, tensor t, tensor* outs) { GUARD(allgather(GROUP(g), T(t), outs)) }
 
 int ts_dist_barrier(dist_group g) { GUARD(GROUP(g)->barrier()->wait()) }

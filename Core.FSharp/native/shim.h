@@ -258,6 +258,13 @@ TS_API int ts_dist_group(dist_store s, int backend, int rank, int world_size, in
 TS_API int ts_dist_group_free(dist_group g);
 TS_API int ts_dist_broadcast(dist_group g, tensor t, int root);  // in place, from root's
 TS_API int ts_dist_allreduce(dist_group g, tensor t, int op);    // in place; op 0 sum, 1 max, 2 min
+// An allreduce started and not waited for: it proceeds on the group's threads while the caller
+// computes. t is held until the work is freed; its values are the reduction once ts_dist_work_wait
+// returns 0 (a failure, as a collective's, after the group's timeout at most).
+typedef void* dist_work;  // an owned pending collective; freed by ts_dist_work_free
+TS_API int ts_dist_allreduce_start(dist_group g, tensor t, int op, dist_work* out);
+TS_API int ts_dist_work_wait(dist_work w);
+TS_API int ts_dist_work_free(dist_work w);
 TS_API int ts_dist_allgather(dist_group g, tensor t, tensor* outs);  // outs: one tensor per rank, in rank order
 TS_API int ts_dist_barrier(dist_group g);
 

@@ -154,6 +154,30 @@ let tests =
                     for x, y in Array.zip r1 r2 do within (x - 1e-4 * abs x) (x + 1e-4 * abs x) y "a metric"
                 Directory.Delete(straight, true)
                 Directory.Delete(dataParallel, true)
+            testCase "a loss that becomes NaN on one of two ranks stops both at that step, naming it, and keeps the last epoch" <| fun () ->
+                let folder = tempFolder "toy-nan-ranks"
+                let port = DistributedTests.freePort ()
+                let clock = Diagnostics.Stopwatch.StartNew()
+                // Rank 1's eighth step (epoch 2's third) is NaN; rank 0's never is.
+                let rank (r: int) =
+                    Threading.Tasks.Task.Run(fun () ->
+                        let launch = { Rank = r; WorldSize = 2; LocalRank = r; MasterAddr = "127.0.0.1"; MasterPort = port
+                                       AgentAttempt = None; Timeout = TimeSpan.FromSeconds 30.0 }
+                        use group = ProcessGroup.Join launch
+                        let config = { LearningRate = 0.05; NanAtStep = (if r = 1 then 8 else 0) }
+                        try
+                            Loop.trainOn (Some(DataParallel group)) toy config settings folder Loop.Fresh [] None ignore |> ignore
+                            "no divergence"
+                        with :? TrainingDivergedException as e -> e.Message)
+                let threads = torch.get_num_threads ()
+                let messages = try Threading.Tasks.Task.WhenAll([ rank 0; rank 1 ]).Result finally torch.set_num_threads threads
+                output.WriteLine $"both ranks stopped after {clock.Elapsed.TotalSeconds:F1} s: {messages[0]}"
+                Expect.equal messages [| "the loss became NaN at epoch 2, step 3"; "the loss became NaN at epoch 2, step 3" |] "each rank's stop"
+                Expect.isLessThan clock.Elapsed.TotalSeconds 30.0 "seconds, below the group's timeout"
+                let run = RunFolder folder
+                Expect.equal (Checkpoint.epoch run.ResumePath) 1 "the committed epoch"
+                Expect.equal ((MetricsLog.Open run.MetricsPath).Rows.Length) 1 "metrics.csv rows"
+                Directory.Delete(folder, true)
             testCase "the one checkpoint loader refuses non-finite weights and other dtypes, in one line naming the tensor" <| fun () ->
                 use scope = new TensorScope()
                 let folder = tempFolder "loader"
