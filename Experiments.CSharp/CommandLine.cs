@@ -60,6 +60,10 @@ public static class CommandLine
                 return $"{path} has no option {token}{Nearest(token, command.Options.Where(o => !o.Hidden).Select(o => o.Name))} {help}";
             if (commands.Count > 0)
                 return $"{path} has no command '{token}'{Nearest(token, commands)}; its commands: {string.Join(", ", commands)}";
+            // A value after a flag (--skip-pytorch yes): the flag takes none.
+            var before = parsed.Tokens.TakeWhile(t => t.Value != token).LastOrDefault()?.Value;
+            if (command.Options.FirstOrDefault(o => o.Name == before) is { ValueType: var type } && type == typeof(bool))
+                return $"{before} is a flag and takes no value (got '{token}') {help}";
             return $"{path} takes no argument '{token}' {help}";
         }
         if (commands.Count > 0 && command.Action is null)

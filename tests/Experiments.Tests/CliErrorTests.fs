@@ -27,6 +27,7 @@ let tests =
                   [ "vae" ], "research vae needs a command: train, sample, eval (see research vae --help)"
                   [ "report" ], "research report needs <runs>"
                   [ "vae"; "train"; "--out"; "run"; "extra" ], "research vae train takes no argument 'extra'"
+                  [ "bench"; "vae"; "--skip-pytorch"; "yes" ], "--skip-pytorch is a flag and takes no value (got 'yes')"
                   [ "vae"; "train"; "--out"; "run"; "--epochs" ], "--epochs needs a whole number"
                   [ "vae"; "train"; "--out"; "run"; "--epochs"; "abc" ], "--epochs takes a whole number (got 'abc')"
                   [ "vae"; "train"; "--out"; "run"; "--lr"; "fast" ], "--lr takes a number (got 'fast')"
