@@ -35,6 +35,7 @@ type PendingCollective internal (work: nativeint, check: int -> unit) =
 [<Sealed>]
 type ProcessGroup private (store: nativeint, group: nativeint, launch: Launch) =
     let mutable disposed = false
+    let opCode = function Sum -> 0 | Max -> 1 | Min -> 2
 
     let collective (what: string) (status: int) =
         if status <> 0 then
@@ -84,15 +85,13 @@ type ProcessGroup private (store: nativeint, group: nativeint, launch: Launch) =
 
     /// t reduced over the ranks, on every rank.
     member g.AllReduce(t: Tensor, reduction: Reduction) =
-        let op = match reduction with Sum -> 0 | Max -> 1 | Min -> 2
-        collective "an allreduce" (ts_dist_allreduce (g.Group, t.Handle, op))
+        collective "an allreduce" (ts_dist_allreduce (g.Group, t.Handle, opCode reduction))
         GC.KeepAlive t
 
     /// Starts reducing t over the ranks, in place: its values are the reduction once Wait returns.
     member g.StartAllReduce(t: Tensor, reduction: Reduction) =
-        let op = match reduction with Sum -> 0 | Max -> 1 | Min -> 2
         let mutable work = 0n
-        collective "an allreduce" (ts_dist_allreduce_start (g.Group, t.Handle, op, &&work))
+        collective "an allreduce" (ts_dist_allreduce_start (g.Group, t.Handle, opCode reduction, &&work))
         GC.KeepAlive t
         new PendingCollective(work, collective "an allreduce")
 

@@ -99,6 +99,7 @@ module RunCommand =
           Run =
             fun a out ->
                 let n = a.Options.Int "n"
+                if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
                 let prefix =
                     a.Options.TryText "out"
                     |> Option.defaultWith (fun () -> Path.Combine(a.Folder, "samples", $"{a.Checkpoint}-n{n}{drawnWith a.Options}-seed{a.Seed}"))

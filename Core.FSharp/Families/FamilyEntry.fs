@@ -88,7 +88,6 @@ module FamilyEntry =
             let sample =
                 RunCommand.sample $"Draw images from a trained {entry.Name} as `score` draws them (its first sample set)" "seed of the draws" "" [] (fun _ -> "")
                     (fun a n prefix ->
-                        if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
                         let request = { Folder = a.Folder; Checkpoint = a.Checkpoint; N = n; Seed = int64 a.Seed; Threads = a.Threads; Temperature = 1.0; Steps = 0 }
                         let sets = draw request ()
                         try SampleFiles.write prefix (snd sets.Head)

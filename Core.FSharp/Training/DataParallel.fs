@@ -104,12 +104,9 @@ type DataParallel(group: ProcessGroup) =
                 offset <- offset + p.numel
 
     /// The sums over the ranks of `values`.
-    member _.Sum(values: float[]) =
-        collectives.Start()
-        use t = torch.tensor values
-        group.AllReduce(t, Sum)
-        collectives.Stop()
-        t.toFloat64Array ()
+    member dp.Sum(values: float[]) : float[] =
+        use sums: PendingSums = dp.SumLater values
+        sums.Wait()
 
     /// Starts summing `values` over the ranks and returns them on their way: the collective runs
     /// while this rank computes on, so that figures read later cost no wait of their own.

@@ -111,7 +111,6 @@ let checkSteps (config: DiffusionConfig) (steps: int) =
 /// `diffusion sample`: n images as `<output>-idx3-ubyte` and the first 64 as `<output>.png`, by DDIM
 /// over `steps` steps with eta, or by ancestral sampling over all T steps.
 let writeSamples (folder: string, checkpoint: string, n: int, steps: int, ancestral: bool, eta: float, seed: int, threads: int, output: string) =
-    if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
     checkSampler steps eta
     let config, _, diffusion = load (folder, checkpoint)
     use _ = diffusion.Parameters

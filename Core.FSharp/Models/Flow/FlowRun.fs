@@ -107,7 +107,6 @@ let sample (flow: Flow) (n: int) (temperature: float) (seed: int64) =
 
 /// `flow sample`: n images at a temperature, as `<output>-idx3-ubyte` and the first 64 as `<output>.png`.
 let writeSamples (folder: string, checkpoint: string, n: int, temperature: float, seed: int, threads: int, output: string) =
-    if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     let config, _, flow = load (folder, checkpoint)

@@ -105,7 +105,6 @@ let sample (gan: Gan) (n: int) (seed: int64) =
 /// MNIST stores its digits, for `vae eval --images` or a score) and the first 64 as `<output>.png`.
 /// Returns the two paths.
 let writeSamples (folder: string, checkpoint: string, n: int, seed: int, threads: int, output: string) =
-    if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
     let config, _, gan = load (folder, checkpoint)
     use _ = gan.Parameters
     Family.useThreadsOf family config threads
