@@ -38,6 +38,9 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     if steps < 1 then invalidArg "steps" $"--steps must be at least 1 (got {steps})"
     let threads = (RunSettings.validate { RunSettings.defaults with Threads = threads }).Threads
+    match inputs |> List.countBy (Path.GetFullPath >> Path.TrimEndingDirectorySeparator) |> List.tryFind (fun (_, count) -> count > 1) with
+    | Some(input, count) -> invalidArg "inputs" $"{input} is given {count} times; score each input once"
+    | None -> ()
     // Every input is checked before any work: a bad file, a missing checkpoint or sampler settings
     // a run cannot serve fail now, not after the other inputs' scores.
     let inputs =
@@ -58,6 +61,8 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                   use images = ImageFile.readAs Mnist.imageShape path
                   if images.size 0 < int64 fewest then
                       raise (InvalidDataException $"{input}: {images.size 0} images; scoring needs at least {fewest} ({why})")
+                  if images.size 0 < int64 n then
+                      progress $"note: {input} holds {images.size 0} images, fewer than the floor's --n {n}; FID and KID are biased upwards at small n, so compare at equal n (--n {images.size 0})"
                   path, None ]
     use net = FeatureNet.load None
     let featuresOf (images: Tensor) =
@@ -95,7 +100,9 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                       (TimeSpan.FromMinutes 10.0)
                   { Path = path; IsRun = true; Sets = scored }
               | None ->
-                  use images = ImageFile.readAs Mnist.imageShape path
+                  // An IDX file gives its first n images, as a run gives n.
+                  use all = ImageFile.readAs Mnist.imageShape path
+                  use images = all.narrow (0, 0L, min (int64 n) (all.size 0))
                   { Path = path; IsRun = false; Sets = [ scoreSet (Path.GetFileName path) path ("", 0) images ] } ]
     floor, sources
 

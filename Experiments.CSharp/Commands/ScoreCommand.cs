@@ -16,7 +16,7 @@ public static class ScoreCommand
     public static Command Build()
     {
         var inputs = new Argument<string[]>("inputs") { Description = $"run folders ({string.Join(", ", Registry.samplers())}) and IDX image files", Arity = ArgumentArity.OneOrMore };
-        var n = Opt("--n", "images drawn from each run's sample set, and training images in the floor", 10000);
+        var n = Opt("--n", "images scored from each input (drawn from a run's sample sets; an IDX file's first ones) and training images in the floor", 10000);
         var seed = Opt("--seed", "seed of the draws, the floor's images and KID's subsets", 1);
         var threads = Opt("--threads", "threads for libtorch", RunSettingsModule.defaults.Threads);
         var temperature = Opt("--temperature", "a flow's second, lower sampling temperature (the first is 1)", 0.7);

@@ -51,8 +51,7 @@ let runProgram (folder: string) (program: string) (env: (string * string) list) 
 
 /// Runs `research <args>` in `folder` and waits for it.
 let research (folder: string) (env: (string * string) list) (args: string list) =
-    use p = start folder env (researchDll :: args)
-    finish p
+    runProgram folder "dotnet" env (researchDll :: args)
 
 /// A fresh folder, deleted with what is in it on Dispose.
 type TempFolder(name: string) =

@@ -177,6 +177,9 @@ let tests =
             let late = research temp.Path [] [ "report"; "run"; "nowhere"; "--out"; "both" ]
             oneLineError 2 "nowhere is not a run folder" late
             Expect.isFalse (late.Out.Contains "its figures") $"the figures were drawn before the check: {late.Out}"
+            let run = Path.Combine(temp.Path, "run")
+            oneLineError 2 $"{run} is given 2 times; a report shows each run once"
+                (research temp.Path [] [ "report"; "run"; "run/"; "--no-verify"; "--out"; "both" ])
             // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
             let binary = Path.Combine(temp.Path, "binary-idx3-ubyte")
             File.WriteAllBytes(binary, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 2))))

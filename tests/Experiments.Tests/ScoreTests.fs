@@ -101,6 +101,21 @@ let tests =
             let three = Path.Combine(temp.Path, "three-idx3-ubyte")
             File.WriteAllBytes(three, Array.concat [ [| 0uy; 0uy; 8uy; 3uy; 0uy; 0uy; 0uy; 3uy; 0uy; 0uy; 0uy; 28uy; 0uy; 0uy; 0uy; 28uy |]; Array.zeroCreate (3 * 784) ])
             oneLineError 2 "three-idx3-ubyte: 3 images; scoring needs at least 4" (research temp.Path [] [ "score"; three; "--n"; "4" ])
+            // An IDX file gives its first --n images; one holding fewer is scored whole, with a note
+            // that the floor has more (FID and KID are biased upwards at small n); an input given twice is refused.
+            let ten = Path.Combine(temp.Path, "ten-idx3-ubyte")
+            writeNoise ten 10
+            let first = research temp.Path [] [ "score"; ten; "--n"; "6"; "--threads"; "1" ]
+            Expect.equal first.ExitCode 0 first.Err
+            let count (out: string) label = (table out).[label].[1]
+            Expect.equal (count first.Out "ten-idx3-ubyte") "6" "images scored from a file of 10 at --n 6"
+            Expect.isFalse (first.Out.Contains "note:") first.Out
+            let fewer = research temp.Path [] [ "score"; ten; "--n"; "12"; "--threads"; "1" ]
+            Expect.equal fewer.ExitCode 0 fewer.Err
+            Expect.equal (count fewer.Out "ten-idx3-ubyte") "10" "images scored from a file of 10 at --n 12"
+            Expect.equal (count fewer.Out "floor: MNIST training images, seed 1") "12" "the floor's images at --n 12"
+            Expect.stringContains fewer.Out "holds 10 images, fewer than the floor's --n 12; FID and KID are biased upwards at small n, so compare at equal n (--n 10)" "the note"
+            oneLineError 2 $"{ten} is given 2 times; score each input once" (research temp.Path [] [ "score"; ten; "./" + Path.GetRelativePath(temp.Path, ten) ])
             // A run of a family that draws no samples (here one the registry does not know).
             let other = Path.Combine(temp.Path, "other")
             Directory.CreateDirectory other |> ignore
