@@ -89,12 +89,14 @@ module Launch =
         if not (timeoutSeconds > 0.0 && Double.IsFinite timeoutSeconds) then
             invalidArg "timeout" $"--timeout must be a positive number of seconds (got {timeoutSeconds})"
         let timeout = TimeSpan.FromSeconds timeoutSeconds
+        // -1 stands for "not given" in both.
         let launch =
-            if worldSize > 0 then
+            if worldSize = 0 || worldSize < -1 then invalidArg "world-size" $"--world-size must be positive (got {worldSize})"
+            elif rank < -1 then invalidArg "rank" $"--rank must be 0 to world size - 1 (got {rank})"
+            elif worldSize > 0 then
                 if rank < 0 then invalidArg "rank" "--world-size needs --rank (this process's rank, 0 to world size - 1)"
                 Some(validate { Rank = rank; WorldSize = worldSize; LocalRank = rank; MasterAddr = masterAddr
                                 MasterPort = masterPort; AgentAttempt = None; Timeout = timeout })
             elif rank >= 0 then invalidArg "rank" "--rank needs --world-size"
-            elif worldSize < 0 && worldSize <> -1 then invalidArg "world-size" $"--world-size must be positive (got {worldSize})"
             else fromEnvironment environment timeout
         launch |> Option.filter (fun l -> l.WorldSize > 1)

@@ -125,6 +125,10 @@ let tests =
                 fails [ "RANK", "0"; "WORLD_SIZE", "2"; "MASTER_ADDR", "a"; "MASTER_PORT", "70000" ] "the master port must be 1..65535"
                 let e = raises<ArgumentException> (fun () -> Launch.resolve (1, -1, "127.0.0.1", 29500, 10.0) |> ignore)
                 Expect.stringContains e.Message "--rank needs --world-size" "a rank without a world"
+                let e = raises<ArgumentException> (fun () -> Launch.resolve (0, 0, "127.0.0.1", 29500, 10.0) |> ignore)
+                Expect.stringContains e.Message "--world-size must be positive (got 0)" "world size 0"
+                let e = raises<ArgumentException> (fun () -> Launch.resolve (-5, 2, "127.0.0.1", 29500, 10.0) |> ignore)
+                Expect.stringContains e.Message "--rank must be 0 to world size - 1 (got -5)" "a negative rank"
                 let e = raises<ArgumentException> (fun () -> Launch.resolve (0, 2, "127.0.0.1", 29500, 0.0) |> ignore)
                 Expect.stringContains e.Message "--timeout must be a positive number" "timeout 0"
                 Expect.isNone (Launch.resolve (0, 1, "127.0.0.1", 29500, 10.0)) "world size 1 is one process"
