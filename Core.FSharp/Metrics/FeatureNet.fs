@@ -30,7 +30,7 @@ let private loadFrom (path: string) =
     use generator = new Generator(0L)
     let model = LeNet.create generator
     try
-        Checkpoint.loadModel (path, model.parameters) |> ignore
+        Checkpoint.loadModel (path, model.parameters, ignore) |> ignore
         model
     with _ ->
         model.parameters.Dispose()

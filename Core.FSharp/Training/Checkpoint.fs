@@ -64,11 +64,13 @@ let private allFinite (t: Tensor) =
     use scope = new TensorScope()
     t.isfinite().logical_not().sum().item () = 0.0
 
-/// Loads a model file into the model: the names, shapes and dtypes must match, and every value be
-/// finite (a run that diverged keeps only finite checkpoints; anything else was damaged elsewhere).
-/// Returns its epoch and metadata. The one checkpoint loader of every family.
-let loadModel (path: string, model: Parameters) =
+/// Loads a model file into the model: `check` sees its metadata first (the settings it was written
+/// with); then the names, shapes and dtypes must match, and every value be finite (a run that
+/// diverged keeps only finite checkpoints; anything else was damaged elsewhere). Returns its epoch.
+/// The one checkpoint loader of every family.
+let loadModel (path: string, model: Parameters, check: IReadOnlyDictionary<string, string> -> unit) =
     use d = Safetensors.load path
+    check d.metadata
     for name, t in Array.append model.named model.buffers do
         match d.TryFind name with
         | Some s when s.dtype <> t.dtype ->
@@ -77,7 +79,7 @@ let loadModel (path: string, model: Parameters) =
             raise (InvalidDataException $"{path}: the weights of {name} are not finite numbers")
         | _ -> ()
     loadInto path "the model" (fun () -> model.load_state_dict d)
-    epochOf path d, d.metadata
+    epochOf path d
 
 /// Loads a resume file's contents (read from `path`) into the model, the optimizers and the
 /// generators (every one must be in the file); returns the epoch it was saved after.

@@ -4,6 +4,7 @@
 module Research.Core.Training.Loop
 
 open System
+open System.Collections.Generic
 open System.Diagnostics
 open System.IO
 open Research.Core
@@ -131,6 +132,22 @@ let configText (family: Family<'C>) (config: 'C) (settings: RunSettings) (worldS
             w.WriteString("headline", h.Column)
             w.WriteString("better", (match h.Better with Higher -> "higher" | Lower -> "lower"))))
 
+/// Checks that config.json holds the settings a checkpoint file was written with (its metadata
+/// keeps them): the model's, and with `settings` the run's too. A config.json edited after
+/// training would build another model (another T, other widths) or resume another run.
+let private checkWrittenWith (family: Family<'C>) (run: RunFolder) (file: string) (metadata: IReadOnlyDictionary<string, string>)
+                             (config: 'C) (settings: RunSettings option) =
+    match metadata.TryGetValue "config" with
+    | true, text ->
+        let savedConfig, savedSettings = ConfigReader.Parse(file, text, fun r -> Settings.read family.Settings r, RunSettings.read r)
+        let differing =
+            Settings.differing family.Settings savedConfig config
+            @ (settings |> Option.map (RunSettings.differing savedSettings) |> Option.defaultValue [])
+        if not differing.IsEmpty then
+            let what = differing |> List.map (fun (flag, a, b) -> $"--{flag} {a} there, {b} in config.json")
+            raise (InvalidDataException $"""{file} was written with other settings than {run.ConfigPath} holds ({String.concat "; " what}); config.json was edited or replaced: restore it""")
+    | _ -> ()
+
 /// A trained model of the family from a run folder's checkpoint ("best" or "last"), with the run's
 /// config and settings: `build` makes the model of the run's config, whose `parameters` then take the
 /// checkpoint's weights (and are freed if they cannot). The caller disposes the parameters.
@@ -139,7 +156,7 @@ let loadModel (family: Family<'C>) (folder: string, checkpoint: string) (build: 
     let config, settings = Family.readConfig family run
     let file = run.Trained checkpoint
     let model = build config
-    try Checkpoint.loadModel (file, parameters model) |> ignore
+    try Checkpoint.loadModel (file, parameters model, fun metadata -> checkWrittenWith family run file metadata config None) |> ignore
     with _ ->
         (parameters model).Dispose()
         reraise ()
@@ -246,6 +263,7 @@ let trainOn (dataParallel: DataParallel option) (family: Family<'C>) (config: 'C
         if resume then
             let checkpoint = onLeader (fun () -> File.ReadAllBytes run.ResumePath)
             use saved = Safetensors.parse (run.ResumePath, checkpoint)
+            checkWrittenWith family run run.ResumePath saved.metadata config (Some settings)
             let named = [ for name, g in generators -> name + suffix rank, g ]
             let epoch = Checkpoint.loadResumeFrom (run.ResumePath, saved, trainer.Model, trainer.Optimizers, named)
             if leader then

@@ -80,3 +80,6 @@ module RunSettings =
     /// What a resumed run must keep (it may ask for more epochs, other threads or image epochs):
     /// one line per differing setting.
     let differences (saved: RunSettings) (requested: RunSettings) = Settings.differences declared saved requested
+
+    /// The settings a resumed run must keep that differ between two records: (flag, a, b).
+    let differing (a: RunSettings) (b: RunSettings) = Settings.differing declared a b

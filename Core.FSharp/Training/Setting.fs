@@ -188,8 +188,12 @@ module Settings =
     let resumed (spec: Settings<'R>) (saved: 'R) (leftOut: string list) (requested: 'R) =
         spec.Fields |> List.fold (fun r s -> s.Put (s.Get(if List.contains s.Flag leftOut then saved else requested)) r) requested
 
+    /// The settings a resumed run may not change that differ between two records: (flag, a, b).
+    let differing (spec: Settings<'R>) (a: 'R) (b: 'R) =
+        [ for s in spec.Fields do
+              let x, y = s.Get a, s.Get b
+              if not s.Resumable && x <> y then s.Flag, x, y ]
+
     /// What a resumed run may not change: one line per differing setting, "--flag: saved A, requested B".
     let differences (spec: Settings<'R>) (saved: 'R) (requested: 'R) =
-        [ for s in spec.Fields do
-              let a, b = s.Get saved, s.Get requested
-              if not s.Resumable && a <> b then $"--{s.Flag}: saved {a}, requested {b}" ]
+        [ for flag, a, b in differing spec saved requested -> $"--{flag}: saved {a}, requested {b}" ]

@@ -188,14 +188,14 @@ let tests =
                     Checkpoint.saveModel (path, 1, parameters w, [])
                     path
                 let nan = save "nan" (torch.tensor [| 1.0f; nanf; 2.0f |])
-                let e = raises<InvalidDataException> (fun () -> Checkpoint.loadModel (nan, model ()) |> ignore)
+                let e = raises<InvalidDataException> (fun () -> Checkpoint.loadModel (nan, model (), ignore) |> ignore)
                 Expect.equal e.Message $"{nan}: the weights of w are not finite numbers" "a NaN weight"
                 let wide = save "float64" (torch.tensor [| 1.0; 2.0; 3.0 |])
-                let e = raises<InvalidDataException> (fun () -> Checkpoint.loadModel (wide, model ()) |> ignore)
+                let e = raises<InvalidDataException> (fun () -> Checkpoint.loadModel (wide, model (), ignore) |> ignore)
                 Expect.equal e.Message $"{wide}: w is float64 in the file, float32 in the model" "another dtype"
                 let fine = save "fine" (torch.tensor [| 1.0f; 2.0f; 3.0f |])
                 let loaded = model ()
-                Expect.equal (fst (Checkpoint.loadModel (fine, loaded))) 1 "the epoch"
+                Expect.equal (Checkpoint.loadModel (fine, loaded, ignore)) 1 "the epoch"
                 Expect.equal (loaded["w"].toFloat32Array ()) [| 1.0f; 2.0f; 3.0f |] "the weights"
                 Directory.Delete(folder, true)
             testCase "evaluation files are named after the checkpoint and the settings" <| fun () ->

@@ -132,6 +132,31 @@ let tests =
             Expect.equal further.ExitCode 0 further.Err
             Expect.equal (epochsIn ()) 6 "--epochs 6 trains one more"
             Expect.stringContains (File.ReadAllText(Path.Combine(temp.Path, "run", "config.json"))) "\"epochs\": 6" "config.json has the new total"
+        testCase "a config.json edited after training is refused where a checkpoint is read, in one line naming both values" <| fun () ->
+            use temp = new TempFolder "edited-config"
+            let trained = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; "run" ] @ small)
+            Expect.equal trained.ExitCode 0 trained.Err
+            let path = Path.Combine(temp.Path, "run", "config.json")
+            let saved = File.ReadAllText path
+            let edit (before: string) (after: string) =
+                Expect.stringContains saved before "the setting in config.json"
+                File.WriteAllText(path, saved.Replace(before, after))
+            let best, resumeFile = Path.Combine(temp.Path, "run", "checkpoints", "best.safetensors"), Path.Combine(temp.Path, "run", "checkpoints", "resume.safetensors")
+            let sample () = research temp.Path [] [ "vae"; "sample"; "run"; "--n"; "4"; "--threads"; "1" ]
+            let resume () = research temp.Path [] [ "vae"; "train"; "--resume"; "--out"; "run"; "--epochs"; "2" ]
+            // The model's setting: another model than the checkpoints hold, for sampling, evaluation and resuming.
+            edit "\"latent\": 4" "\"latent\": 5"
+            oneLineError 2 $"{best} was written with other settings than {path} holds (--latent 4 there, 5 in config.json); config.json was edited or replaced: restore it" (sample ())
+            oneLineError 2 "(--latent 4 there, 5 in config.json)" (research temp.Path [] [ "vae"; "eval"; "run"; "--threads"; "1"; "--limit"; "20" ])
+            oneLineError 2 $"{resumeFile} was written with other settings than {path} holds (--latent 4 there, 5 in config.json)" (resume ())
+            // The run's setting: the model is the same, so sampling goes on; resuming another split is refused.
+            edit "\"seed\": 1" "\"seed\": 7"
+            let drawn = sample ()
+            Expect.equal drawn.ExitCode 0 drawn.Err
+            oneLineError 2 "(--seed 1 there, 7 in config.json)" (resume ())
+            File.WriteAllText(path, saved)
+            let resumed = resume ()
+            Expect.equal resumed.ExitCode 0 resumed.Err
         testCase "a diverging run exits with code 3 and one line naming where it stopped" <| fun () ->
             use temp = new TempFolder "diverging"
             let r = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--out"; "run" ] @ small)
