@@ -18,7 +18,7 @@ type H = nativeint
 /// Turns a failed status into a TorchException with libtorch's message.
 let check (status: int) =
     if status <> 0 then
-        raise (TorchException(Marshal.PtrToStringUTF8(ts_last_error())))
+        raise (TorchException.FromNative(Marshal.PtrToStringUTF8(ts_last_error())))
 
 // ---- unary: out = f(a) ----
 [<DllImport(Lib)>] extern int ts_exp(H a, H* out)

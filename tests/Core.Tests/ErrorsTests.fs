@@ -28,6 +28,13 @@ let tests =
             Expect.stringContains ((raises<TorchException> (fun () -> x.item () |> ignore)).Message) "a Tensor with 12 elements cannot be converted to Scalar" "(raises<TorchException> (fun () -> x.item () |> ignore)).Message"
             let leaf = torch.zeros [| 2L |]
             Expect.stringContains ((raises<TorchException> (fun () -> leaf.sum().backward ())).Message) "does not require grad" "(raises<TorchException> (fun () -> leaf.sum().backward ())).Message"
+        testCase "a failed allocation says so in one line, with the size asked for and the machine's memory" <| fun () ->
+            use scope = new TensorScope()
+            // 2^50 bytes: more than any x86-64 process can address, so it fails whatever the overcommit policy.
+            let e = raises<TorchException> (fun () -> torch.empty [| 1L <<< 48 |] |> ignore)
+            Expect.stringStarts e.Message "out of memory: one tensor of 1048576.0 GiB could not be allocated (this machine has " "e.Message"
+            Expect.stringEnds e.Message " GiB); choose a smaller model or --batch-size" "e.Message"
+            Expect.equal ((torch.ones [| 3L |]).sum().item ()) 3.0 "libtorch works on"
         testCase "errors are per thread" <| fun () ->
             let messages =
                 Array.init 4 (fun i ->

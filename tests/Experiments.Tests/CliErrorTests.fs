@@ -226,8 +226,14 @@ let tests =
                 Expect.equal r.ExitCode 0 r.Err
             let written = Directory.GetFiles(Path.Combine(run, "eval")) |> Array.map Path.GetFileName |> Array.sort
             Expect.equal written [| "best-test-first100-k2-seed1.json"; "best-test-first100-k3-seed1.json" |] "one file per evaluation"
+            // A comparison of the run with a copy of it lists both evaluations of each.
+            let copy = Path.Combine(temp.Path, "flow-copy")
+            for file in Directory.GetFiles(run, "*", SearchOption.AllDirectories) do
+                let target = Path.Combine(copy, Path.GetRelativePath(run, file))
+                Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
+                File.Copy(file, target)
             let compare = Path.Combine(temp.Path, "compare")
-            let report = research temp.Path [] [ "report"; run; run; "--no-verify"; "--out"; compare ]
+            let report = research temp.Path [] [ "report"; run; copy; "--no-verify"; "--out"; compare ]
             Expect.equal report.ExitCode 0 report.Err
             let page = File.ReadAllText(Path.Combine(compare, "report.html"))
             for label in [ "best (epoch 1), test-first100-k2-seed1"; "best (epoch 1), test-first100-k3-seed1"; "bits per dimension" ] do
