@@ -156,6 +156,18 @@ type Mnist private (trainImages: Tensor, trainLabels: Tensor, testImages: Tensor
                   keep (torch.bernoulli (testImages, generator)), keep (testLabels.clone ()), keep (trainRows.clone ()),
                   keep (validationRows.clone ()), keep (testRows.clone ()))
 
+    /// Exact sums over the training images and labels, which two copies of the data that differ
+    /// almost surely do not share: the count, the grey levels' total, and the per-image totals and
+    /// the labels weighted by position. For data-parallel ranks, each of which reads its own copy.
+    member _.Fingerprint =
+        use scope = new TensorScope()
+        let n = trainImages.size 0
+        // Each image's grey levels (0..255) sum to an integer below 2^24, exact in float32 in any
+        // order; the weighted totals stay below 2^53, exact in float64.
+        let levels = (trainImages * 255.0).round().view(n, -1L).sum(1).``to`` Dtype.Float64
+        let position = torch.arange (float n, dtype = Dtype.Float64)
+        [| float n; levels.sum().item (); (levels * position).sum().item (); (trainLabels.``to`` Dtype.Float64 * position).sum().item () |]
+
     member _.Dispose() =
         for t in [ trainImages; trainLabels; testImages; testLabels; trainRows; validationRows; testRows ] do
             t.Dispose()

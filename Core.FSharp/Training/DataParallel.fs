@@ -167,6 +167,16 @@ type DataParallel(group: ProcessGroup) =
         use t = torch.tensor bytes
         group.AllGather t |> Array.map (fun g -> g.toArray<byte> ())
 
+    /// Checks that every rank read the data the leader read (`fingerprint`: exact sums over it), as
+    /// ranks on machines without a shared file system read their own copies: on a difference every
+    /// rank raises ArgumentException naming the ranks that differ.
+    member dp.CheckSameData(fingerprint: float[]) =
+        let differs = dp.FromLeader fingerprint <> fingerprint
+        let ranks = dp.Gather [| (if differs then 1uy else 0uy) |] |> Array.indexed |> Array.filter (fun (_, d) -> d[0] = 1uy) |> Array.map fst
+        if ranks.Length > 0 then
+            let which = String.Join(", ", ranks)
+            invalidArg "data" $"the ranks read different training data: rank(s) {which} differ from rank 0's MNIST images or labels; give every rank the same files (--data or RESEARCH_DATA)"
+
     /// Checks that every rank was started with the leader's configuration text: on a difference,
     /// every rank raises ArgumentException saying which ranks differ, and how.
     member dp.CheckSameConfiguration(text: string) =

@@ -248,6 +248,7 @@ let trainOn (dataParallel: DataParallel option) (family: Family<'C>) (config: 'C
     let report = if leader then report else ignore
     Family.useThreads (family.Threads config settings.Threads)
     use data = family.LoadData config settings dataFolder
+    dataParallel |> Option.iter (fun dp -> dp.CheckSameData data.Fingerprint)
     use generator = new Generator(DataParallel.Seed(settings.Seed, rank))
     use trainer = family.Create config settings data generator
     dataParallel |> Option.iter (fun dp -> dp.Attach trainer)

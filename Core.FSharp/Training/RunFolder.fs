@@ -7,10 +7,13 @@ open Research.Core.IO
 
 /// The exclusive hold of a run folder by one training process: an OS lock (flock) on `.lock`,
 /// which the kernel drops when the holder exits or dies, so a killed run never blocks the next one.
+/// `release` runs before the lock is dropped.
 [<Sealed>]
-type RunLock internal (stream: FileStream) =
+type RunLock internal (stream: FileStream, release: unit -> unit) =
     interface IDisposable with
-        member _.Dispose() = stream.Dispose()
+        member _.Dispose() =
+            try release ()
+            finally stream.Dispose()
 
 /// A run folder, the one layout that training, evaluation, sampling and the report share:
 ///   config.json        the model's settings and the run's (written once training has started properly)
@@ -84,9 +87,18 @@ type RunFolder(path: string) =
 
     /// Takes the folder for one training process (creating it), or fails with IOException naming
     /// the process that holds it. Then removes what killed writes left behind: the temporary
-    /// files of AtomicFile in the folders that training writes.
+    /// files of AtomicFile in the folders that training writes. A folder that this hold created
+    /// and that holds nothing but the lock when it ends (a start that failed before writing
+    /// anything: missing data, ranks that disagree) is removed.
     member f.Lock() =
         let notWritable (e: exn) = RunFolder.NotWritable(path, e)
+        let created = not (Directory.Exists path)
+        let removeIfUnused () =
+            let lockFiles = set [ lockPath; ownerPath ]
+            if created && Directory.GetFileSystemEntries path |> Array.forall lockFiles.Contains then
+                File.Delete ownerPath
+                File.Delete lockPath
+                Directory.Delete path
         try Directory.CreateDirectory path |> ignore
         with :? IOException | :? UnauthorizedAccessException as e -> raise (notWritable e)
         let stream =
@@ -106,7 +118,7 @@ type RunFolder(path: string) =
         with _ ->
             stream.Dispose()
             reraise ()
-        new RunLock(stream)
+        new RunLock(stream, removeIfUnused)
 
     /// Removes what a failed start left (config, metrics, checkpoints, images), so that a fresh run
     /// starts clean. Only while holding the lock, and only when no run is held.

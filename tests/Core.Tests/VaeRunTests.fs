@@ -190,7 +190,7 @@ let tests =
                 let e = raises<FileNotFoundException> (fun () ->
                     VaeRun.train (config, settings, folder, false, Some(Path.Combine(runs.Value.Root, "nowhere")), ignore) |> ignore)
                 Expect.stringContains e.Message "missing data file" "e.Message"
-                Expect.isFalse (File.Exists((run folder).ConfigPath)) "File.Exists((run folder).ConfigPath)"
+                Expect.isFalse (Directory.Exists folder) "the folder that the failed start made is removed"
                 VaeRun.train (config, { settings with Epochs = 1 }, folder, false, None, ignore) |> ignore
                 Expect.isTrue ((run folder).HoldsRun) "(run folder).HoldsRun"
             testCase "a checkpoint with weights that are not finite fails to load with its name" <| fun () ->

@@ -214,7 +214,7 @@ let tests =
                     (args @ [ "--out"; elastic; "--resume"; "auto" ])
             Expect.equal r.ExitCode 0 $"torchrun with a restart: {r.Err}"
             Expect.isTrue (resume straight = resume elastic) "after torchrun's restart, resume.safetensors is byte-identical"
-        testCase "mismatched options, an unserved rendezvous, a missing rank and a port in use: one line each, within the timeout" <| fun () ->
+        testCase "mismatched options or data, an unserved rendezvous, a missing rank and a port in use: one line each, within the timeout" <| fun () ->
             use temp = new TempFolder "ddp-faults"
             // Ranks that both start wait long enough for a slow start; the faults that only a timeout
             // ends wait 5 s.
@@ -230,6 +230,21 @@ let tests =
                 Expect.stringContains r.Err "different configurations" "the reason"
             Expect.stringContains mismatched[1].Err "hidden" "rank 1 names the option"
             Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "m"))) "no run folder is made"
+            // Ranks that read different copies of the data (here one grey level of the last training
+            // image differs): one line on each, naming the rank, and no folder left.
+            let copy = Path.Combine(temp.Path, "data")
+            Directory.CreateDirectory(Path.Combine(copy, "mnist")) |> ignore
+            for file in Directory.GetFiles(Path.Combine(repository, "data", "mnist"), "*-ubyte") do
+                File.Copy(file, Path.Combine(copy, "mnist", Path.GetFileName file))
+            let images = Path.Combine(copy, "mnist", "train-images-idx3-ubyte")
+            let bytes = File.ReadAllBytes images
+            bytes[bytes.Length - 400] <- bytes[bytes.Length - 400] ^^^ 1uy
+            File.WriteAllBytes(images, bytes)
+            let differing = twoRanks temp.Path (fun r -> if r = 1 then [ "RESEARCH_DATA", copy ] else []) (patient @ [ "--out"; "d" ])
+            for r in differing do
+                failedInOneLine "different data" r
+                Expect.stringContains r.Err "the ranks read different training data: rank(s) 1 differ from rank 0's MNIST images or labels" "the reason"
+            Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "d"))) "no run folder is left"
             // Each within its 5 s timeout, a process's start (a few seconds on a loaded machine) aside.
             let timed (f: unit -> 'T) =
                 let clock = Stopwatch.StartNew()
