@@ -94,14 +94,21 @@ module RunCommand =
           Seed = seed
           Options =
             [ CommandOption.int "n" "images to generate" 10000 ] @ own
-            @ [ CommandOption.optional "out" $"path prefix of <out>-idx3-ubyte and <out>.png (default: <run>/samples/<checkpoint>-n<n>{drawnWithHelp}-seed<seed>)" ]
+            @ [ CommandOption.optional "out" $"path prefix of <out>-idx3-ubyte and <out>.png; a name ending in either stands for its prefix (default: <run>/samples/<checkpoint>-n<n>{drawnWithHelp}-seed<seed>)" ]
           ReadsData = false
           Run =
             fun a out ->
                 let n = a.Options.Int "n"
                 if n < 1 then invalidArg "n" $"--n must be at least 1 (got {n})"
+                // `--out samples.png` means the files samples.png and samples-idx3-ubyte.
+                let prefixOf (out: string) =
+                    [ ".png"; "-idx3-ubyte" ]
+                    |> List.tryFind (fun ending -> out.EndsWith(ending, StringComparison.OrdinalIgnoreCase) && out.Length > ending.Length)
+                    |> Option.map (fun ending -> out[.. out.Length - ending.Length - 1])
+                    |> Option.defaultValue out
                 let prefix =
                     a.Options.TryText "out"
+                    |> Option.map prefixOf
                     |> Option.defaultWith (fun () -> Path.Combine(a.Folder, "samples", $"{a.Checkpoint}-n{n}{drawnWith a.Options}-seed{a.Seed}"))
                 let idx, png = write a n (Path.GetFullPath prefix)
                 out.Print $"images: {idx}"

@@ -255,6 +255,13 @@ let tests =
             let again = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1"; "--out"; "again" ]
             Expect.isTrue (0 = again.ExitCode) again.Err
             Expect.equal (File.ReadAllBytes(Path.Combine(temp.Path, "again-idx3-ubyte"))) bytes "File.ReadAllBytes(Path.Combine(temp.Path, \"again-idx3-ubyte\"))"
+            // --out naming either file stands for their prefix.
+            for out in [ "named.png"; "named-idx3-ubyte" ] do
+                let named = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1"; "--out"; out ]
+                Expect.isTrue (0 = named.ExitCode) named.Err
+                Expect.stringContains named.Out $"""grid:   {Path.Combine(temp.Path, "named.png")}""" out
+                Expect.equal (File.ReadAllBytes(Path.Combine(temp.Path, "named-idx3-ubyte"))) bytes out
+                Expect.isFalse (File.Exists(Path.Combine(temp.Path, "named.png.png")) || File.Exists(Path.Combine(temp.Path, "named-idx3-ubyte.png"))) out
             // A GAN has no headline metric, so no best checkpoint: asked for one, it names what it has.
             let best = research temp.Path [] [ "gan"; "sample"; "gan"; "--checkpoint"; "best"; "--n"; "4" ]
             oneLineError 2 "has no 'best' checkpoint (it has last; pass --checkpoint last)" best
