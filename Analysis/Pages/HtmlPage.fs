@@ -97,6 +97,10 @@ img.raster{image-rendering:pixelated}"""
     /// missing): one line naming --out otherwise, not an error after minutes of work.
     static member CheckFolder(outFolder: string, page: string) =
         if File.Exists outFolder then invalidArg "out" $"--out {outFolder} is a file; give a folder for {page}"
+        // A page's name given where its folder belongs would become a folder of that name.
+        if Path.TrimEndingDirectorySeparator(outFolder).EndsWith(".html", System.StringComparison.OrdinalIgnoreCase) then
+            let folder = match Path.GetDirectoryName(Path.TrimEndingDirectorySeparator outFolder) with "" | null -> "." | f -> f
+            invalidArg "out" $"--out {outFolder} names a page; give the folder for {page} (--out {folder})"
         try Directory.CreateDirectory outFolder |> ignore
         with :? IOException | :? System.UnauthorizedAccessException as e -> raise (Research.Core.Training.RunFolder.NotWritable(outFolder, e))
 

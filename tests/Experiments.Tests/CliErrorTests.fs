@@ -55,11 +55,13 @@ let tests =
                   [ "mlp"; "train"; "--out"; "run"; "--resume"; "sometimes" ], "--resume takes no value, or 'auto' (got 'sometimes')"
                   // Refused before its minute of checks, not after.
                   [ "verify"; "--out"; "a-file" ], "--out a-file is a file; give a folder for verify.html"
+                  [ "verify"; "--out"; Path.Combine("pages", "verify.html") ], $"""--out {Path.Combine("pages", "verify.html")} names a page; give the folder for verify.html (--out pages)"""
                   [ "verify"; "--out"; Path.Combine("a-file", "run") ], "is not writable" ] do
                 File.WriteAllText(Path.Combine(temp.Path, "a-file"), "")
                 let r = research temp.Path [] args
                 oneLineError 2 fragment r
                 Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) $"{args}: a run folder was created"
+                Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "pages"))) $"{args}: a page's folder was created"
         testCase "a run folder on a read-only file system is one line saying it is not writable" <| fun () ->
             if Environment.UserName <> "root" then skiptest "a read-only bind mount needs root"
             use temp = new TempFolder "read-only"
