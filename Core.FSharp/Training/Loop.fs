@@ -181,6 +181,7 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
                 eprintfn $"note: {run.Path} holds no committed epoch (its first epoch never finished); starting it afresh"
                 false
             | Resume | ResumeOrFresh -> run.HoldsRun
+        if not resume then run.ClearFailedStart held
         let config, settings =
             if not resume then config, settings
             else
@@ -279,7 +280,6 @@ let trainOn (dataParallel: DataParallel option) (family: Family<'C>) (config: 'C
                 epoch + 1, Some log
             else epoch + 1, None
         else
-            if leader then run.ClearFailedStart held.Value
             saveImages 0
             1, (if leader then Some(MetricsLog.Create(run.MetricsPath, columns)) else None)
     // The headline's column and the best value so far (of the rows a resume kept).

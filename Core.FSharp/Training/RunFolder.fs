@@ -87,18 +87,17 @@ type RunFolder(path: string) =
 
     /// Takes the folder for one training process (creating it), or fails with IOException naming
     /// the process that holds it. Then removes what killed writes left behind: the temporary
-    /// files of AtomicFile in the folders that training writes. A folder that this hold created
-    /// and that holds nothing but the lock when it ends (a start that failed before writing
-    /// anything: missing data, ranks that disagree) is removed.
+    /// files of AtomicFile in the folders that training writes. A hold that ends with no run in
+    /// the folder (a start that failed: missing data, ranks that disagree, files of others in the
+    /// way) takes back the lock files it added, and the folder it made if nothing else is in it.
     member f.Lock() =
         let notWritable (e: exn) = RunFolder.NotWritable(path, e)
-        let created = not (Directory.Exists path)
-        let removeIfUnused () =
-            let lockFiles = set [ lockPath; ownerPath ]
-            if created && Directory.GetFileSystemEntries path |> Array.forall lockFiles.Contains then
+        let created, lockCreated = not (Directory.Exists path), not (File.Exists lockPath)
+        let takeBack () =
+            if lockCreated && not f.HoldsRun then
                 File.Delete ownerPath
                 File.Delete lockPath
-                Directory.Delete path
+                if created && Directory.GetFileSystemEntries(path).Length = 0 then Directory.Delete path
         try Directory.CreateDirectory path |> ignore
         with :? IOException | :? UnauthorizedAccessException as e -> raise (notWritable e)
         let stream =
@@ -118,12 +117,39 @@ type RunFolder(path: string) =
         with _ ->
             stream.Dispose()
             reraise ()
-        new RunLock(stream, removeIfUnused)
+        new RunLock(stream, takeBack)
+
+    /// The entries of the folder that no start of a run writes (a fresh start clears the others):
+    /// anything but the lock, a run's config.json and metrics.csv, checkpoints/ of last and best
+    /// model files, images/ of epoch grids, and the temporary files of killed writes.
+    member f.ForeignEntries() =
+        let temporary (name: string) = name.StartsWith '.' && name.EndsWith ".tmp"
+        let holdsOnly (folder: string) (ours: string -> bool) =
+            Directory.Exists folder
+            && Directory.GetFileSystemEntries folder |> Array.forall (fun e -> File.Exists e && (ours (Path.GetFileName e) || temporary (Path.GetFileName e)))
+        let firstLine (file: string) = try File.ReadLines(file) |> Seq.tryHead with _ -> None
+        let ours (entry: string) =
+            match Path.GetFileName entry with
+            | ".lock" | ".lock-owner" -> true
+            | "config.json" -> File.Exists entry && (try f.Family |> ignore; true with _ -> false)
+            | "metrics.csv" -> File.Exists entry && (match firstLine entry with Some l -> l.StartsWith "epoch," | None -> true)
+            | "checkpoints" -> holdsOnly entry (fun name -> name = "last.safetensors" || name = "best.safetensors")
+            | "images" -> holdsOnly entry (fun name -> Regex.IsMatch(name, @"-epoch-\d+\.png$"))
+            | name -> File.Exists entry && temporary name
+        if Directory.Exists path then
+            Directory.GetFileSystemEntries path |> Array.filter (ours >> not) |> Array.map Path.GetFileName |> Array.sort
+        else [||]
 
     /// Removes what a failed start left (config, metrics, checkpoints, images), so that a fresh run
-    /// starts clean. Only while holding the lock, and only when no run is held.
+    /// starts clean. Only while holding the lock, only when no run is held, and only in a folder
+    /// without files of others (ForeignEntries): those it leaves, and says so.
     member f.ClearFailedStart(_: RunLock) =
         if f.HoldsRun then invalidOp $"{path} holds a run; it is not cleared"
+        match f.ForeignEntries() with
+        | [||] -> ()
+        | foreign ->
+            let shown = String.Join(", ", Array.truncate 3 foreign) + (if foreign.Length > 3 then $" and {foreign.Length - 3} more" else "")
+            raise (IOException $"{path} holds files that no run wrote ({shown}); a run starts in a new or empty --out folder, or its own")
         for file in [ f.ConfigPath; f.MetricsPath ] do
             if File.Exists file then File.Delete file
         for folder in [ f.CheckpointFolder; f.ImageFolder ] do

@@ -159,6 +159,25 @@ let tests =
             File.WriteAllText(path, saved)
             let resumed = resume ()
             Expect.equal resumed.ExitCode 0 resumed.Err
+        testCase "a fresh start in a folder holding files that no run wrote is refused in one line, and touches nothing" <| fun () ->
+            use temp = new TempFolder "foreign"
+            let project = Path.Combine(temp.Path, "project")
+            Directory.CreateDirectory(Path.Combine(project, "images")) |> ignore
+            File.WriteAllText(Path.Combine(project, "notes.txt"), "mine")
+            File.WriteAllText(Path.Combine(project, "images", "holiday.png"), "mine too")
+            let before () = Directory.GetFileSystemEntries(project, "*", SearchOption.AllDirectories) |> Array.sort
+            let entries = before ()
+            for resume in [ []; [ "--resume"; "auto" ] ] do
+                let r = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; project ] @ resume @ small)
+                oneLineError 2 $"{project} holds files that no run wrote (images, notes.txt); a run starts in a new or empty --out folder, or its own" r
+                Expect.equal (before ()) entries "the folder is as it was, without a lock file"
+            // What a failed start of a run left is no obstacle: it is cleared and the run starts.
+            let failed = Path.Combine(temp.Path, "failed")
+            let diverged = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--image-epochs"; "0,1"; "--out"; failed ] @ small)
+            Expect.equal diverged.ExitCode 3 diverged.Err
+            Expect.isTrue (File.Exists(Path.Combine(failed, "images", "samples-epoch-000.png"))) "the failed start's epoch-0 grid"
+            let started = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; failed ] @ small)
+            Expect.equal started.ExitCode 0 started.Err
         testCase "a diverging run exits with code 3 and one line naming where it stopped" <| fun () ->
             use temp = new TempFolder "diverging"
             let r = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--out"; "run" ] @ small)
