@@ -63,6 +63,9 @@ public static class BenchCommand
         public int Rounds_(ParseResult r) =>
             r.GetValue(Rounds) >= 1 ? r.GetValue(Rounds) : throw new ArgumentException($"--rounds must be at least 1 (got {r.GetValue(Rounds)})");
 
+        public int SgemmSize(ParseResult r) =>
+            r.GetValue(Sgemm) >= 1 ? r.GetValue(Sgemm) : throw new ArgumentException($"--sgemm-size must be at least 1 (got {r.GetValue(Sgemm)})");
+
         public int Ranks_(ParseResult r) =>
             r.GetValue(Ranks) is var n && n >= 1 && n <= 64 ? n : throw new ArgumentException($"--ranks must be between 1 and 64 (got {r.GetValue(Ranks)})");
 
@@ -129,6 +132,10 @@ public static class BenchCommand
         common.AddTo(command);
         command.SetAction(r =>
         {
+            // The counts are checked before any work, the peer script's lookup included.
+            var (rounds, ranks, sgemmSize) = (common.Rounds_(r), common.Ranks_(r), common.SgemmSize(r));
+            foreach (var threads in new[] { intraOp, blas })
+                if (r.GetValue(threads) < 0) throw new ArgumentException($"{threads.Name} must be 0 or more (got {r.GetValue(threads)})");
             var settings = bench.Settings(r.GetValue(common.Epochs), r.GetValue(common.Limit), r.GetValue(common.Threads), r.GetValue(common.Seed));
             var dataFolder = r.GetValue(common.Data);
             var data = dataFolder is null ? FSharpOption<string>.None : FSharpOption<string>.Some(dataFolder);
@@ -154,7 +161,7 @@ public static class BenchCommand
                 string[] which = arch is null ? [] : ["--arch", model.Name];
                 string[] family = [bench.Family, .. which, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
                 long? flops = FSharpOption<long>.get_IsSome(model.FlopsPerImage) ? model.FlopsPerImage.Value : null;
-                Compare(title, common.Rounds_(r), common.Ranks_(r), ours, theirs, r.GetValue(common.Sgemm), flops, images, model.Target,
+                Compare(title, rounds, ranks, ours, theirs, sgemmSize, flops, images, model.Target,
                     () => Run(model, FSharpOption<Launch>.None),
                     family,
                     python is null ? null : (ranks, epochDone) => model.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : theirs.Item1, ranks > 1 ? 1 : theirs.Item2, dataFolder, epochDone, ranks),

@@ -28,6 +28,10 @@ let tests =
                   [ "report" ], "research report needs <runs>"
                   [ "vae"; "train"; "--out"; "run"; "extra" ], "research vae train takes no argument 'extra'"
                   [ "bench"; "vae"; "--skip-pytorch"; "yes" ], "--skip-pytorch is a flag and takes no value (got 'yes')"
+                  // Counts are checked before the peer script is looked for (none above this folder).
+                  [ "bench"; "flow"; "--rounds"; "0" ], "--rounds must be at least 1 (got 0)"
+                  [ "bench"; "vae"; "--sgemm-size"; "0" ], "--sgemm-size must be at least 1 (got 0)"
+                  [ "bench"; "gan"; "--intra-op-threads"; "-2" ], "--intra-op-threads must be 0 or more (got -2)"
                   [ "vae"; "train"; "--out"; "run"; "--epochs" ], "--epochs needs a whole number"
                   [ "vae"; "train"; "--out"; "run"; "--epochs"; "abc" ], "--epochs takes a whole number (got 'abc')"
                   [ "vae"; "train"; "--out"; "run"; "--lr"; "fast" ], "--lr takes a number (got 'fast')"
