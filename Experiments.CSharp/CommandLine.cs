@@ -263,6 +263,7 @@ public sealed class TrainingOptions
         var dataFolder = r.GetValue(data) is { } d ? FSharpOption<string>.Some(d) : null;
         MetricsLog? Work(Action<Progress>? report) => training.Invoke(folder, start, leftOut, launch, dataFolder, report)?.Value;
         var header = launch is null ? $"run folder: {folder}" : $"run folder: {folder} (rank 0 of {launch.Value.WorldSize})";
+        using var interrupted = leader ? Interruption.Explain(folder) : null;
         var metrics = leader ? ProgressDisplay.Run(header, Work) : Work(null);
         if (metrics is null) return null;
         Print(metrics);

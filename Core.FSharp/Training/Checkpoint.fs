@@ -43,6 +43,17 @@ let saveResume (path: string, epoch: int, model: Parameters, optimizers: (string
     finally
         for _, s in optimizerStates do s.Dispose()
 
+// Commits of this process: a signal handler stops them before it reports the last one.
+let private commits = obj ()
+let mutable private commitsStopped = false
+
+/// Runs `commit`, the write that commits an epoch, unless commits have been stopped.
+let commitUnlessStopped (commit: unit -> unit) = lock commits (fun () -> if not commitsStopped then commit ())
+
+/// Stops this process's commits, once the one under way (if any) is done: the last commit on disk
+/// then stays the last, while the process ends.
+let stopCommits () = lock commits (fun () -> commitsStopped <- true)
+
 let private epochOf (path: string) (d: StateDict) =
     match d.metadata.TryGetValue "epoch" with
     | true, e ->

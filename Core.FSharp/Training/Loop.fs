@@ -324,7 +324,7 @@ let trainOn (dataParallel: DataParallel option) (family: Family<'C>) (config: 'C
             if not (File.Exists run.ConfigPath) || File.ReadAllText run.ConfigPath <> text then
                 AtomicFile.writeText run.ConfigPath text
             // The commit: after it, this epoch is never redone.
-            Checkpoint.saveResume (run.ResumePath, epoch, trainer.Model, trainer.Optimizers, states, metadata)
+            Checkpoint.commitUnlessStopped (fun () -> Checkpoint.saveResume (run.ResumePath, epoch, trainer.Model, trainer.Optimizers, states, metadata))
         | None -> ()
     metrics
 

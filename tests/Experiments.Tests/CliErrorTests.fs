@@ -110,6 +110,32 @@ let tests =
             // Once it has finished, the folder is free again (to resume, here).
             let third = research temp.Path [] [ "vae"; "train"; "--epochs"; "4"; "--limit"; "20000"; "--validation"; "500"; "--threads"; "1"; "--out"; "run"; "--resume" ]
             Expect.equal third.ExitCode 0 "third.ExitCode"
+        testCase "Ctrl-C or SIGTERM stops a run at once with one line saying what it holds, and --resume continues it" <| fun () ->
+            use temp = new TempFolder "interrupted"
+            let train (out: string) (epochs: int) = [ researchDll; "vae"; "train"; "--epochs"; string epochs; "--out"; out ] @ small
+            for signal, code in [ "INT", 130; "TERM", 143 ] do
+                let folder = Path.Combine(temp.Path, signal)
+                let resumeFile = Path.Combine(folder, "checkpoints", "resume.safetensors")
+                use p = start temp.Path [] (train folder 1000)
+                // Stopped once an epoch is committed, in a later one.
+                let clock = Diagnostics.Stopwatch.StartNew()
+                while not (File.Exists resumeFile) && clock.Elapsed < TimeSpan.FromSeconds 60.0 && not p.HasExited do
+                    Thread.Sleep 50
+                Thread.Sleep 300
+                use kill = Diagnostics.Process.Start("kill", [ $"-{signal}"; string p.Id ])
+                kill.WaitForExit()
+                let r = finish p
+                Expect.equal r.ExitCode code $"SIG{signal}'s exit code: {r.Err}"
+                // The committed epoch, from the resume file's metadata (metrics.csv may hold a row more).
+                let committed =
+                    let bytes = File.ReadAllBytes resumeFile
+                    use header = Text.Json.JsonDocument.Parse(ReadOnlyMemory(bytes, 8, int (BitConverter.ToUInt64(bytes, 0))))
+                    int (header.RootElement.GetProperty("__metadata__").GetProperty("epoch").GetString())
+                Expect.isGreaterThan committed 0 "an epoch committed before the signal"
+                Expect.equal (lines r.Err) [| $"stopped by SIG{signal}: {folder} holds {committed} committed epoch(s); --resume continues from the last" |] "one line on stderr"
+                let resumed = research temp.Path [] [ "vae"; "train"; "--resume"; "--epochs"; string (committed + 1); "--out"; folder ]
+                Expect.equal resumed.ExitCode 0 resumed.Err
+                Expect.equal (File.ReadAllLines(Path.Combine(folder, "metrics.csv")).Length - 1) (committed + 1) "the resume trains one more epoch"
         testCase "--resume alone continues the run with its own settings, the model's too, to its own total; a finished run says so; --epochs extends it" <| fun () ->
             use temp = new TempFolder "resume-settings"
             // 1000 images in batches of 100: 10 steps an epoch; killed in epoch 3 of 5 (the family's
