@@ -25,6 +25,8 @@ type MetricsLog private (path: string, columns: string[], rows: ResizeArray<floa
         let lines = File.ReadAllLines path |> Array.filter (fun l -> l.Trim() <> "")
         if lines.Length = 0 then raise (InvalidDataException $"{path}: empty, expected a header line")
         let columns = lines.[0].Split(',')
+        if columns.[0] <> "epoch" then
+            raise (InvalidDataException $"{path}: the header '{lines.[0]}' does not start with the column 'epoch'; not a run's metrics")
         let parse (i: int) (line: string) =
             let cells = line.Split(',')
             if cells.Length <> columns.Length then

@@ -58,6 +58,7 @@ let tests =
                 malformed "" "empty"
                 malformed "epoch,loss\n1,2\n2,3,4\n" "line 3: 3 values for 2 columns"
                 malformed "epoch,loss\n1,2\n2,abc\n" "line 3: 'abc' is not a number"
+                malformed "garbage\n" "the header 'garbage' does not start with the column 'epoch'; not a run's metrics"
                 malformed "epoch,loss\n1,2,5\n" "line 2: 3 values for 2 columns"
                 // Another separator makes a row one cell.
                 malformed "epoch,loss\n1;2\n" "line 2"
