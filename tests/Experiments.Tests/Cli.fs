@@ -20,6 +20,11 @@ let private configuration = DirectoryInfo(Path.TrimEndingDirectorySeparator AppC
 
 let researchDll = Path.Combine(repository, "Experiments.CSharp", "bin", configuration, "net10.0", "research.dll")
 
+/// The MNIST files the commands read: <RESEARCH_DATA or the repository's data/>/mnist, as they find them.
+let mnistFolder =
+    let data = match Environment.GetEnvironmentVariable "RESEARCH_DATA" with null | "" -> Path.Combine(repository, "data") | d -> d
+    Path.Combine(data, "mnist")
+
 type Result = { ExitCode: int; Out: string; Err: string }
 
 /// Starts `program <args>` in `folder` with extra environment variables.

@@ -234,7 +234,7 @@ let tests =
             // image differs): one line on each, naming the rank, and no folder left.
             let copy = Path.Combine(temp.Path, "data")
             Directory.CreateDirectory(Path.Combine(copy, "mnist")) |> ignore
-            for file in Directory.GetFiles(Path.Combine(repository, "data", "mnist"), "*-ubyte") do
+            for file in Directory.GetFiles(mnistFolder, "*-ubyte") do
                 File.Copy(file, Path.Combine(copy, "mnist", Path.GetFileName file))
             let images = Path.Combine(copy, "mnist", "train-images-idx3-ubyte")
             let bytes = File.ReadAllBytes images

@@ -63,7 +63,7 @@ let tiny (args: string list) =
 
 /// The first `n` MNIST test images as an IDX file: the README's "any IDX file of 28 x 28 images".
 let private writeImages (path: string) (n: int) =
-    let source = File.ReadAllBytes(Path.Combine(repository, "data", "mnist", "t10k-images-idx3-ubyte"))
+    let source = File.ReadAllBytes(Path.Combine(mnistFolder, "t10k-images-idx3-ubyte"))
     let header = Array.copy source[.. 15]
     header[4 .. 7] <- [| byte (n >>> 24); byte (n >>> 16); byte (n >>> 8); byte n |]
     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
