@@ -124,9 +124,7 @@ type Report =
     /// family) given once, and that the page can be written into `outFolder` (created if missing).
     static member Check(folders: string seq, outFolder: string) =
         for folder in folders do RunFolder(folder).Family |> ignore
-        match folders |> Seq.countBy (Path.GetFullPath >> Path.TrimEndingDirectorySeparator) |> Seq.tryFind (fun (_, count) -> count > 1) with
-        | Some(folder, count) -> invalidArg "runs" $"{folder} is given {count} times; a report shows each run once"
-        | None -> ()
+        Research.Core.IO.Inputs.givenOnce "a report shows each run once" folders
         HtmlPage.CheckFolder(outFolder, "report.html")
 
     /// Writes <outFolder>/report.html with plotly.min.js beside it; returns the page's path.

@@ -38,9 +38,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     if steps < 1 then invalidArg "steps" $"--steps must be at least 1 (got {steps})"
     let threads = (RunSettings.validate { RunSettings.defaults with Threads = threads }).Threads
-    match inputs |> List.countBy (Path.GetFullPath >> Path.TrimEndingDirectorySeparator) |> List.tryFind (fun (_, count) -> count > 1) with
-    | Some(input, count) -> invalidArg "inputs" $"{input} is given {count} times; score each input once"
-    | None -> ()
+    Inputs.givenOnce "score each input once" inputs
     // Every input is checked before any work: a bad file, a missing checkpoint or sampler settings
     // a run cannot serve fail now, not after the other inputs' scores.
     let inputs =

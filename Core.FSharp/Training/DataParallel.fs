@@ -171,8 +171,7 @@ type DataParallel(group: ProcessGroup) =
     /// ranks on machines without a shared file system read their own copies: on a difference every
     /// rank raises ArgumentException naming the ranks that differ.
     member dp.CheckSameData(fingerprint: float[]) =
-        let differs = dp.FromLeader fingerprint <> fingerprint
-        let ranks = dp.Gather [| (if differs then 1uy else 0uy) |] |> Array.indexed |> Array.filter (fun (_, d) -> d[0] = 1uy) |> Array.map fst
+        let ranks = dp.Differing(dp.FromLeader fingerprint <> fingerprint)
         if ranks.Length > 0 then
             let which = String.Join(", ", ranks)
             invalidArg "data" $"the ranks read different training data: rank(s) {which} differ from rank 0's MNIST images or labels; give every rank the same files (--data or RESEARCH_DATA)"
@@ -182,8 +181,12 @@ type DataParallel(group: ProcessGroup) =
     member dp.CheckSameConfiguration(text: string) =
         let leaders = Encoding.UTF8.GetString(dp.OnLeader(fun () -> Encoding.UTF8.GetBytes text))
         let differs = leaders <> text
-        let counts = dp.Sum [| (if differs then 1.0 else 0.0) |]
-        if counts[0] > 0.0 then
+        let ranks = dp.Differing differs
+        if ranks.Length > 0 then
             let lines (t: string) = t.Split('\n', StringSplitOptions.TrimEntries) |> Set.ofArray
             let mine = if differs then " (here: " + String.Join("; ", Set.difference (lines text) (lines leaders) |> Set.map (fun l -> l.TrimEnd ',')) + ")" else ""
-            invalidArg "configuration" $"the ranks were started with different configurations: {int counts[0]} of the {dp.WorldSize} differ from rank 0's{mine}; start every rank with the same options"
+            invalidArg "configuration" $"the ranks were started with different configurations: {ranks.Length} of the {dp.WorldSize} differ from rank 0's{mine}; start every rank with the same options"
+
+    /// The ranks, on every rank, where `differs` is true (each rank gives its own).
+    member private dp.Differing(differs: bool) : int[] =
+        dp.Gather [| (if differs then 1uy else 0uy) |] |> Array.indexed |> Array.filter (fun (_, d) -> d[0] = 1uy) |> Array.map fst
