@@ -23,6 +23,11 @@ public static class CommandLine
             Console.Error.WriteLine($"error: {ParseErrorLine(parsed)}");
             return 2;
         }
+        if ((EmptyValue(parsed) ?? OptionTakenForInput(parsed)) is { } wrong)
+        {
+            Console.Error.WriteLine($"error: {wrong}");
+            return 2;
+        }
         // A test hook: with RESEARCH_TEST_PARSE_ONLY=1 a command line that parses runs nothing (the
         // tests check every command the README shows this way).
         if (Environment.GetEnvironmentVariable("RESEARCH_TEST_PARSE_ONLY") == "1")
@@ -57,7 +62,7 @@ public static class CommandLine
         {
             var token = parsed.UnmatchedTokens[0];
             if (token.StartsWith('-'))
-                return $"{path} has no option {token}{Nearest(token, command.Options.Where(o => !o.Hidden).Select(o => o.Name))} {help}";
+                return NoOption(result, token);
             if (commands.Count > 0)
                 return $"{path} has no command '{token}'{Nearest(token, commands)}; its commands: {string.Join(", ", commands)}";
             // A value after a flag (--skip-pytorch yes): the flag takes none.
@@ -79,6 +84,29 @@ public static class CommandLine
             return $"{path} needs <{argument.Name}> {help}";
         return $"{error.Message} {help}";
     }
+
+    /// An empty value (`--out ""`, a folder variable that was never set) names no file, folder or
+    /// number; without this, .NET's "The value cannot be an empty string" would name no option.
+    static string? EmptyValue(ParseResult parsed) =>
+        parsed.CommandResult.Children.Where(c => c.Tokens.Any(t => string.IsNullOrWhiteSpace(t.Value))).Select(c => c switch
+        {
+            OptionResult o => $"{o.Option.Name} was given an empty value",
+            ArgumentResult a => $"<{a.Argument.Name}> was given an empty value",
+            _ => null,
+        }).FirstOrDefault(line => line is not null);
+
+    static string NoOption(CommandResult result, string token)
+    {
+        var path = string.Join(" ", Ancestry(result).Reverse().Select(c => c.Name));
+        return $"{path} has no option {token}{Nearest(token, result.Command.Options.Where(o => !o.Hidden).Select(o => o.Name))} (see {path} --help)";
+    }
+
+    /// A command that takes any number of inputs (report, score) parses an unknown option as one
+    /// more input; a token shaped like an option that names no file is refused as the option it is.
+    static string? OptionTakenForInput(ParseResult parsed) =>
+        parsed.CommandResult.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens)
+            .Where(t => t.Value.Length > 1 && t.Value[0] == '-' && !char.IsDigit(t.Value[1]) && !Path.Exists(t.Value))
+            .Select(t => NoOption(parsed.CommandResult, t.Value)).FirstOrDefault();
 
     static IEnumerable<Command> Ancestry(CommandResult result)
     {

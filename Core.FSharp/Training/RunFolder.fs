@@ -74,7 +74,8 @@ type RunFolder(path: string) =
 
     /// The one-line error for an output folder that cannot be written (training's, a report's).
     static member NotWritable(folder: string, e: exn) =
-        IOException($"{folder} is not writable ({e.Message}); choose another --out folder", e)
+        if File.Exists folder then IOException($"{folder} is a file; --out names a folder", e)
+        else IOException($"{folder} is not writable ({e.Message}); choose another --out folder", e)
 
     /// The saved config.json, read with `read`.
     member f.ReadConfig(read: ConfigReader -> 'T) =

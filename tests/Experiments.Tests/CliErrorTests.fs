@@ -55,6 +55,14 @@ let tests =
                   [ "flow"; "sample"; "nowhere"; "--temperature"; "NaN" ], "--temperature must be a positive, finite number (got NaN)"
                   [ "flow"; "sample"; "nowhere"; "--temperature"; "0" ], "--temperature must be a positive, finite number (got 0)"
                   [ "score"; "nowhere"; "--temperature"; "Infinity" ], "--temperature must be a positive, finite number (got Infinity)"
+                  // An unset shell variable ($OUT) gives an empty value; .NET's own line named no option.
+                  [ "vae"; "train"; "--out"; "" ], "--out was given an empty value"
+                  [ "vae"; "train"; "--out"; "run"; "--data"; " " ], "--data was given an empty value"
+                  [ "report"; "" ], "<runs> was given an empty value"
+                  [ "vae"; "train"; "--out"; "a-file" ], "a-file is a file; --out names a folder"
+                  // report and score take any number of inputs: an unknown option was read as one more.
+                  [ "score"; "nowhere"; "--out"; "run" ], "research score has no option --out (see research score --help)"
+                  [ "report"; "nowhere"; "--no-verfy" ], "research report has no option --no-verfy (did you mean --no-verify?)"
                   [ "mlp"; "train"; "--out"; "run"; "--world-size"; "2" ], "--world-size needs --rank"
                   [ "mlp"; "train"; "--out"; "run"; "--resume"; "sometimes" ], "--resume takes no value, or 'auto' (got 'sometimes')"
                   // Refused before its minute of checks, not after.
