@@ -52,8 +52,17 @@ public static class ReportCommand
     {
         Console.Write($"report: {what} ... ");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = work();
-        Console.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s");
-        return result;
+        try
+        {
+            var result = work();
+            Console.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s");
+            return result;
+        }
+        catch
+        {
+            // The stage's line ends here, so the error that follows stands on a line of its own.
+            Console.WriteLine("failed");
+            throw;
+        }
     }
 }

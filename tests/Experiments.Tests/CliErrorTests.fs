@@ -262,6 +262,14 @@ let tests =
             oneLineError 2 "nowhere is not a run folder" late
             Expect.isFalse (late.Out.Contains "its figures") $"the figures were drawn before the check: {late.Out}"
             let run = Path.Combine(temp.Path, "run")
+            // A stage that fails ends its own line, so the error stands on a line of its own.
+            let broken = Path.Combine(temp.Path, "broken")
+            Directory.CreateDirectory(Path.Combine(broken, "checkpoints")) |> ignore
+            for file in [ "config.json"; "checkpoints/best.safetensors"; "checkpoints/last.safetensors" ] do File.Copy(Path.Combine(run, file), Path.Combine(broken, file))
+            File.WriteAllText(Path.Combine(broken, "metrics.csv"), File.ReadAllText(Path.Combine(run, "metrics.csv")) + "2,-5\n")
+            let failing = research temp.Path [] [ "report"; "broken"; "--no-verify" ]
+            oneLineError 2 "broken/metrics.csv, line 3:" failing
+            Expect.equal (lines failing.Out) [| "report: broken: its figures ... failed" |] "the stage's line"
             oneLineError 2 $"{run} is given 2 times; a report shows each run once"
                 (research temp.Path [] [ "report"; "run"; "run/"; "--no-verify"; "--out"; "both" ])
             // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
