@@ -6,16 +6,35 @@ open Research.Core
 /// An IDX file of uint8 images [N, H, W] (MNIST, Fashion-MNIST, generated samples, ...) as one
 /// float32 tensor [N; 1; H; W] in [0, 1] (bytes / 255).
 module ImageFile =
+    /// Writes an IDX file of n uint8 images [n, H, W] (round(255 x)), atomically, as MNIST stores
+    /// its digits, from images [count; 1; H; W] in [0, 1] that arrive a batch at a time: `fill put`
+    /// hands every batch, in order, to `put`, which writes it to the file at once, so that one batch
+    /// is held whatever n. `first` sees the first batch before it is written (a caller checks the
+    /// disk's room there).
+    let writeBatches (path: string) (n: int) (first: ImageShape -> unit) (fill: (Tensor -> unit) -> unit) =
+        let bigEndian (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+        Research.Core.IO.AtomicFile.writeWith path (fun stream ->
+            let mutable written, size = 0, None
+            fill (fun images ->
+                let shape = ImageShape.ofBatch images
+                if shape.Channels <> 1 then invalidArg "images" $"an IDX image file holds one channel; these images have {shape.Channels}"
+                match size with
+                | None ->
+                    first shape
+                    size <- Some shape
+                    let header = Array.concat [ [| 0uy; 0uy; 8uy; 3uy |]; bigEndian n; bigEndian shape.Height; bigEndian shape.Width ]
+                    stream.Write(header, 0, header.Length)
+                | Some earlier when earlier <> shape -> invalidArg "images" $"images of {shape} after images of {earlier} in one IDX file"
+                | Some _ -> ()
+                let pixels = images.toFloat32Array () |> Array.map (fun v -> byte (System.Math.Round(float (max 0.0f (min 1.0f v)) * 255.0)))
+                stream.Write(pixels, 0, pixels.Length)
+                written <- written + int (images.size 0))
+            if written <> n then invalidOp $"{written} images were given for an IDX file of {n}")
+
     /// Writes images [N; 1; H; W] in [0, 1] as an IDX file of uint8 [N, H, W] (round(255 x)),
     /// atomically, as MNIST stores its digits.
     let write (path: string) (images: Tensor) =
-        let shape = ImageShape.ofBatch images
-        if shape.Channels <> 1 then invalidArg "images" $"an IDX image file holds one channel; these images have {shape.Channels}"
-        let n = images.size 0
-        let pixels = images.toFloat32Array () |> Array.map (fun v -> byte (System.Math.Round(float (max 0.0f (min 1.0f v)) * 255.0)))
-        let bigEndian (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-        let header = Array.concat [ [| 0uy; 0uy; 8uy; 3uy |]; bigEndian (int n); bigEndian shape.Height; bigEndian shape.Width ]
-        Research.Core.IO.AtomicFile.writeBytes path (Array.append header pixels)
+        writeBatches path (int (images.size 0)) ignore (fun put -> put images)
 
     let read (path: string) =
         let idx = Idx.read path

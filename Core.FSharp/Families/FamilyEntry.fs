@@ -14,6 +14,11 @@ type SampleRequest =
       Temperature: float
       Steps: int }
 
+/// A run's sample sets for `score`, its request checked: `Use f` loads the checkpoint, hands f the
+/// sets, each (label, its drawing: SampleFiles.Drawing), and frees the model when f returns.
+type SampleSets =
+    abstract Use: ((string * SampleFiles.Drawing) list -> 'T) -> 'T
+
 /// A model family as the commands see it: its own commands (`research <name> train`, `sample`,
 /// `eval`, ...), which the runner builds from this entry, and what the commands that read any run
 /// folder (`report`, `score`, the comparison) need, found in the registry (Models/Registry.fs) by
@@ -40,10 +45,9 @@ type FamilyEntry =
       /// What the family offers as a likelihood, in words, for a run that has no evaluation yet.
       Likelihood: string
       /// The sample sets `score` draws, in two steps: given a request, it checks it against the
-      /// run (a bad one raises at once, before any input's work); then, called, it draws them:
-      /// (label, images [n; C; H; W] in [0, 1]), which the caller disposes. None for a family that
-      /// draws none (score an IDX file of its images instead).
-      Samples: (SampleRequest -> unit -> (string * Tensor) list) option
+      /// run (a bad one raises at once, before any input's work); then its Use draws them. None
+      /// for a family that draws none (score an IDX file of its images instead).
+      Samples: (SampleRequest -> SampleSets) option
       /// The epochs of the family's recipe in the README and its name: a run trained for fewer gets
       /// a note in its report that its figures are not yet what the family reaches.
       Recipe: (int * string) option }
@@ -65,34 +69,32 @@ module FamilyEntry =
           Samples = None
           Recipe = None }
 
-    /// `score`'s sample sets drawn by `draw` from a family's model, which `load` reads from the
+    /// `score`'s sample sets given by `sets` for a family's model, which `load` reads from the
     /// requested checkpoint (the config, the run settings and the model; its `parameters` are freed
     /// after the draws), on the requested threads as the family splits them; `check` first refuses
     /// a request the run's config cannot serve.
     let checkedSamplesOf (check: SampleRequest -> 'C -> unit) (family: Family<'C>) (load: string * string -> 'C * RunSettings * 'M)
-                         (parameters: 'M -> Nn.Parameters) (draw: SampleRequest -> 'C -> 'M -> (string * Tensor) list) =
+                         (parameters: 'M -> Nn.Parameters) (sets: SampleRequest -> 'C -> 'M -> (string * SampleFiles.Drawing) list) =
         Some(fun (r: SampleRequest) ->
             check r (fst (Family.readConfig family (RunFolder r.Folder)))
-            fun () ->
-                let config, _, model = load (r.Folder, r.Checkpoint)
-                use _ = parameters model
-                Family.useThreadsOf family config r.Threads
-                draw r config model)
+            { new SampleSets with
+                member _.Use draw =
+                    let config, _, model = load (r.Folder, r.Checkpoint)
+                    use _ = parameters model
+                    Family.useThreadsOf family config r.Threads
+                    draw (sets r config model) })
 
     /// The commands on a trained run that `research <family>` offers: the family's own and, for a
     /// family that draws sample sets for `score` but has no `sample` of its own (the VAEs), a
-    /// `sample` that writes the first of those sets, as every `sample` writes.
+    /// `sample` that writes the first of those sets, as every `sample` writes (drawing no other).
     let commands (entry: FamilyEntry) =
         match entry.Samples with
-        | Some draw when entry.Commands |> List.forall (fun c -> c.Name <> "sample") ->
+        | Some prepare when entry.Commands |> List.forall (fun c -> c.Name <> "sample") ->
             let sample =
                 RunCommand.sample $"Draw images from a trained {entry.Name} as `score` draws them (its first sample set)" "seed of the draws" "" [] (fun _ -> "")
                     (fun a n prefix ->
                         let request = { Folder = a.Folder; Checkpoint = a.Checkpoint; N = n; Seed = int64 a.Seed; Threads = a.Threads; Temperature = 1.0; Steps = 0 }
-                        let sets = draw request ()
-                        try SampleFiles.write prefix (snd sets.Head)
-                        finally
-                            for _, images in sets do images.Dispose())
+                        (prepare request).Use(fun sets -> (snd sets.Head).Collect(SampleFiles.writeDrawn prefix n)))
             sample :: entry.Commands
         | _ -> entry.Commands
 

@@ -68,8 +68,8 @@ let likelihood (folder: string) =
               let bound = match e.Bound with Some(name, v) -> $"; {name} {v:F3} (a bound)" | None -> ""
               Evaluation.label e, $"{e.Measure} {e.Estimate:F3} ± {e.StdErr:F3} {e.Unit}{bound}" ]
 
-/// The sample sets `score` draws from a run's checkpoint: the request checked now, and a function
-/// that draws them, each (label, images [n; C; H; W] in [0, 1]); the caller disposes the images.
+/// The sample sets `score` draws from a run's checkpoint: the request checked now, the sets drawn
+/// by their Use.
 let samples (request: SampleRequest) =
     let family = (RunFolder request.Folder).Family
     match find family |> Option.bind (fun e -> e.Samples) with

@@ -51,10 +51,10 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                   if not (File.Exists run.ConfigPath) then raise (InvalidDataException $"{input}: not a run folder (no config.json)")
                   // A run without a headline metric (a GAN) has no best checkpoint: its last one serves.
                   let checkpoint = if checkpoint = "best" then run.BestOrLast else checkpoint
-                  let draw =
+                  let sets =
                       Registry.samples { Folder = path; Checkpoint = checkpoint; N = n; Seed = int64 seed; Threads = threads
                                          Temperature = temperature; Steps = steps }
-                  path, Some(checkpoint, Checkpoint.epoch (run.Trained checkpoint), draw)
+                  path, Some(checkpoint, Checkpoint.epoch (run.Trained checkpoint), sets)
               else
                   use images = ImageFile.readAs Mnist.imageShape path
                   if images.size 0 < int64 fewest then
@@ -86,10 +86,11 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
     let sources =
         [ for path, run in inputs ->
               match run with
-              | Some(checkpoint, epoch, draw) ->
+              | Some(checkpoint, epoch, sets: SampleSets) ->
                   progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
+                  let drawn = sets.Use(fun sets -> [ for label, drawing in sets -> label, drawing.Collect(SampleFiles.draw n) ])
                   let scored =
-                      [ for label, images in draw () ->
+                      [ for label, images in drawn ->
                             use _ = images
                             let prefix = Path.Combine(path, "samples", $"score-{checkpoint}-{slug label}-n{n}-seed{seed}")
                             let idx, _ = SampleFiles.write prefix images

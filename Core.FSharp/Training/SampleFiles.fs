@@ -2,29 +2,76 @@
 /// (uint8, as MNIST stores its digits: `vae eval --images` takes it) and a PNG grid of the first 64.
 module Research.Core.Training.SampleFiles
 
+open System.IO
 open Research.Core
 open Research.Core.Data
 open Research.Core.IO
 
-/// n images made 200 at a time by `make count`, each batch's intermediates freed before the next
-/// (a flow decoding 10,000 images in one scope holds tens of GB; 200 at a time, about 1 GB); the
-/// caller owns the result.
+/// Images a model draws, not yet drawn: `d.Collect collect` sets up the drawing (its generator,
+/// no gradients) and hands `collect` the function that makes the next `count` images [count; C; H;
+/// W] in [0, 1]. `draw n` collects n of them into one tensor (for scores); `writeDrawn prefix n`
+/// writes n to files as they are made, holding one batch at a time whatever n.
+type Drawing =
+    abstract Collect: ((int -> Tensor) -> 'T) -> 'T
+
+/// The drawing of the images `make generator count` makes, with no gradients and a generator
+/// seeded with `seed`: the same seed gives the same images, however they are collected.
+let drawing (seed: int64) (make: Generator -> int -> Tensor) =
+    { new Drawing with
+        member _.Collect collect =
+            use _ = torch.no_grad ()
+            use generator = new Generator(seed)
+            collect (make generator) }
+
+/// Images are made 200 at a time, each batch's intermediates freed before the next (a flow
+/// decoding 10,000 images in one scope holds tens of GB; 200 at a time, about 1 GB).
+let private batch = 200
+
+/// n images made by `make count`, gathered into one tensor allocated once; the caller owns it.
 let draw (n: int) (make: int -> Tensor) =
-    use scope = new TensorScope()
-    let parts =
-        [ for start in 0 .. 200 .. n - 1 ->
-              use batch = new TensorScope()
-              batch.MoveToOuter(make (min 200 (n - start))) ]
-    scope.MoveToOuter(torch.cat (parts, 0))
+    let mutable all: Tensor = null
+    try
+        for start in 0 .. batch .. n - 1 do
+            use scope = new TensorScope()
+            let images = make (min batch (n - start))
+            if isNull all then all <- scope.Detach(torch.empty (Array.append [| int64 n |] images.shape[1..]))
+            all.narrow(0, int64 start, images.size 0).copy_ images |> ignore
+        all
+    with _ ->
+        if not (isNull all) then all.Dispose()
+        reraise ()
+
+/// Writes images handed over a batch at a time by `fill` as `<output>-idx3-ubyte` and the first 64
+/// as `<output>.png`, once the first batch shows that the IDX file fits on its disk (an IOException
+/// that AtomicFile names the file in otherwise); returns both paths.
+let private writeFiles (output: string) (n: int) (fill: (Tensor -> unit) -> unit) =
+    let idx, png = output + "-idx3-ubyte", output + ".png"
+    let roomFor (shape: ImageShape) =
+        let bytes = 16L + int64 n * int64 shape.Height * int64 shape.Width
+        let folder = Path.GetDirectoryName(Path.GetFullPath idx)
+        let free = if Directory.Exists folder then DriveInfo(folder).AvailableFreeSpace else System.Int64.MaxValue
+        if bytes > free then
+            let gb (b: int64) = float b / 1e9
+            raise (IOException $"{n} images take {gb bytes:F1} GB and its disk has {gb free:F1} GB free; ask for fewer (--n)")
+    let mutable shown = None
+    ImageFile.writeBatches idx n roomFor (fun put ->
+        fill (fun images ->
+            if shown.IsNone then
+                let first = images.narrow (0, 0L, min 64L (images.size 0))
+                shown <- Some(first.toFloat32Array (), ImageShape.ofBatch images, int (first.size 0))
+                first.Dispose()
+            put images))
+    let pixels, shape, count = shown.Value
+    let cols = min 8 count
+    AtomicFile.writeBytes png (Png.Grid(pixels, shape.Height, shape.Width, (count + cols - 1) / cols, cols))
+    idx, png
 
 /// Writes images [n; 1; H; W] in [0, 1] as `<output>-idx3-ubyte` and `<output>.png`; returns both paths.
-let write (output: string) (images: Tensor) =
-    let shape = ImageShape.ofBatch images
-    let n = images.size 0
-    let idx, png = output + "-idx3-ubyte", output + ".png"
-    ImageFile.write idx images
-    use scope = new TensorScope()
-    let shown = images.narrow (0, 0L, min 64L n)
-    let cols = int (min 8L n)
-    AtomicFile.writeBytes png (Png.Grid(shown.toFloat32Array (), shape.Height, shape.Width, (int (shown.size 0) + cols - 1) / cols, cols))
-    idx, png
+let write (output: string) (images: Tensor) = writeFiles output (int (images.size 0)) (fun put -> put images)
+
+/// Writes n images made by `make count` as they are made, as `write` writes them; returns both paths.
+let writeDrawn (output: string) (n: int) (make: int -> Tensor) =
+    writeFiles output n (fun put ->
+        for start in 0 .. batch .. n - 1 do
+            use scope = new TensorScope()
+            put (make (min batch (n - start))))

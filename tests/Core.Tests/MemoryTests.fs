@@ -19,22 +19,33 @@ let private leak (n: int) =
 let tests =
     testList "MemoryTests" [
         testSequenced <| testList "Memory" [
-            testCase "drawing samples in batches frees each batch's intermediates before the next" <| fun () ->
+            testCase "drawing samples in batches frees each batch before the next; written to files, none is kept" <| fun () ->
                 settle ()
+                let folder = IO.Directory.CreateTempSubdirectory("research-samples-").FullName
+                use _ = { new IDisposable with member _.Dispose() = IO.Directory.Delete(folder, true) }
                 let start = Tensor.LiveCount
                 let liveAtEachBatch = Collections.Generic.List<int64>()
-                // Each batch makes 20 intermediate tensors and returns one: only the returned ones may pile up.
+                // Each batch makes 20 intermediate tensors and returns one: only the gathered images may stay.
                 let make (count: int) =
                     liveAtEachBatch.Add(Tensor.LiveCount - start)
-                    let mutable x = torch.ones [| int64 count; 3L |]
-                    for _ in 1..20 do x <- x + 1.0
+                    let mutable x = torch.arange(float (count * 16)).view(int64 count, 1L, 4L, 4L) / 3200.0
+                    for _ in 1..20 do x <- x + 0.001
                     x
-                use images = Research.Core.Training.SampleFiles.draw 700 make
-                Expect.sequenceEqual (List.ofSeq liveAtEachBatch) [ 0L; 1L; 2L; 3L ] "List.ofSeq liveAtEachBatch"
-                Expect.equal images.shape [| 700L; 3L |] "images.shape"
-                Expect.equal Tensor.LiveCount (start + 1L) "Tensor.LiveCount"
-                use scope = new TensorScope()
-                Expect.equal (images.min().item ()) 21.0 "images.min().item ()"
+                let gathered =
+                    use images = Research.Core.Training.SampleFiles.draw 700 make
+                    Expect.equal images.shape [| 700L; 1L; 4L; 4L |] "images.shape"
+                    Expect.equal Tensor.LiveCount (start + 1L) "Tensor.LiveCount"
+                    let written = Research.Core.Training.SampleFiles.write (IO.Path.Combine(folder, "all")) images
+                    fst written |> IO.File.ReadAllBytes, snd written |> IO.File.ReadAllBytes
+                // Gathered once: one tensor stays from the second batch on.
+                Expect.sequenceEqual (List.ofSeq liveAtEachBatch) [ 0L; 1L; 1L; 1L ] "live tensors when each batch is made, gathered"
+                liveAtEachBatch.Clear()
+                let idx, png = Research.Core.Training.SampleFiles.writeDrawn (IO.Path.Combine(folder, "streamed")) 700 make
+                // Streamed: nothing stays between batches, whatever n.
+                Expect.sequenceEqual (List.ofSeq liveAtEachBatch) [ 0L; 0L; 0L; 0L ] "live tensors when each batch is made, streamed"
+                Expect.equal Tensor.LiveCount start "Tensor.LiveCount after streaming"
+                Expect.isTrue (IO.File.ReadAllBytes idx = fst gathered) "the streamed IDX file is the gathered one's"
+                Expect.isTrue (IO.File.ReadAllBytes png = snd gathered) "the streamed grid is the gathered one's"
             testCase "a scope frees what it owns except tensors moved out" <| fun () ->
                 settle ()
                 let start = Tensor.LiveCount

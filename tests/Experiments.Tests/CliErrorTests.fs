@@ -337,5 +337,12 @@ let tests =
             let blocked = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "4"; "--out"; Path.Combine("afile", "x") ]
             let target, inTheWay = Path.Combine(temp.Path, "afile", "x-idx3-ubyte"), Path.Combine(temp.Path, "afile")
             oneLineError 2 $"cannot write {target}: {inTheWay} is a file, not a folder" blocked
+            // Samples stream to their files (memory stays flat whatever --n), and a file larger than its disk's room is refused at the first batch.
+            // (Not on a disk with room for 1.6 TB, where the command would write them.)
+            if DriveInfo(temp.Path).AvailableFreeSpace < 1_500_000_000_000L then
+                let huge = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "2000000000"; "--threads"; "1"; "--out"; "huge" ]
+                oneLineError 2 $"""cannot write {Path.Combine(temp.Path, "huge-idx3-ubyte")}: 2000000000 images take 1568.0 GB and its disk has""" huge
+                Expect.stringContains huge.Err "GB free; ask for fewer (--n)" "the remedy"
+                Expect.isFalse (File.Exists(Path.Combine(temp.Path, "huge.png"))) "a grid of the refused samples"
             Expect.equal (Directory.GetFiles temp.Path |> Array.map Path.GetFileName |> Array.filter (fun f -> f.StartsWith ".")) [||] "temporary files left"
     ]

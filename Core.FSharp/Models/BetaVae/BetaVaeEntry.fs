@@ -35,10 +35,8 @@ let private panels (folder: string) (_: string option) =
 
 /// The sample set `score` draws: the decoder's means at draws from the prior N(0, I).
 let private scoreSamples (r: SampleRequest) (config: BetaVaeConfig) (_, _, decode: Tensor -> PixelDistribution) =
-    use _ = torch.no_grad ()
-    use generator = new Generator(r.Seed)
     [ "decoder means",
-      SampleFiles.draw r.N (fun count ->
+      SampleFiles.drawing r.Seed (fun generator count ->
           (decode (torch.randn ([| int64 count; int64 config.Latent |], generator = generator))).mean.view (Array.append [| int64 count |] Mnist.imageShape.Dims)) ]
 
 let entry =

@@ -48,7 +48,7 @@ let sweep =
 
 /// The sample set `score` draws: DDIM (eta 0) over the requested steps.
 let private scoreSamples (r: SampleRequest) (_: DiffusionConfig) (diffusion: DiffusionRun.Diffusion) =
-    [ $"DDIM, {r.Steps} steps", DiffusionRun.sample diffusion r.N (Some r.Steps) 0.0 r.Seed ]
+    [ $"DDIM, {r.Steps} steps", DiffusionRun.sample diffusion (Some r.Steps) 0.0 r.Seed ]
 
 let entry =
     { FamilyEntry.plain DiffusionRun.family

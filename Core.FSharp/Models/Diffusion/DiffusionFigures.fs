@@ -112,7 +112,7 @@ let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestra
     use reference = Metrics.FeatureNet.features net test.x
     let fid (label: string) (sampler: int option) =
         let clock = Diagnostics.Stopwatch.StartNew()
-        use images = DiffusionRun.sample diffusion n sampler 0.0 (int64 seed)
+        use images = (DiffusionRun.sample diffusion sampler 0.0 (int64 seed)).Collect(SampleFiles.draw n)
         use features = Metrics.FeatureNet.features net images
         let value = Metrics.SampleQuality.fid reference.Features features.Features
         progress $"{label}: FID {value:F2} ({n} samples in {clock.Elapsed.TotalSeconds:F0} s)"

@@ -59,13 +59,11 @@ let validationLoss (diffusion: Diffusion) (subset: ImageSubset) (seed: int64) =
         total <- total + loss.sum().item ()
     total / float subset.count
 
-/// n images [n; C; H; W] in [0, 1] from the average: DDIM over `steps` steps with eta, or ancestral
+/// Images [n; C; H; W] in [0, 1] from the average: DDIM over `steps` steps with eta, or ancestral
 /// sampling over all T steps with None.
-let sample (diffusion: Diffusion) (n: int) (steps: int option) (eta: float) (seed: int64) =
-    use _ = torch.no_grad ()
-    use generator = new Generator(seed)
+let sample (diffusion: Diffusion) (steps: int option) (eta: float) (seed: int64) =
     let shape = [| int64 diffusion.Image.Channels; int64 diffusion.Image.Height; int64 diffusion.Image.Width |]
-    SampleFiles.draw n (fun count ->
+    SampleFiles.drawing seed (fun generator count ->
         let x = Ddpm.sample diffusion.Schedule diffusion.Predict shape count steps eta generator (fun _ _ -> ())
         ((x + 1.0) / 2.0).clamp (0.0, 1.0))
 
@@ -75,7 +73,7 @@ let gridSteps (config: DiffusionConfig) = min 50 config.Steps
 /// 64 samples from the same noise at every epoch, as one PNG grid.
 let private sampleGrid (diffusion: Diffusion) (config: DiffusionConfig) (seed: int) =
     use scope = new TensorScope()
-    let x = sample diffusion 64 (Some(gridSteps config)) 0.0 (int64 seed + 2L)
+    let x = (sample diffusion (Some(gridSteps config)) 0.0 (int64 seed + 2L)).Collect(SampleFiles.draw 64)
     Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8)
 
 /// A fresh model (drawn from the run's generator) lowering DDPM's simple loss (Ho et al. 2020, eq.
@@ -116,8 +114,7 @@ let writeSamples (folder: string, checkpoint: string, n: int, steps: int, ancest
     use _ = diffusion.Parameters
     if not ancestral then checkSteps config steps
     Family.useThreadsOf family config threads
-    use images = sample diffusion n (if ancestral then None else Some steps) eta (int64 seed)
-    SampleFiles.write output images
+    (sample diffusion (if ancestral then None else Some steps) eta (int64 seed)).Collect(SampleFiles.writeDrawn output n)
 
 /// `diffusion eval`: the variational bound on the test images (the first `limit`; 0: all) in bits
 /// per dimension, Monte Carlo over one step per image, or exact over all T with `allSteps`; written

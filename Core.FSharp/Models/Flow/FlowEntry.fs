@@ -29,7 +29,7 @@ let eval =
 
 /// The sample sets `score` draws: at temperature 1 and at the requested one.
 let private scoreSamples (r: SampleRequest) (_: FlowConfig) (flow: Flow) =
-    [ for t in List.distinct [ 1.0; r.Temperature ] -> $"T={t:G3}", FlowRun.sample flow r.N t r.Seed ]
+    [ for t in List.distinct [ 1.0; r.Temperature ] -> $"T={t:G3}", FlowRun.sample flow t r.Seed ]
 
 let entry =
     { FamilyEntry.plain FlowRun.family "Normalizing flows on MNIST (RealNVP, Dinh et al. 2017): exact log-likelihood in bits per dimension."

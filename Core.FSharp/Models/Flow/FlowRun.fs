@@ -99,11 +99,9 @@ let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, s
           Details = [] }
     evaluation, Evaluation.write run evaluation
 
-/// n images at a temperature, [n; C; H; W] in [0, 1].
-let sample (flow: Flow) (n: int) (temperature: float) (seed: int64) =
-    use _ = torch.no_grad ()
-    use generator = new Generator(seed)
-    SampleFiles.draw n (fun count -> Flow.sample flow count temperature generator / 255.0)
+/// Images at a temperature, [n; C; H; W] in [0, 1].
+let sample (flow: Flow) (temperature: float) (seed: int64) =
+    SampleFiles.drawing seed (fun generator count -> Flow.sample flow count temperature generator / 255.0)
 
 /// `flow sample`: n images at a temperature, as `<output>-idx3-ubyte` and the first 64 as `<output>.png`.
 let writeSamples (folder: string, checkpoint: string, n: int, temperature: float, seed: int, threads: int, output: string) =
@@ -112,5 +110,4 @@ let writeSamples (folder: string, checkpoint: string, n: int, temperature: float
     let config, _, flow = load (folder, checkpoint)
     use _ = flow.Parameters
     Family.useThreadsOf family config threads
-    use images = sample flow n temperature (int64 seed)
-    SampleFiles.write output images
+    (sample flow temperature (int64 seed)).Collect(SampleFiles.writeDrawn output n)

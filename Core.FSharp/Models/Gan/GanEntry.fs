@@ -20,5 +20,5 @@ let entry =
         Bench = Some GanBenchmark.benchmark
         References = fun folder -> GanFigures.references (fst (Family.readConfig GanRun.family (RunFolder folder)))
         Panels = fun folder _ -> GanFigures.panels folder
-        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.N r.Seed ])
+        Samples = FamilyEntry.samplesOf GanRun.family GanRun.load _.Parameters (fun r _ gan -> [ "samples", GanRun.sample gan r.Seed ])
         Recipe = Some(10, "the DCGAN recipe") }

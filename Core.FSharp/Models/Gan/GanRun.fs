@@ -95,11 +95,9 @@ let family = Family.create "gan" GanConfig.settings GanConfig.runDefaults traine
 let load (folder: string, checkpoint: string) =
     Loop.loadModel family (folder, checkpoint) (fun config -> create Generator.Default config Mnist.imageShape) _.Parameters
 
-/// N generated images (G in evaluation mode) in [0, 1], [n; C; H; W].
-let sample (gan: Gan) (n: int) (seed: int64) =
-    use _ = torch.no_grad ()
-    use generator = new Generator(seed)
-    SampleFiles.draw n (fun count -> Gan.ofTanhRange (gan.Generate false (noise gan (int64 count) generator)))
+/// Generated images (G in evaluation mode) in [0, 1], [n; C; H; W].
+let sample (gan: Gan) (seed: int64) =
+    SampleFiles.drawing seed (fun generator count -> Gan.ofTanhRange (gan.Generate false (noise gan (int64 count) generator)))
 
 /// `gan sample`: n images from a run's checkpoint, written as `<output>-idx3-ubyte` (uint8, as
 /// MNIST stores its digits, for `vae eval --images` or a score) and the first 64 as `<output>.png`.
@@ -108,5 +106,4 @@ let writeSamples (folder: string, checkpoint: string, n: int, seed: int, threads
     let config, _, gan = load (folder, checkpoint)
     use _ = gan.Parameters
     Family.useThreadsOf family config threads
-    use images = sample gan n (int64 seed)
-    SampleFiles.write output images
+    (sample gan (int64 seed)).Collect(SampleFiles.writeDrawn output n)

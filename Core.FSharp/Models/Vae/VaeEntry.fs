@@ -27,7 +27,7 @@ let eval =
 /// The sample sets `score` draws: the decoder means, and draws from p(x|z).
 let private scoreSamples (r: SampleRequest) (config: VaeConfig) (vae: Vae) =
     let draws = match config.Likelihood with Bernoulli -> "Bernoulli draws" | _ -> "decoder draws"
-    [ "decoder means", VaeRun.sample vae config r.N r.Seed false; draws, VaeRun.sample vae config r.N r.Seed true ]
+    [ "decoder means", VaeRun.sample vae config r.Seed false; draws, VaeRun.sample vae config r.Seed true ]
 
 let entry =
     { FamilyEntry.plain VaeRun.family "Variational autoencoders on MNIST (Kingma & Welling 2014)."

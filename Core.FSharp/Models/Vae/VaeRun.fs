@@ -118,12 +118,10 @@ let readConfig (folder: string) = Family.readConfig family (RunFolder folder)
 let load (folder: string, checkpoint: string) =
     Loop.loadModel family (folder, checkpoint) (fun config -> use generator = new Generator(0L) in VaeModel.create generator config Mnist.imageShape) _.Parameters
 
-/// n images from the prior through the decoder, [n; C; H; W] in [0, 1]: the decoder means, or draws
+/// Images from the prior through the decoder, [n; C; H; W] in [0, 1]: the decoder means, or draws
 /// from p(x|z) when `draw` (a Gaussian decoder's draws clamped to [0, 1]).
-let sample (vae: Vae) (config: VaeConfig) (n: int) (seed: int64) (draw: bool) =
-    use _ = torch.no_grad ()
-    use generator = new Generator(seed)
-    SampleFiles.draw n (fun count ->
+let sample (vae: Vae) (config: VaeConfig) (seed: int64) (draw: bool) =
+    SampleFiles.drawing seed (fun generator count ->
         let p = vae.Decode(torch.randn ([| int64 count; int64 config.Latent |], generator = generator))
         let images = if draw then p.sample generator else p.mean
         images.clamp(min = 0.0, max = 1.0).view (Array.append [| int64 count |] vae.Image.Dims))
