@@ -67,6 +67,9 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         Family.useThreads (threads, 1)
         FeatureNet.features net images
     use mnist = Mnist.load (?folder = (dataFolder |> Option.map (fun f -> Path.Combine(f, "mnist"))))
+    // The floor is n training images; more than MNIST has would compare the sets with a smaller floor.
+    if int64 n > mnist.train.count then
+        invalidArg "n" $"--n {n} is more than the {mnist.train.count} training images the floor scores; give at most {mnist.train.count}"
     use testFeatures =
         use test = mnist.test.all ()
         featuresOf test.x

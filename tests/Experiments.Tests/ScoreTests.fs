@@ -115,6 +115,9 @@ let tests =
             Expect.equal (count fewer.Out "ten-idx3-ubyte") "10" "images scored from a file of 10 at --n 12"
             Expect.equal (count fewer.Out "floor: MNIST training images, seed 1") "12" "the floor's images at --n 12"
             Expect.stringContains fewer.Out "holds 10 images, fewer than the floor's --n 12; FID and KID are biased upwards at small n, so compare at equal n (--n 10)" "the note"
+            // The floor cannot have more images than the training split holds.
+            oneLineError 2 "--n 50001 is more than the 50000 training images the floor scores; give at most 50000"
+                (research temp.Path [] [ "score"; ten; "--n"; "50001"; "--threads"; "1" ])
             oneLineError 2 $"{ten} is given 2 times; score each input once" (research temp.Path [] [ "score"; ten; "./" + Path.GetRelativePath(temp.Path, ten) ])
             // A run of a family that draws no samples (here one the registry does not know).
             let other = Path.Combine(temp.Path, "other")
