@@ -32,6 +32,8 @@ public static class CommandLine
         // tests check every command the README shows this way).
         if (Environment.GetEnvironmentVariable("RESEARCH_TEST_PARSE_ONLY") == "1")
             return 0;
+        // Ctrl-C or SIGTERM ends any command at once; the files it was writing go with it.
+        using var stop = Interruption.RemoveUnfinishedWrites();
         try
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

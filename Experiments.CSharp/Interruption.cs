@@ -3,8 +3,9 @@ using Research.Core.Training;
 
 namespace Research.Experiments;
 
-/// What a training run says when Ctrl-C (SIGINT) or SIGTERM stops it. The process still ends at
-/// once, as a kill ends it: an epoch is committed by one atomic rename, so the last commit stands
+/// What a command does when Ctrl-C (SIGINT) or SIGTERM stops it: every command removes the
+/// temporary files of its unfinished atomic writes, and a training run says what it holds. The
+/// process still ends at once, as a kill ends it: an epoch is committed by one atomic rename, so the last commit stands
 /// and `--resume` redoes the epoch that was cut short, bit for bit. Before it ends, one line on
 /// standard error says what the run folder holds.
 static class Interruption
@@ -32,6 +33,13 @@ static class Interruption
             Console.Error.WriteLine((Console.IsErrorRedirected ? "" : "\n") + $"stopped by {context.Signal}: {holds}");
         }
         return new Registrations([PosixSignalRegistration.Create(PosixSignal.SIGINT, Say), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Say)]);
+    }
+
+    /// For every command: the temporary files of writes under way are removed before the process ends.
+    public static IDisposable RemoveUnfinishedWrites()
+    {
+        static void Remove(PosixSignalContext _) => Research.Core.IO.AtomicFile.abandon();
+        return new Registrations([PosixSignalRegistration.Create(PosixSignal.SIGINT, Remove), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Remove)]);
     }
 
     sealed class Registrations(PosixSignalRegistration[] registrations) : IDisposable

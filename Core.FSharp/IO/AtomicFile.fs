@@ -31,6 +31,27 @@ let private syncFolder (folder: string) =
             Research.Core.Native.fsync fd |> ignore
             Research.Core.Native.close fd |> ignore
 
+/// The temporary files of the writes under way in this process.
+let private underWay = Collections.Concurrent.ConcurrentDictionary<string, unit>()
+
+/// Removes the temporary files of the writes under way: the process is ending (Ctrl-C, SIGTERM),
+/// so none of them will be renamed into place, and a long write (`sample --n` in the millions)
+/// would leave gigabytes behind.
+let abandon () =
+    for temp in underWay.Keys do
+        try File.Delete temp with _ -> ()
+
+/// Removes temporary files of earlier writes to `name` whose writers were killed mid-write. A
+/// writer holds its temporary file under an exclusive lock (.NET's FileShare.None is an OS lock
+/// on Linux, released when the process dies), so a file that can be locked has no writer left.
+let private removeAbandoned (folder: string) (name: string) =
+    if Directory.Exists folder then
+        for temp in Directory.GetFiles(folder, $".{name}.*.tmp") do
+            try
+                (new FileStream(temp, FileMode.Open, FileAccess.ReadWrite, FileShare.None)).Dispose()
+                File.Delete temp
+            with :? IOException -> () // another writer's, still under way
+
 /// Writes path atomically with `write`, which fills the temporary file's stream: the file's data
 /// reach the disk before the rename, and the rename before this returns.
 /// A file system's refusal (no such folder, a file in the way, no permission) is an IOException
@@ -40,14 +61,19 @@ let writeWith (path: string) (write: FileStream -> unit) =
     let folder = Path.GetDirectoryName full
     let temp = Path.Combine(folder, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
     try
-        Directory.CreateDirectory folder |> ignore
-        using (new FileStream(temp, FileMode.CreateNew, FileAccess.Write)) (fun stream ->
-            write stream
-            stream.Flush true)
-        step ()
-        File.Move(temp, full, true)
-        syncFolder folder
-        step ()
+        try
+            Directory.CreateDirectory folder |> ignore
+            removeAbandoned folder (Path.GetFileName full)
+            underWay[temp] <- ()
+            using (new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None)) (fun stream ->
+                write stream
+                stream.Flush true)
+            step ()
+            File.Move(temp, full, true)
+            syncFolder folder
+            step ()
+        finally
+            underWay.TryRemove temp |> ignore
     with e ->
         if File.Exists temp then File.Delete temp
         match e with

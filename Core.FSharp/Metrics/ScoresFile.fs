@@ -133,7 +133,7 @@ let read (folder: string) =
 /// Adds scored sets and their floor to <folder>/scores.json: rows of the same measurement (label,
 /// checkpoint, epoch, sample count, seed) are replaced, the others kept. Updates are serialised by
 /// an OS lock on <folder>/.scores.lock (waiting up to `patience` for another `score` to finish
-/// its update); the temporary files of a writer that was killed are removed under it.
+/// its update); the temporary file of a writer that was killed goes with the next write (AtomicFile).
 let update (folder: string) (featureNet: string) (reference: string) (floor: ScoredSet) (sets: ScoredSet list) (patience: TimeSpan) =
     let lockPath = Path.Combine(folder, ".scores.lock")
     let clock = Diagnostics.Stopwatch.StartNew()
@@ -145,7 +145,6 @@ let update (folder: string) (featureNet: string) (reference: string) (floor: Sco
             Thread.Sleep 100
             take ()
     use _ = take ()
-    for temp in Directory.GetFiles(folder, $".{fileName}.*.tmp") do File.Delete temp
     let existing = read folder
     let replace (old: ScoredSet list) (fresh: ScoredSet list) =
         let keys = set [ for s in fresh -> s.Key ]

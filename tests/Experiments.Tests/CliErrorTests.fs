@@ -337,6 +337,19 @@ let tests =
             let blocked = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "4"; "--out"; Path.Combine("afile", "x") ]
             let target, inTheWay = Path.Combine(temp.Path, "afile", "x-idx3-ubyte"), Path.Combine(temp.Path, "afile")
             oneLineError 2 $"cannot write {target}: {inTheWay} is a file, not a folder" blocked
+            // Ctrl-C or SIGTERM while samples stream to their file removes the unfinished file.
+            for signal, code in [ "INT", 130; "TERM", 143 ] do
+                use p = start temp.Path [] [ researchDll; "gan"; "sample"; "gan"; "--n"; "2000000"; "--threads"; "1"; "--out"; "stopped" ]
+                let unfinished () = Directory.GetFiles(temp.Path, ".stopped-idx3-ubyte.*.tmp")
+                let clock = Diagnostics.Stopwatch.StartNew()
+                while unfinished().Length = 0 && clock.Elapsed < TimeSpan.FromSeconds 60.0 && not p.HasExited do
+                    Thread.Sleep 20
+                Expect.equal (unfinished().Length) 1 "the file being written"
+                use kill = Diagnostics.Process.Start("kill", [ $"-{signal}"; string p.Id ])
+                kill.WaitForExit()
+                let r = finish p
+                Expect.equal r.ExitCode code $"SIG{signal}'s exit code: {r.Err}"
+                Expect.equal (Directory.GetFiles(temp.Path, "*stopped*")) [||] $"files left after SIG{signal}"
             // Samples stream to their files (memory stays flat whatever --n), and a file larger than its disk's room is refused at the first batch.
             // (Not on a disk with room for 1.6 TB, where the command would write them.)
             if DriveInfo(temp.Path).AvailableFreeSpace < 1_500_000_000_000L then
