@@ -69,6 +69,23 @@ type PyTorchPeer =
         | Some script -> raise (FileNotFoundException($"the PyTorch benchmark script is missing: {script}", script))
         | None -> raise (FileNotFoundException $"no repository (a folder with Research.sln) above the current directory holds bench/{name}; pass the script's path")
 
+    /// Checks, before any side is timed, that `python` runs and imports torch: a bad --python
+    /// otherwise failed only after this workspace's side had run for minutes.
+    static member CheckPython(python: string) =
+        let start = ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        for arg in [ "-c"; "import torch" ] do
+            start.ArgumentList.Add arg
+        use proc =
+            try Process.Start start
+            with :? Win32Exception as e ->
+                raise (FileNotFoundException($"--python {python}: cannot run it ({e.Message}); give a Python with torch, or --skip-pytorch", python))
+        let errors = proc.StandardError.ReadToEndAsync()
+        proc.StandardOutput.ReadToEnd() |> ignore
+        proc.WaitForExit()
+        if proc.ExitCode <> 0 then
+            let last = match errors.Result.Trim() with "" -> $"exit code {proc.ExitCode}" | text -> text.Split('\n') |> Array.last
+            raise (InvalidOperationException $"--python {python} cannot import torch ({last}); give a Python with torch (Debian's python3-torch), or --skip-pytorch")
+
     /// Runs `program args` (with `environment` added to its own), a benchmark side that prints
     /// one JSON line with its versions and threads ({"torch": ..., "threads": ...}) and one per
     /// epoch ({"epoch", "seconds", "images", "loss", and "collectives" where measured});

@@ -173,8 +173,13 @@ public static class BenchCommand
         return command;
     }
 
-    internal static (string? python, string? script) Peer(ParseResult r, Common common, Func<string> defaultScript) =>
-        r.GetValue(common.SkipPyTorch) ? (null, null) : (r.GetValue(common.Python)!, r.GetValue(common.Script) ?? defaultScript());
+    internal static (string? python, string? script) Peer(ParseResult r, Common common, Func<string> defaultScript)
+    {
+        if (r.GetValue(common.SkipPyTorch)) return (null, null);
+        var (python, script) = (r.GetValue(common.Python)!, r.GetValue(common.Script) ?? defaultScript());
+        PyTorchPeer.CheckPython(python);
+        return (python, script);
+    }
 
     internal static string[] DataArgs(ParseResult r, Common common) => r.GetValue(common.Data) is { } data ? ["--data", data] : [];
 

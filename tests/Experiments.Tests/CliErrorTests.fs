@@ -74,6 +74,16 @@ let tests =
                 oneLineError 2 fragment r
                 Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "run"))) $"{args}: a run folder was created"
                 Expect.isFalse (Directory.Exists(Path.Combine(temp.Path, "pages"))) $"{args}: a page's folder was created"
+        testCase "bench refuses a --python that cannot run or cannot import torch before it times anything" <| fun () ->
+            use temp = new TempFolder "bench-python"
+            let noTorch = Path.Combine(temp.Path, "python-without-torch")
+            File.WriteAllText(noTorch, "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n")
+            File.SetUnixFileMode(noTorch, UnixFileMode.UserRead ||| UnixFileMode.UserExecute)
+            for python, says in [ noTorch, $"--python {noTorch} cannot import torch (ModuleNotFoundError: No module named 'torch'); give a Python with torch (Debian's python3-torch), or --skip-pytorch"
+                                  Path.Combine(temp.Path, "nowhere"), "cannot run it" ] do
+                let r = research temp.Path [] [ "bench"; "vae"; "--python"; python; "--script"; "peer.py"; "--limit"; "256" ]
+                oneLineError 2 says r
+                Expect.isFalse (r.Out.Contains "research (.NET") $"this workspace's side ran first: {r.Out}"
         testCase "a run folder on a read-only file system is one line saying it is not writable" <| fun () ->
             if Environment.UserName <> "root" then skiptest "a read-only bind mount needs root"
             use temp = new TempFolder "read-only"
