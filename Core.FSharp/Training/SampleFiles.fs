@@ -23,19 +23,21 @@ let drawing (seed: int64) (make: Generator -> int -> Tensor) =
             use generator = new Generator(seed)
             collect (make generator) }
 
-/// Images are made 200 at a time, each batch's intermediates freed before the next (a flow
-/// decoding 10,000 images in one scope holds tens of GB; 200 at a time, about 1 GB).
-let private batch = 200
+/// Hands `take` (the batch's scope, its first index, the images) n images made by `make count`
+/// 200 at a time, each batch and its intermediates freed before the next (a flow decoding 10,000
+/// images in one scope holds tens of GB; 200 at a time, about 1 GB).
+let private batches (n: int) (make: int -> Tensor) (take: TensorScope -> int -> Tensor -> unit) =
+    for start in 0 .. 200 .. n - 1 do
+        use scope = new TensorScope()
+        take scope start (make (min 200 (n - start)))
 
 /// n images made by `make count`, gathered into one tensor allocated once; the caller owns it.
 let draw (n: int) (make: int -> Tensor) =
     let mutable all: Tensor = null
     try
-        for start in 0 .. batch .. n - 1 do
-            use scope = new TensorScope()
-            let images = make (min batch (n - start))
+        batches n make (fun scope start images ->
             if isNull all then all <- scope.Detach(torch.empty (Array.append [| int64 n |] images.shape[1..]))
-            all.narrow(0, int64 start, images.size 0).copy_ images |> ignore
+            all.narrow(0, int64 start, images.size 0).copy_ images |> ignore)
         all
     with _ ->
         if not (isNull all) then all.Dispose()
@@ -71,7 +73,4 @@ let write (output: string) (images: Tensor) = writeFiles output (int (images.siz
 
 /// Writes n images made by `make count` as they are made, as `write` writes them; returns both paths.
 let writeDrawn (output: string) (n: int) (make: int -> Tensor) =
-    writeFiles output n (fun put ->
-        for start in 0 .. batch .. n - 1 do
-            use scope = new TensorScope()
-            put (make (min batch (n - start))))
+    writeFiles output n (fun put -> batches n make (fun _ _ images -> put images))
