@@ -4,10 +4,10 @@ using Research.Core.Training;
 namespace Research.Experiments;
 
 /// What a command does when Ctrl-C (SIGINT) or SIGTERM stops it: every command removes the
-/// temporary files of its unfinished atomic writes, and a training run says what it holds. The
-/// process still ends at once, as a kill ends it: an epoch is committed by one atomic rename, so the last commit stands
-/// and `--resume` redoes the epoch that was cut short, bit for bit. Before it ends, one line on
-/// standard error says what the run folder holds.
+/// temporary files of its unfinished atomic writes, and a training run says, in one line on
+/// standard error, what its folder holds. The process still ends at once, as a kill ends it: an
+/// epoch is committed by one atomic rename, so the last commit stands and `--resume` redoes the
+/// epoch that was cut short, bit for bit.
 static class Interruption
 {
     public static IDisposable Explain(string folder)
@@ -32,15 +32,15 @@ static class Interruption
             // On a terminal the progress line is still open.
             Console.Error.WriteLine((Console.IsErrorRedirected ? "" : "\n") + $"stopped by {context.Signal}: {holds}");
         }
-        return new Registrations([PosixSignalRegistration.Create(PosixSignal.SIGINT, Say), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Say)]);
+        return OnStop(Say);
     }
 
     /// For every command: the temporary files of writes under way are removed before the process ends.
-    public static IDisposable RemoveUnfinishedWrites()
-    {
-        static void Remove(PosixSignalContext _) => Research.Core.IO.AtomicFile.abandon();
-        return new Registrations([PosixSignalRegistration.Create(PosixSignal.SIGINT, Remove), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Remove)]);
-    }
+    public static IDisposable RemoveUnfinishedWrites() => OnStop(_ => Research.Core.IO.AtomicFile.abandon());
+
+    /// Runs `act` when SIGINT or SIGTERM arrives, until disposed; the process then ends as before.
+    static Registrations OnStop(Action<PosixSignalContext> act) =>
+        new([PosixSignalRegistration.Create(PosixSignal.SIGINT, act), PosixSignalRegistration.Create(PosixSignal.SIGTERM, act)]);
 
     sealed class Registrations(PosixSignalRegistration[] registrations) : IDisposable
     {

@@ -69,16 +69,25 @@ type PyTorchPeer =
         | Some script -> raise (FileNotFoundException($"the PyTorch benchmark script is missing: {script}", script))
         | None -> raise (FileNotFoundException $"no repository (a folder with Research.sln) above the current directory holds bench/{name}; pass the script's path")
 
+    /// Starts `program args` (with `environment` added to its own), its output and errors piped;
+    /// a program that cannot be started is a FileNotFoundException saying `cannotRun` and why.
+    static member private Start(program: string, args: string list, environment: (string * string) list, cannotRun: string -> string) =
+        let start = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        for arg in args do
+            start.ArgumentList.Add arg
+        for name, value in environment do
+            start.Environment[name] <- value
+        try
+            Process.Start start
+        with :? Win32Exception as e ->
+            raise (FileNotFoundException(cannotRun e.Message, program))
+
     /// Checks, before any side is timed, that `python` runs and imports torch: a bad --python
     /// otherwise failed only after this workspace's side had run for minutes.
     static member CheckPython(python: string) =
-        let start = ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-        for arg in [ "-c"; "import torch" ] do
-            start.ArgumentList.Add arg
         use proc =
-            try Process.Start start
-            with :? Win32Exception as e ->
-                raise (FileNotFoundException($"--python {python}: cannot run it ({e.Message}); give a Python with torch, or --skip-pytorch", python))
+            PyTorchPeer.Start(python, [ "-c"; "import torch" ], [],
+                              fun why -> $"--python {python}: cannot run it ({why}); give a Python with torch, or --skip-pytorch")
         let errors = proc.StandardError.ReadToEndAsync()
         proc.StandardOutput.ReadToEnd() |> ignore
         proc.WaitForExit()
@@ -92,16 +101,7 @@ type PyTorchPeer =
     /// `epochDone` hears of each epoch as it ends.
     static member RunSide(program: string, args: string list, environment: (string * string) list, epochs: int, blasThreads: int,
                           epochDone: Action<EpochTiming>) =
-        let start = ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-        for arg in args do
-            start.ArgumentList.Add arg
-        for name, value in environment do
-            start.Environment[name] <- value
-        use proc =
-            try
-                Process.Start start
-            with :? Win32Exception as e ->
-                raise (FileNotFoundException($"cannot run '{program}': {e.Message}", program))
+        use proc = PyTorchPeer.Start(program, args, environment, fun why -> $"cannot run '{program}': {why}")
         let errors = proc.StandardError.ReadToEndAsync()
         let mutable version, threads = "", 0
         let timings = ResizeArray<EpochTiming>()

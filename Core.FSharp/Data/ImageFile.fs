@@ -9,10 +9,15 @@ module ImageFile =
     /// Writes an IDX file of n uint8 images [n, H, W] (round(255 x)), atomically, as MNIST stores
     /// its digits, from images [count; 1; H; W] in [0, 1] that arrive a batch at a time: `fill put`
     /// hands every batch, in order, to `put`, which writes it to the file at once, so that one batch
-    /// is held whatever n. `first` sees the first batch before it is written (a caller checks the
-    /// disk's room there).
-    let writeBatches (path: string) (n: int) (first: ImageShape -> unit) (fill: (Tensor -> unit) -> unit) =
+    /// is held whatever n. A file larger than its disk's free room is refused at the first batch.
+    let writeBatches (path: string) (n: int) (fill: (Tensor -> unit) -> unit) =
         let bigEndian (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+        let roomFor (shape: ImageShape) =
+            let bytes = 16L + int64 n * int64 shape.Height * int64 shape.Width
+            let free = DriveInfo(Path.GetDirectoryName(Path.GetFullPath path)).AvailableFreeSpace
+            if bytes > free then
+                let gb (b: int64) = float b / 1e9
+                raise (IOException $"{n} images take {gb bytes:F1} GB and its disk has {gb free:F1} GB free; ask for fewer (--n)")
         Research.Core.IO.AtomicFile.writeWith path (fun stream ->
             let mutable written, size = 0, None
             fill (fun images ->
@@ -20,7 +25,7 @@ module ImageFile =
                 if shape.Channels <> 1 then invalidArg "images" $"an IDX image file holds one channel; these images have {shape.Channels}"
                 match size with
                 | None ->
-                    first shape
+                    roomFor shape
                     size <- Some shape
                     let header = Array.concat [ [| 0uy; 0uy; 8uy; 3uy |]; bigEndian n; bigEndian shape.Height; bigEndian shape.Width ]
                     stream.Write(header, 0, header.Length)
@@ -34,7 +39,7 @@ module ImageFile =
     /// Writes images [N; 1; H; W] in [0, 1] as an IDX file of uint8 [N, H, W] (round(255 x)),
     /// atomically, as MNIST stores its digits.
     let write (path: string) (images: Tensor) =
-        writeBatches path (int (images.size 0)) ignore (fun put -> put images)
+        writeBatches path (int (images.size 0)) (fun put -> put images)
 
     let read (path: string) =
         let idx = Idx.read path

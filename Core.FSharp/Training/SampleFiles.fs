@@ -2,7 +2,6 @@
 /// (uint8, as MNIST stores its digits: `vae eval --images` takes it) and a PNG grid of the first 64.
 module Research.Core.Training.SampleFiles
 
-open System.IO
 open Research.Core
 open Research.Core.Data
 open Research.Core.IO
@@ -44,19 +43,11 @@ let draw (n: int) (make: int -> Tensor) =
         reraise ()
 
 /// Writes images handed over a batch at a time by `fill` as `<output>-idx3-ubyte` and the first 64
-/// as `<output>.png`, once the first batch shows that the IDX file fits on its disk (an IOException
-/// that AtomicFile names the file in otherwise); returns both paths.
+/// as `<output>.png`; returns both paths.
 let private writeFiles (output: string) (n: int) (fill: (Tensor -> unit) -> unit) =
     let idx, png = output + "-idx3-ubyte", output + ".png"
-    let roomFor (shape: ImageShape) =
-        let bytes = 16L + int64 n * int64 shape.Height * int64 shape.Width
-        let folder = Path.GetDirectoryName(Path.GetFullPath idx)
-        let free = if Directory.Exists folder then DriveInfo(folder).AvailableFreeSpace else System.Int64.MaxValue
-        if bytes > free then
-            let gb (b: int64) = float b / 1e9
-            raise (IOException $"{n} images take {gb bytes:F1} GB and its disk has {gb free:F1} GB free; ask for fewer (--n)")
     let mutable shown = None
-    ImageFile.writeBatches idx n roomFor (fun put ->
+    ImageFile.writeBatches idx n (fun put ->
         fill (fun images ->
             if shown.IsNone then
                 let first = images.narrow (0, 0L, min 64L (images.size 0))
