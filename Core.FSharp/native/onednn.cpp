@@ -2,7 +2,8 @@
 // it executes (its own verbose lines, one per execution, naming the implementation: "jit:avx512_core",
 // or "ref:any" for a reference kernel that is tens of times slower). oneDNN prints the lines on
 // stdout; while a trace runs, stdout goes to a temporary file, and whatever else was written there
-// meanwhile is passed on to the real stdout when the trace ends.
+// meanwhile (oneDNN's lines too where ONEDNN_VERBOSE asked for them) is passed on to the real
+// stdout when the trace ends.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <unistd.h>
@@ -68,17 +69,22 @@ const char* trace_end() {
   std::fflush(stdout);
   dup2(saved_stdout, STDOUT_FILENO);
   close(saved_stdout);
-  std::string verbose, other;
+  // A user who set ONEDNN_VERBOSE asked for oneDNN's lines: they pass on too, in their order.
+  const bool pass_verbose = initial_verbose_level() > 0;
+  std::string verbose, passed;
   std::rewind(trace_file);
   char* line = nullptr;
   size_t capacity = 0;
-  for (ssize_t n; (n = getline(&line, &capacity, trace_file)) > 0;)
-    (std::strncmp(line, "onednn_verbose", 14) == 0 ? verbose : other).append(line, n);
+  for (ssize_t n; (n = getline(&line, &capacity, trace_file)) > 0;) {
+    const bool is_verbose = std::strncmp(line, "onednn_verbose", 14) == 0;
+    if (is_verbose) verbose.append(line, n);
+    if (!is_verbose || pass_verbose) passed.append(line, n);
+  }
   std::free(line);
   std::fclose(trace_file);
   trace_file = nullptr;
-  if (!other.empty()) {
-    std::fwrite(other.data(), 1, other.size(), stdout);
+  if (!passed.empty()) {
+    std::fwrite(passed.data(), 1, passed.size(), stdout);
     std::fflush(stdout);
   }
   trace_text = std::move(verbose);
