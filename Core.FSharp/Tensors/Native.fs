@@ -181,6 +181,7 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_to_dtype(H a, int dtype, H* out)
 [<DllImport(Lib)>] extern int ts_to_device(H a, int devType, int devIndex, H* out)
 [<DllImport(Lib)>] extern int ts_contiguous(H a, H* out)
+[<DllImport(Lib)>] extern int ts_channels_last(H a, H* out)
 
 // ---- factories ----
 [<DllImport(Lib)>] extern int ts_zeros(int64[] shape, int ndims, int dtype, int devType, int devIndex, H* out)

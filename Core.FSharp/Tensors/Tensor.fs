@@ -344,6 +344,9 @@ type Tensor internal (handle: nativeint) =
     member x.flatten(?startDim: int, ?endDim: int) =
         x.Op1(fun (a, o) -> ts_flatten (a, int64 (defaultArg startDim 0), int64 (defaultArg endDim -1), o))
     member x.contiguous() = x.Op1 ts_contiguous
+    /// The same values with the channels innermost in memory (NHWC; 4-d tensors): convolutions then
+    /// run on oneDNN without converting layouts, and so do the layers after them.
+    member x.channelsLast() = x.Op1 ts_channels_last
     member x.clone() = x.Op1 ts_clone
     /// The same values cut off from the autograd graph (shares storage).
     member x.detach() = x.Op1 ts_detach

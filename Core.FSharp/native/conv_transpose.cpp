@@ -30,8 +30,10 @@ at::Tensor transposed(const at::Tensor& x, const at::Tensor& w, at::IntArrayRef 
     return x.flatten(1).mm(w.flatten(1)).view({x.size(0), w.size(1), w.size(2), w.size(3)});
   const int64_t height = (x.size(2) - 1) * stride[0] - 2 * padding[0] + w.size(2) + output_padding[0];
   const int64_t width = (x.size(3) - 1) * stride[1] - 2 * padding[1] + w.size(3) + output_padding[1];
-  // convolution_backward reads only the shape of the convolution's input (here the output).
-  const at::Tensor shape = at::empty({x.size(0), w.size(1), height, width}, x.options());
+  // convolution_backward reads only the shape of the convolution's input (here the output), and
+  // its memory format: a channels-last x gives a channels-last y.
+  const at::Tensor shape =
+      at::empty({x.size(0), w.size(1), height, width}, x.options().memory_format(x.suggest_memory_format()));
   return std::get<0>(at::convolution_backward(x, shape, w, c10::nullopt, stride, padding, {1, 1}, false, {0, 0}, 1,
                                               {true, false, false}));
 }
@@ -52,7 +54,7 @@ struct ConvTranspose : public torch::autograd::Function<ConvTranspose> {
     const auto stride = ctx->saved_data["stride"].toIntVector();
     const auto padding = ctx->saved_data["padding"].toIntVector();
     const auto output_padding = ctx->saved_data["output_padding"].toIntVector();
-    const at::Tensor dy = grads[0].contiguous();
+    const at::Tensor dy = grads[0].contiguous(x.suggest_memory_format());
     variable_list result(5);
     // With create_graph the gradient must itself be differentiable: take it through ATen's op.
     if (at::GradMode::is_enabled()) {
@@ -89,7 +91,8 @@ at::Tensor shim::conv_transpose2d(const at::Tensor& x, const at::Tensor& w, cons
                      x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
                      output_padding[0] < stride[0] && output_padding[1] < stride[1];
   if (!plain) return at::conv_transpose2d(x, w, bias, stride, padding, output_padding, groups, dilation);
-  at::Tensor y = ConvTranspose::apply(x.contiguous(), w.contiguous(), stride, padding, output_padding);
+  at::Tensor y =
+      ConvTranspose::apply(x.contiguous(x.suggest_memory_format()), w.contiguous(), stride, padding, output_padding);
   if (bias && bias->defined()) y = y + bias->view({1, -1, 1, 1});
   return y;
 }

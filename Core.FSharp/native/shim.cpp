@@ -213,6 +213,17 @@ int ts_to_device(tensor a, int dev_type, int dev_index, tensor* out) {
   GUARD(*out = wrap(T(a).to(device_of(dev_type, dev_index))))
 }
 int ts_contiguous(tensor a, tensor* out) { GUARD(*out = wrap(T(a).contiguous())) }
+// ATen runs a convolution on oneDNN in NHWC when its input suggests channels-last strides; a tensor
+// of one channel is already channels-last contiguous but does not suggest it, so it gets such strides.
+int ts_channels_last(tensor a, tensor* out) {
+  GUARD({
+    const at::Tensor& x = T(a);
+    if (x.dim() != 4) throw std::invalid_argument("channels_last needs a 4-d tensor [N, C, H, W]");
+    *out = wrap(x.suggest_memory_format() == at::MemoryFormat::ChannelsLast
+                    ? x
+                    : at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::ChannelsLast)).copy_(x));
+  })
+}
 
 // ---- shape and indexing ----
 int ts_transpose(tensor a, int64_t d0, int64_t d1, tensor* out) { GUARD(*out = wrap(at::transpose(T(a), d0, d1))) }

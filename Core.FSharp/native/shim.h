@@ -122,6 +122,7 @@ TS_API int ts_bernoulli_(tensor a, double p, generator g);
 TS_API int ts_to_dtype(tensor a, int dtype, tensor* out);
 TS_API int ts_to_device(tensor a, int dev_type, int dev_index, tensor* out);
 TS_API int ts_contiguous(tensor a, tensor* out);
+TS_API int ts_channels_last(tensor a, tensor* out);
 
 // ---- shape and indexing ----
 TS_API int ts_transpose(tensor a, int64_t d0, int64_t d1, tensor* out);

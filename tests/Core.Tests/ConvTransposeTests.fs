@@ -40,6 +40,24 @@ let tests =
                 closeToScale "d/dx" x64.grad x32.grad
                 closeToScale "d/dw" w64.grad w32.grad
                 if bias then closeToScale "d/db" b64.grad b32.grad
+        // The DCGAN's activations are channels-last (NHWC in memory): its two upsamplings on such input.
+        testCase "a channels-last input gives ATen's float64 output and gradients" <| fun () ->
+            use scope = new TensorScope()
+            for cin, cout, size in [ 8L, 4L, 7L; 4L, 1L, 14L ] do
+                let w64 = (randn64 31L [ cin; cout; 4L; 4L ]).requires_grad_ ()
+                let x64 = (randn64 32L [ 3L; cin; size; size ]).requires_grad_ ()
+                let w32 = (w64.detach().``to`` Float32).requires_grad_ ()
+                let x32 = (x64.detach().``to`` Float32).channelsLast().requires_grad_ ()
+                Expect.isFalse x32.is_contiguous $"{cin} channels: the input is not NCHW-contiguous"
+                closeToScale "the input's values" (x64.detach ()) (x32.detach ())
+                let y64 = F.conv_transpose2d (x64, w64, stride = 2, padding = 1)
+                let y32 = F.conv_transpose2d (x32, w32, stride = 2, padding = 1)
+                closeToScale $"{cin} -> {cout}: output" (y64.detach ()) (y32.detach ())
+                let u = randn64 33L (List.ofArray y64.shape)
+                (y64 * u).sum().backward ()
+                (y32 * u.``to`` Float32).sum().backward ()
+                closeToScale $"{cin} -> {cout}: d/dx" x64.grad x32.grad
+                closeToScale $"{cin} -> {cout}: d/dw" w64.grad w32.grad
         testCase "second derivatives (through the gradient) equal ATen's" <| fun () ->
             use scope = new TensorScope()
             for size in [ 1L; 5L ] do
