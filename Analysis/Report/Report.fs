@@ -121,10 +121,14 @@ type Report =
               yield Html(VerifyTable.Html verifyRows) ]
 
     /// Checks, before any figure is drawn, that every folder is a run (its config.json names a
-    /// family) given once, and that the page can be written into `outFolder` (created if missing).
+    /// family) given once, that `outFolder` is not the folder of another run (whose report.html is
+    /// that run's own), and that the page can be written there (created if missing).
     static member Check(folders: string seq, outFolder: string) =
         for folder in folders do RunFolder(folder).Family |> ignore
         Research.Core.IO.Inputs.givenOnce "a report shows each run once" folders
+        let full (f: string) = Path.TrimEndingDirectorySeparator(Path.GetFullPath f)
+        if File.Exists(RunFolder(outFolder).ConfigPath) && not (folders |> Seq.exists (fun f -> full f = full outFolder)) then
+            invalidArg "out" $"--out {outFolder} is the folder of another run, whose report.html is its own; give a folder that holds no run"
         HtmlPage.CheckFolder(outFolder, "report.html")
 
     /// Writes <outFolder>/report.html with plotly.min.js beside it; returns the page's path.

@@ -282,6 +282,10 @@ let tests =
             Expect.equal (lines failing.Out) [| "report: broken: its figures ... failed" |] "the stage's line"
             oneLineError 2 $"{run} is given 2 times; a report shows each run once"
                 (research temp.Path [] [ "report"; "run"; "run/"; "--no-verify"; "--out"; "both" ])
+            // Another run's folder as --out would replace that run's own report.html.
+            oneLineError 2 "--out broken is the folder of another run, whose report.html is its own; give a folder that holds no run"
+                (research temp.Path [] [ "report"; "run"; "--no-verify"; "--out"; "broken" ])
+            Expect.isFalse (File.Exists(Path.Combine(broken, "report.html"))) "the other run's folder got a report"
             // Binary images stored as 0 and 1 (instead of 0 and 255) are refused, not read as near-black.
             let binary = Path.Combine(temp.Path, "binary-idx3-ubyte")
             File.WriteAllBytes(binary, Array.append header (Array.init (12 * 784) (fun _ -> byte (rng.Next 2))))
