@@ -148,6 +148,31 @@ print(json.dumps(out))
                         for (name, ours), expected in Array.zip (Array.zip (names gan.Generator) grads) [| for e in theirs.GetProperty("grads").EnumerateArray() -> floats e |] do
                             assertClose $"dG/d{name}" 1e-4 1e-6 expected (ours.toFloat64Array ()))
         ]
+        // Which oneDNN kernels serve the DCGAN's channels-last convolutions depends on the CPU, so
+        // this runs on whatever machine runs the tests (as the flow's FlowKernels do).
+        testSequenced <| testList "DcganKernels" [
+            testCase "a DCGAN training step runs no oneDNN reference kernel, and its gradients keep the weights' layout" <| fun () ->
+                use scope = new TensorScope()
+                use g = new Generator(3L)
+                let gan = Dcgan.create g GanConfig.dcgan Mnist.imageShape
+                use parameters = gan.Parameters
+                let x = Gan.toTanhRange (torch.rand ([| 128L; 1L; 28L; 28L |], generator = g))
+                let z = torch.randn ([| 128L; int64 GanConfig.dcgan.Latent |], generator = g)
+                let (), ran =
+                    OneDnn.trace (fun () ->
+                        let fake = gan.Generate true z
+                        (Objectives.discriminatorReal (gan.Discriminate true x) + Objectives.discriminatorFake (gan.Discriminate true (fake.detach ()))).backward ()
+                        (Objectives.generator NonSaturating (gan.Discriminate true fake)).backward ())
+                let convolutions = ran |> List.filter (fun p -> p.Kind = "convolution")
+                output.WriteLine $"DCGAN step: {ran.Length} kinds of oneDNN primitive ({convolutions.Length} convolutions) on {OneDnn.isa ()}"
+                Expect.equal (convolutions |> List.map (fun p -> p.Propagation) |> List.distinct |> List.sort)
+                    [ "backward_data"; "backward_weights"; "forward_training" ] "the traced convolutions' kinds"
+                Expect.equal (ran |> List.filter (fun p -> p.IsReference) |> List.map string) [] "reference kernels"
+                // The fused Adam step reads each gradient as a plain buffer in its weight's layout.
+                for name, w in Array.append gan.Generator.named gan.Discriminator.named do
+                    Expect.isTrue w.grad.is_contiguous $"{name}'s gradient is contiguous"
+                    Expect.equal w.grad.shape w.shape $"{name}'s gradient's shape"
+        ]
         testSequenced <| testList "GanRunTests" [
             testList "a resumed GAN run equals an uninterrupted one bit for bit" [
                 for arch in [ "mlp"; "dcgan" ] -> testCase arch (resumedEqualsStraight arch)
