@@ -34,6 +34,8 @@ public static class CommandLine
             return 0;
         // Ctrl-C or SIGTERM ends any command at once; the files it was writing go with it.
         using var stop = Interruption.RemoveUnfinishedWrites();
+        // The handlers run on the runtime's threads, which exist by now (see Signals).
+        Research.Core.IO.Signals.keepOffThisThread();
         try
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

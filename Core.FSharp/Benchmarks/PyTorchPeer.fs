@@ -78,7 +78,7 @@ type PyTorchPeer =
         for name, value in environment do
             start.Environment[name] <- value
         try
-            Process.Start start
+            Research.Core.IO.Signals.start start
         with :? Win32Exception as e ->
             raise (FileNotFoundException(cannotRun e.Message, program))
 

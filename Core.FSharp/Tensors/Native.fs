@@ -279,6 +279,9 @@ let check (status: int) =
 [<DllImport("libc", SetLastError = true)>] extern int fsync(int fd)
 [<DllImport("libc")>] extern int close(int fd)
 
+// ---- libc: which threads receive SIGINT and SIGTERM (Signals) ----
+[<DllImport("libc")>] extern int pthread_sigmask(int how, uint64[] set, uint64[] old)
+
 /// A per-thread 16-byte buffer for out-parameters: a native call writes it and the caller reads
 /// it back at once (a local's address cannot be passed through an inlined lambda, and stackalloc
 /// is invalid IL wherever the evaluation stack is not empty).

@@ -54,8 +54,8 @@ let commitUnlessStopped (commit: unit -> unit) = lock commits (fun () -> if not 
 /// then stays the last, while the process ends.
 let stopCommits () = lock commits (fun () -> commitsStopped <- true)
 
-let private epochOf (path: string) (d: StateDict) =
-    match d.metadata.TryGetValue "epoch" with
+let private epochIn (path: string) (metadata: IReadOnlyDictionary<string, string>) =
+    match metadata.TryGetValue "epoch" with
     | true, e ->
         match Int32.TryParse e with
         | true, v -> v
@@ -66,10 +66,13 @@ let private loadInto (path: string) (what: string) (load: unit -> unit) =
     try load ()
     with :? ArgumentException as e -> raise (InvalidDataException($"{path}: {what}: {e.Message}", e))
 
-/// The epoch a checkpoint file was saved after.
+let private epochOf (path: string) (d: StateDict) = epochIn path d.metadata
+
+/// The epoch a checkpoint file was saved after, from its header alone: no tensor is made, so a
+/// signal handler can ask it while the training thread runs.
 let epoch (path: string) =
-    use d = Safetensors.load path
-    epochOf path d
+    if not (File.Exists path) then raise (FileNotFoundException($"safetensors file '{path}' does not exist", path))
+    epochIn path (snd (SafetensorsFormat.parse (path, File.ReadAllBytes path)))
 
 let private allFinite (t: Tensor) =
     use scope = new TensorScope()

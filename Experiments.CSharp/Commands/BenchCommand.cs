@@ -85,7 +85,7 @@ public static class BenchCommand
             {
                 var info = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
                 foreach (var a in Args(rank)) info.ArgumentList.Add(a);
-                return System.Diagnostics.Process.Start(info)!;
+                return Research.Core.IO.Signals.start(info);
             }).ToList();
             var epochs = int.Parse(family[Array.IndexOf(family, "--epochs") + 1]);
             try

@@ -84,6 +84,17 @@ let tests =
                 let r = research temp.Path [] [ "bench"; "vae"; "--python"; python; "--script"; "peer.py"; "--limit"; "256" ]
                 oneLineError 2 says r
                 Expect.isFalse (r.Out.Contains "research (.NET") $"this workspace's side ran first: {r.Out}"
+        // The thread that runs a command keeps SIGINT and SIGTERM off (Signals); the processes it
+        // starts must not inherit that, or Ctrl-C and SIGTERM would not reach them.
+        testCase "a process that bench starts receives SIGINT and SIGTERM (its signal mask blocks neither)" <| fun () ->
+            use temp = new TempFolder "bench-mask"
+            let python = Path.Combine(temp.Path, "python-showing-its-mask")
+            File.WriteAllText(python, "#!/bin/sh\ngrep SigBlk /proc/self/status >&2\nexit 1\n")
+            File.SetUnixFileMode(python, UnixFileMode.UserRead ||| UnixFileMode.UserExecute)
+            let r = research temp.Path [] [ "bench"; "vae"; "--python"; python; "--limit"; "256" ]
+            oneLineError 2 "cannot import torch (SigBlk:" r
+            let shown = r.Err.Substring(r.Err.IndexOf "SigBlk:" + 7).TrimStart().Substring(0, 16)
+            Expect.equal (Convert.ToUInt64(shown, 16) &&& 0x4002UL) 0UL $"the child's blocked signals: {shown}"
         testCase "a run folder on a read-only file system is one line saying it is not writable" <| fun () ->
             if Environment.UserName <> "root" then skiptest "a read-only bind mount needs root"
             use temp = new TempFolder "read-only"
