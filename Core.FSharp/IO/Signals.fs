@@ -14,15 +14,17 @@ let private stopSignals () =
     set[0] <- (1UL <<< (2 - 1)) ||| (1UL <<< (15 - 1)) // SIGINT, SIGTERM
     set
 
-let private mask (how: int) =
-    if OperatingSystem.IsLinux() then Research.Core.Native.pthread_sigmask (how, stopSignals (), null) |> ignore
-
 /// Keeps SIGINT and SIGTERM off the calling thread and the threads it starts from now on.
-let keepOffThisThread () = mask 0 (* SIG_BLOCK *)
+let keepOffThisThread () =
+    if OperatingSystem.IsLinux() then Research.Core.Native.pthread_sigmask (0 (* SIG_BLOCK *), stopSignals (), null) |> ignore
 
 /// Starts a process as Process.Start does, without passing it this thread's blocked SIGINT and
-/// SIGTERM (a child inherits the mask of the thread that starts it).
+/// SIGTERM (a child inherits the mask of the thread that starts it); the thread's mask is then
+/// as it was.
 let start (info: ProcessStartInfo) =
-    mask 1 (* SIG_UNBLOCK *)
-    try Process.Start info
-    finally mask 0
+    if not (OperatingSystem.IsLinux()) then Process.Start info
+    else
+        let before = Array.zeroCreate<uint64> 16
+        Research.Core.Native.pthread_sigmask (1 (* SIG_UNBLOCK *), stopSignals (), before) |> ignore
+        try Process.Start info
+        finally Research.Core.Native.pthread_sigmask (2 (* SIG_SETMASK *), before, null) |> ignore
