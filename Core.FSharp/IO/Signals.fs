@@ -14,17 +14,18 @@ let private stopSignals () =
     set[0] <- (1UL <<< (2 - 1)) ||| (1UL <<< (15 - 1)) // SIGINT, SIGTERM
     set
 
+// pthread_sigmask's `how`: SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK. Linux only; elsewhere nothing changes.
+let private sigmask (how: int) (set: uint64[]) (old: uint64[]) =
+    if OperatingSystem.IsLinux() then Research.Core.Native.pthread_sigmask (how, set, old) |> ignore
+
 /// Keeps SIGINT and SIGTERM off the calling thread and the threads it starts from now on.
-let keepOffThisThread () =
-    if OperatingSystem.IsLinux() then Research.Core.Native.pthread_sigmask (0 (* SIG_BLOCK *), stopSignals (), null) |> ignore
+let keepOffThisThread () = sigmask 0 (stopSignals ()) null
 
 /// Starts a process as Process.Start does, without passing it this thread's blocked SIGINT and
 /// SIGTERM (a child inherits the mask of the thread that starts it); the thread's mask is then
 /// as it was.
 let start (info: ProcessStartInfo) =
-    if not (OperatingSystem.IsLinux()) then Process.Start info
-    else
-        let before = Array.zeroCreate<uint64> 16
-        Research.Core.Native.pthread_sigmask (1 (* SIG_UNBLOCK *), stopSignals (), before) |> ignore
-        try Process.Start info
-        finally Research.Core.Native.pthread_sigmask (2 (* SIG_SETMASK *), before, null) |> ignore
+    let before = Array.zeroCreate<uint64> 16
+    sigmask 1 (stopSignals ()) before
+    try Process.Start info
+    finally sigmask 2 before null

@@ -54,7 +54,7 @@ let commitUnlessStopped (commit: unit -> unit) = lock commits (fun () -> if not 
 /// then stays the last, while the process ends.
 let stopCommits () = lock commits (fun () -> commitsStopped <- true)
 
-let private epochIn (path: string) (metadata: IReadOnlyDictionary<string, string>) =
+let private epochOf (path: string) (metadata: IReadOnlyDictionary<string, string>) =
     match metadata.TryGetValue "epoch" with
     | true, e ->
         match Int32.TryParse e with
@@ -66,13 +66,11 @@ let private loadInto (path: string) (what: string) (load: unit -> unit) =
     try load ()
     with :? ArgumentException as e -> raise (InvalidDataException($"{path}: {what}: {e.Message}", e))
 
-let private epochOf (path: string) (d: StateDict) = epochIn path d.metadata
-
 /// The epoch a checkpoint file was saved after, from its header alone: no tensor is made, so a
 /// signal handler can ask it while the training thread runs.
 let epoch (path: string) =
     if not (File.Exists path) then raise (FileNotFoundException($"safetensors file '{path}' does not exist", path))
-    epochIn path (snd (SafetensorsFormat.parse (path, File.ReadAllBytes path)))
+    epochOf path (snd (SafetensorsFormat.parse (path, File.ReadAllBytes path)))
 
 let private allFinite (t: Tensor) =
     use scope = new TensorScope()
@@ -93,13 +91,13 @@ let loadModel (path: string, model: Parameters, check: IReadOnlyDictionary<strin
             raise (InvalidDataException $"{path}: the weights of {name} are not finite numbers")
         | _ -> ()
     loadInto path "the model" (fun () -> model.load_state_dict d)
-    epochOf path d
+    epochOf path d.metadata
 
 /// Loads a resume file's contents (read from `path`) into the model, the optimizers and the
 /// generators (every one must be in the file); returns the epoch it was saved after.
 let loadResumeFrom (path: string, d: StateDict, model: Parameters, optimizers: (string * Optimizer) list,
                     generators: (string * Generator) list) =
-    let epoch = epochOf path d
+    let epoch = epochOf path d.metadata
     (use weights = d.sub "model."
      loadInto path "the model" (fun () -> model.load_state_dict weights))
     for name, o in optimizers do
