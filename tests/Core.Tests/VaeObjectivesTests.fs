@@ -157,5 +157,19 @@ let tests =
                 for k, v in bounds do
                     let excess, se = pairedDifference v ll
                     Expect.isTrue (excess < 3.0 * se) $"L_{k} exceeds the k = 5000 estimate by {excess} +- {se}"
+            testCase "a long log p(x) evaluation reports its progress after every chunk of samples" <| fun () ->
+                let vae, x = randomMlpVae.Value.Values
+                // 24 images in one batch, k = 50 drawn 10 at a time: the images count as done in the share of
+                // their samples drawn (24 x 10/50, 20/50, ...), then the batch's end gives the running mean.
+                let reports = ResizeArray<Training.Progress>()
+                let result = VaeRun.evaluate (vae, x, false, 50, 10, 1L, reports.Add)
+                Expect.sequenceEqual [ for r in reports -> r.Done ] [ 4L; 9L; 14L; 19L; 24L ] "images done at each report"
+                Expect.isTrue (reports |> Seq.forall (fun r -> r.Total = 24L)) "every report's total is the 24 images"
+                Expect.isTrue (reports |> Seq.take 4 |> Seq.forall (fun r -> System.Double.IsNaN r.Running)) "a running mean before any batch finished"
+                Expect.floatClose Accuracy.veryHigh reports[4].Running result.LogLikelihood "the last report's running mean is the estimate"
+                // Drawn in one chunk, the estimate reports once, at the batch's end.
+                let once = ResizeArray<Training.Progress>()
+                VaeRun.evaluate (vae, x, false, 50, 50, 1L, once.Add) |> ignore
+                Expect.sequenceEqual [ for r in once -> r.Done ] [ 24L ] "one chunk: one report"
         ]
     ]

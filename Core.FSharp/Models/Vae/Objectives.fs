@@ -43,8 +43,9 @@ let iwaeWithTerms (vae: Vae) (generator: Generator option) (k: int) (x: Tensor) 
 
 /// log (1/k) sum_i exp(logw_i) over k log-weights drawn `chunk` at a time (drawLogWeights c gives
 /// [c; batch]), so memory stays bounded: each chunk is reduced to its logsumexp before the next is
-/// drawn. No gradients; the result [batch] goes to the caller's scope.
-let private chunkedLogMeanExp (k: int) (chunk: int) (drawLogWeights: int -> Tensor) =
+/// drawn; after each chunk `drawn` is told how many of the k have been drawn (a long estimate's
+/// progress). No gradients; the result [batch] goes to the caller's scope.
+let private chunkedLogMeanExp (k: int) (chunk: int) (drawn: int -> unit) (drawLogWeights: int -> Tensor) =
     if k < 1 then invalidArg "k" $"the number of samples must be at least 1 (got {k})"
     if chunk < 1 then invalidArg "chunk" $"the chunk size must be at least 1 (got {chunk})"
     use _ = torch.no_grad()
@@ -52,22 +53,28 @@ let private chunkedLogMeanExp (k: int) (chunk: int) (drawLogWeights: int -> Tens
     let partial =
         [| for start in 0 .. chunk .. k - 1 ->
                use inner = new TensorScope()
-               inner.MoveToOuter((drawLogWeights (min chunk (k - start))).logsumexp(dim = 0)) |]
+               let reduced = inner.MoveToOuter((drawLogWeights (min chunk (k - start))).logsumexp(dim = 0))
+               drawn (min k (start + chunk))
+               reduced |]
     // logsumexp over all k weights = logsumexp over the chunks' logsumexps.
     scope.MoveToOuter(torch.stack(partial, 0).logsumexp(dim = 0) - Math.Log(float k))
 
-/// log p(x) by importance sampling with q(z|x) as the proposal, k samples (the IWAE paper uses 5000).
-let logLikelihood (vae: Vae) (generator: Generator option) (k: int) (chunk: int) (x: Tensor) =
+/// log p(x) by importance sampling with q(z|x) as the proposal, k samples drawn `chunk` at a time,
+/// telling `drawn` how many after each chunk (the IWAE paper uses k = 5000).
+let logLikelihoodReporting (drawn: int -> unit) (vae: Vae) (generator: Generator option) (k: int) (chunk: int) (x: Tensor) =
     use _ = torch.no_grad()
     use scope = new TensorScope()
     let x = flat x
     let q = vae.Encode x
-    scope.MoveToOuter(chunkedLogMeanExp k chunk (fun c -> importanceLogWeights vae q generator c x))
+    scope.MoveToOuter(chunkedLogMeanExp k chunk drawn (fun c -> importanceLogWeights vae q generator c x))
+
+/// log p(x) by importance sampling with q(z|x) as the proposal, k samples (the IWAE paper uses 5000).
+let logLikelihood vae generator k chunk x = logLikelihoodReporting ignore vae generator k chunk x
 
 /// The naive estimator log (1/k) sum_i p(x|z_i) with z_i ~ p(z). Unbiased in p(x), but almost every
 /// z from the prior explains x badly, so its variance explodes as the latent size grows (seeds, 1.4).
 let naiveLogLikelihood (vae: Vae) (generator: Generator option) (k: int) (chunk: int) (x: Tensor) =
     let x = flat x
-    chunkedLogMeanExp k chunk (fun c ->
+    chunkedLogMeanExp k chunk ignore (fun c ->
         let z = StandardNormal.sample ([| int64 c; x.shape[0]; int64 vae.Latent |], x, generator)
         (vae.Decode z).log_prob x)

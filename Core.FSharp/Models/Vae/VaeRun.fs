@@ -157,12 +157,18 @@ let evaluate (vae: Vae, images: Tensor, binarize: bool, k: int, chunk: int, seed
         let terms = Objectives.elboTerms vae (Some generator) x
         kl <- kl + terms.Kl.sum().item ()
         recon <- recon + terms.Recon.sum().item ()
-        let ll = Objectives.logLikelihood vae (Some generator) k chunk x
+        let progress seen running =
+            report { Stage = $"log p(x), k={k}"; Done = seen; Total = total
+                     ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = running; RunningName = "log p(x)" }
+        // A batch at a large k takes minutes: within it, the images count as done in the share of
+        // their k samples drawn, and the running mean is that of the batches finished.
+        let drawn samples =
+            if samples < k then progress (start + x.size 0 * int64 samples / int64 k) (if start = 0L then nan else sum / float start)
+        let ll = Objectives.logLikelihoodReporting drawn vae (Some generator) k chunk x
         sum <- sum + ll.sum().item ()
         sumSq <- sumSq + ll.square().sum().item ()
         let seen = start + x.size 0
-        report { Stage = $"log p(x), k={k}"; Done = seen; Total = total
-                 ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = sum / float seen; RunningName = "log p(x)" }
+        progress seen (sum / float seen)
     let n = float total
     let mean = sum / n
     { Images = total; Elbo = (recon - kl) / n; Kl = kl / n; Recon = recon / n; LogLikelihood = mean
