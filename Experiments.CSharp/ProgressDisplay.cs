@@ -51,7 +51,7 @@ public static class ProgressDisplay
                     if (!tasks.TryGetValue(p.Stage, out var task))
                         tasks[p.Stage] = task = ctx.AddTask(p.Stage, maxValue: p.Total);
                     task.Value = p.Done;
-                    task.Description = $"{p.Stage} [grey]step {p.Done}/{p.Total} · {p.ItemsPerSecond:F0} items/s · {Running(p)}[/]";
+                    task.Description = $"{p.Stage} [grey]step {p.Done}/{p.Total} · {p.ItemsPerSecond:F0} items/s{Running(p, " · ")}[/]";
                 });
             });
         return result;
@@ -65,9 +65,10 @@ public static class ProgressDisplay
             var now = DateTime.UtcNow;
             if (p.Done < p.Total && now - lastLine < TimeSpan.FromSeconds(5)) return;
             lastLine = now;
-            Console.WriteLine($"{p.Stage}: {p.Done}/{p.Total}, {p.ItemsPerSecond:F0} items/s, {Running(p)}");
+            Console.WriteLine($"{p.Stage}: {p.Done}/{p.Total}, {p.ItemsPerSecond:F0} items/s{Running(p, ", ")}");
         });
     }
 
-    static string Running(Progress p) => double.IsNaN(p.Running) ? "" : $"{p.RunningName} {p.Running:F2}";
+    /// The running figure after `separator`, or nothing when there is none.
+    static string Running(Progress p, string separator) => double.IsNaN(p.Running) ? "" : $"{separator}{p.RunningName} {p.Running:F2}";
 }

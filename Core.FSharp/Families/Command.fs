@@ -83,12 +83,13 @@ module RunCommand =
     let onData name description seed options run =
         { Name = name; Description = description; Seed = seed; Options = options; ReadsData = true; Run = run }
 
-    /// `<family> sample`: --n images from the checkpoint (`what` they are, in the help), written by
-    /// `write` (run, n, prefix; it returns the IDX and PNG paths) as an IDX file of all and a PNG
-    /// grid of the first 64, under the prefix --out or <run>/samples/<checkpoint>-n<n><drawnWith>-seed<seed>; `drawnWith` names the
+    /// `<family> sample`: --n images from the checkpoint (`what` they are, in the help), which
+    /// `write` (run, n, save) loads and hands to `save` as a Drawing: save writes them, reporting its
+    /// progress, as an IDX file of all and a PNG grid of the first 64, under the prefix --out or
+    /// <run>/samples/<checkpoint>-n<n><drawnWith>-seed<seed>, and returns both paths. `drawnWith` names the
     /// family's own settings in it ("-t0.7"), `drawnWithHelp` in the help ("-t<temperature>").
     let sample what seed drawnWithHelp (own: CommandOption list) (drawnWith: CommandArgs -> string)
-               (write: RunArgs -> int -> string -> string * string) =
+               (write: RunArgs -> int -> (SampleFiles.Drawing -> string * string) -> string * string) =
         { Name = "sample"
           Description = $"{what}: an IDX file of all of them (uint8, as MNIST stores its digits) and a PNG grid of the first 64."
           Seed = seed
@@ -110,7 +111,9 @@ module RunCommand =
                     a.Options.TryText "out"
                     |> Option.map prefixOf
                     |> Option.defaultWith (fun () -> Path.Combine(a.Folder, "samples", $"{a.Checkpoint}-n{n}{drawnWith a.Options}-seed{a.Seed}"))
-                let idx, png = write a n (Path.GetFullPath prefix)
+                let save (drawing: SampleFiles.Drawing) =
+                    drawing.Collect(SampleFiles.writeDrawn (Progress.counter "drawing" (int64 n) out.Report) (Path.GetFullPath prefix) n)
+                let idx, png = write a n save
                 out.Print $"images: {idx}"
                 out.Print $"grid:   {png}" }
 

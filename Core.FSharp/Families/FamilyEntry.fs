@@ -92,9 +92,9 @@ module FamilyEntry =
         | Some prepare when entry.Commands |> List.forall (fun c -> c.Name <> "sample") ->
             let sample =
                 RunCommand.sample $"Draw images from a trained {entry.Name} as `score` draws them (its first sample set)" "seed of the draws" "" [] (fun _ -> "")
-                    (fun a n prefix ->
+                    (fun a n save ->
                         let request = { Folder = a.Folder; Checkpoint = a.Checkpoint; N = n; Seed = int64 a.Seed; Threads = a.Threads; Temperature = 1.0; Steps = 0 }
-                        (prepare request).Use(fun sets -> (snd sets.Head).Collect(SampleFiles.writeDrawn prefix n)))
+                        (prepare request).Use(fun sets -> save (snd sets.Head)))
             sample :: entry.Commands
         | _ -> entry.Commands
 

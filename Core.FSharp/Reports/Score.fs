@@ -28,7 +28,7 @@ let private slug (label: string) =
 /// Scores every input (run folders and IDX files) against the test images; returns the floor
 /// (n training images drawn with the seed, scored the same way) and one Source per input.
 let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: float) (steps: int) (checkpoint: string)
-        (dataFolder: string option) (progress: string -> unit) =
+        (dataFolder: string option) (out: Output) =
     if inputs.IsEmpty then invalidArg "inputs" "give at least one run folder or IDX file to score"
     // Precision and recall measure each image's distance to its k-th nearest neighbour in its own set.
     let fewest = SampleQuality.neighbours + 1
@@ -60,7 +60,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
                   if images.size 0 < int64 fewest then
                       raise (InvalidDataException $"{input}: {images.size 0} images; scoring needs at least {fewest} ({why})")
                   if images.size 0 < int64 n then
-                      progress $"note: {input} holds {images.size 0} images, fewer than the floor's --n {n}; FID and KID are biased upwards at small n, so compare at equal n (--n {images.size 0})"
+                      out.Print $"note: {input} holds {images.size 0} images, fewer than the floor's --n {n}; FID and KID are biased upwards at small n, so compare at equal n (--n {images.size 0})"
                   path, None ]
     use net = FeatureNet.load None
     let featuresOf (images: Tensor) =
@@ -75,7 +75,7 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         featuresOf test.x
     use reference = SampleQuality.reference testFeatures
     let scoreSet label path (checkpoint: string, epoch: int) (images: Tensor) =
-        progress $"scoring {label} ({images.size 0} images)"
+        out.Print $"scoring {label} ({images.size 0} images)"
         use features = featuresOf images
         { Label = label; Images = path; Checkpoint = checkpoint; Epoch = epoch; Seed = seed
           Scores = SampleQuality.score reference features (int64 seed) }
@@ -90,8 +90,10 @@ let run (inputs: string list) (n: int) (seed: int) (threads: int) (temperature: 
         [ for path, run in inputs ->
               match run with
               | Some(checkpoint, epoch, sets: SampleSets) ->
-                  progress $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
-                  let drawn = sets.Use(fun sets -> [ for label, drawing in sets -> label, drawing.Collect(SampleFiles.draw n) ])
+                  out.Print $"{path}: drawing {n} images per sample set from the {checkpoint} checkpoint (epoch {epoch})"
+                  let drawn =
+                      sets.Use(fun sets ->
+                          [ for label, drawing in sets -> label, drawing.Collect(SampleFiles.draw (Progress.counter $"drawing {label}" (int64 n) out.Report) n) ])
                   let scored =
                       [ for label, images in drawn ->
                             use _ = images

@@ -11,3 +11,12 @@ type Progress =
       Running: float
       /// and what it is, e.g. "train_elbo".
       RunningName: string }
+
+module Progress =
+    /// Reports a job of `total` items under `stage` to `report`: the function it returns takes the
+    /// items done so far, and the rate counts from the moment it was made.
+    let counter (stage: string) (total: int64) (report: Progress -> unit) =
+        let clock = System.Diagnostics.Stopwatch.StartNew()
+        fun (finished: int64) ->
+            report { Stage = stage; Done = finished; Total = total; ItemsPerSecond = float finished / clock.Elapsed.TotalSeconds
+                     Running = nan; RunningName = "" }

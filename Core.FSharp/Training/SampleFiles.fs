@@ -24,17 +24,21 @@ let drawing (seed: int64) (make: Generator -> int -> Tensor) =
 
 /// Hands `take` (the batch's scope, its first index, the images) n images made by `make count`
 /// 200 at a time, each batch and its intermediates freed before the next (a flow decoding 10,000
-/// images in one scope holds tens of GB; 200 at a time, about 1 GB).
-let private batches (n: int) (make: int -> Tensor) (take: TensorScope -> int -> Tensor -> unit) =
+/// images in one scope holds tens of GB; 200 at a time, about 1 GB), telling `made` after each
+/// batch how many images are made (a diffusion model's 10,000 take minutes).
+let private batches (made: int64 -> unit) (n: int) (make: int -> Tensor) (take: TensorScope -> int -> Tensor -> unit) =
     for start in 0 .. 200 .. n - 1 do
         use scope = new TensorScope()
-        take scope start (make (min 200 (n - start)))
+        let count = min 200 (n - start)
+        take scope start (make count)
+        made (int64 (start + count))
 
 /// n images made by `make count`, gathered into one tensor allocated once; the caller owns it.
-let draw (n: int) (make: int -> Tensor) =
+/// `made` is told after each batch how many are made.
+let draw (made: int64 -> unit) (n: int) (make: int -> Tensor) =
     let mutable all: Tensor = null
     try
-        batches n make (fun scope start images ->
+        batches made n make (fun scope start images ->
             if isNull all then all <- scope.Detach(torch.empty (Array.append [| int64 n |] images.shape[1..]))
             all.narrow(0, int64 start, images.size 0).copy_ images |> ignore)
         all
@@ -62,6 +66,7 @@ let private writeFiles (output: string) (n: int) (fill: (Tensor -> unit) -> unit
 /// Writes images [n; 1; H; W] in [0, 1] as `<output>-idx3-ubyte` and `<output>.png`; returns both paths.
 let write (output: string) (images: Tensor) = writeFiles output (int (images.size 0)) (fun put -> put images)
 
-/// Writes n images made by `make count` as they are made, as `write` writes them; returns both paths.
-let writeDrawn (output: string) (n: int) (make: int -> Tensor) =
-    writeFiles output n (fun put -> batches n make (fun _ _ images -> put images))
+/// Writes n images made by `make count` as they are made, as `write` writes them, telling `made`
+/// after each batch how many are written; returns both paths.
+let writeDrawn (made: int64 -> unit) (output: string) (n: int) (make: int -> Tensor) =
+    writeFiles output n (fun put -> batches made n make (fun _ _ images -> put images))

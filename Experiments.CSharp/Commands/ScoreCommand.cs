@@ -29,10 +29,10 @@ public static class ScoreCommand
         };
         command.SetAction(r =>
         {
-            var (floor, sources) = Score.run(Microsoft.FSharp.Collections.ListModule.OfArray(r.GetValue(inputs)!), r.GetValue(n), r.GetValue(seed),
+            var (floor, sources) = ProgressDisplay.Run(report => Score.run(Microsoft.FSharp.Collections.ListModule.OfArray(r.GetValue(inputs)!), r.GetValue(n), r.GetValue(seed),
                 r.GetValue(threads), r.GetValue(temperature), r.GetValue(steps), r.GetValue(checkpoint)!,
                 r.GetValue(data) is { } d ? Microsoft.FSharp.Core.FSharpOption<string>.Some(d) : null,
-                Microsoft.FSharp.Core.FuncConvert.FromAction<string>(line => Console.WriteLine(line))).ToValueTuple();
+                new Output(Microsoft.FSharp.Core.FuncConvert.FromAction<string>(ProgressDisplay.Print), Microsoft.FSharp.Core.FuncConvert.FromAction(report)))).ToValueTuple();
             var rows = new List<IEnumerable<string>>();
             foreach (var source in sources)
                 foreach (var set in source.Sets)

@@ -32,7 +32,7 @@ let tests =
                     for _ in 1..20 do x <- x + 0.001
                     x
                 let gathered =
-                    use images = Research.Core.Training.SampleFiles.draw 700 make
+                    use images = Research.Core.Training.SampleFiles.draw ignore 700 make
                     Expect.equal images.shape [| 700L; 1L; 4L; 4L |] "images.shape"
                     Expect.equal Tensor.LiveCount (start + 1L) "Tensor.LiveCount"
                     let written = Research.Core.Training.SampleFiles.write (IO.Path.Combine(folder, "all")) images
@@ -40,7 +40,10 @@ let tests =
                 // Gathered once: one tensor stays from the second batch on.
                 Expect.sequenceEqual (List.ofSeq liveAtEachBatch) [ 0L; 1L; 1L; 1L ] "live tensors when each batch is made, gathered"
                 liveAtEachBatch.Clear()
-                let idx, png = Research.Core.Training.SampleFiles.writeDrawn (IO.Path.Combine(folder, "streamed")) 700 make
+                // Each batch's end reports the images made so far (a long draw's progress).
+                let made = Collections.Generic.List<int64>()
+                let idx, png = Research.Core.Training.SampleFiles.writeDrawn made.Add (IO.Path.Combine(folder, "streamed")) 700 make
+                Expect.sequenceEqual made [ 200L; 400L; 600L; 700L ] "images made at each report"
                 // Streamed: nothing stays between batches, whatever n.
                 Expect.sequenceEqual (List.ofSeq liveAtEachBatch) [ 0L; 0L; 0L; 0L ] "live tensors when each batch is made, streamed"
                 Expect.equal Tensor.LiveCount start "Tensor.LiveCount after streaming"

@@ -337,6 +337,7 @@ let tests =
             Expect.isTrue (0 = train.ExitCode) train.Err
             let sample = research temp.Path [] [ "gan"; "sample"; "gan"; "--n"; "70"; "--threads"; "1" ]
             Expect.isTrue (0 = sample.ExitCode) sample.Err
+            Expect.stringContains sample.Out "drawing: 70/70, " "the drawing's progress at its end"
             let idx = Path.Combine(temp.Path, "gan", "samples", "last-n70-seed1-idx3-ubyte")
             let bytes = File.ReadAllBytes idx
             // IDX: magic 0x00000803, then 70, 28, 28 big-endian, then the pixels.

@@ -29,7 +29,10 @@ let tests =
             // The bound, by Monte Carlo over t and exactly over every t, as typed records.
             let mc = research temp.Path [] [ "diffusion"; "eval"; "diffusion"; "--limit"; "50"; "--threads"; "1" ]
             ok mc
-            ok (research temp.Path [] [ "diffusion"; "eval"; "diffusion"; "--limit"; "10"; "--all-steps"; "--threads"; "1" ])
+            let everyStep = research temp.Path [] [ "diffusion"; "eval"; "diffusion"; "--limit"; "10"; "--all-steps"; "--threads"; "1" ]
+            ok everyStep
+            // T passes per image take minutes on a full test set: the evaluation reports its progress.
+            Expect.stringContains everyStep.Out "the bound: 10/10, " "the bound's progress at its end"
             let written = Directory.GetFiles(Path.Combine(at "diffusion", "eval")) |> Array.map Path.GetFileName |> Array.sort
             Expect.equal written [| "best-test-first10-k40-seed1-all-steps.json"; "best-test-first50-k1-seed1-monte-carlo.json" |] "one record per evaluation"
             use record = JsonDocument.Parse(File.ReadAllText(Path.Combine(at "diffusion", "eval", written[1])))

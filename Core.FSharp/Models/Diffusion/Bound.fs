@@ -49,13 +49,17 @@ let term (s: Schedule) (eps: Ddpm.Predictor) (x0: Tensor) (t: Tensor) (generator
     scope.MoveToOuter(torch.where (t.eq 0.0, decoder, kl))
 
 /// The bound per image in nats: L_T + T E_t[term], with one step t drawn uniformly per image
-/// (an unbiased estimate of L), or, with `allSteps`, the exact sum over every step.
-let perImage (s: Schedule) (eps: Ddpm.Predictor) (x0: Tensor) (allSteps: bool) (generator: Generator) =
+/// (an unbiased estimate of L), or, with `allSteps`, the exact sum over every step, telling
+/// `stepsDone` how many of the T terms are summed after each (T network passes take minutes).
+let perImage (stepsDone: int -> unit) (s: Schedule) (eps: Ddpm.Predictor) (x0: Tensor) (allSteps: bool) (generator: Generator) =
     use scope = new TensorScope()
     let n = x0.size 0
     let total =
         if allSteps then
-            List.fold (fun (sum: Tensor) t -> sum + term s eps x0 (torch.full ([| n |], float t, Dtype.Int64)) generator)
+            List.fold (fun (sum: Tensor) t ->
+                           let sum = sum + term s eps x0 (torch.full ([| n |], float t, Dtype.Int64)) generator
+                           stepsDone (t + 1)
+                           sum)
                 (prior s x0) [ 0 .. s.Steps - 1 ]
         else
             prior s x0 + term s eps x0 (torch.randint (0L, int64 s.Steps, [| n |], generator = generator)) generator * float s.Steps

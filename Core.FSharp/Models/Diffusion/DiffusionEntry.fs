@@ -15,9 +15,9 @@ let sample =
         (fun o ->
             if o.Switch "ancestral" then "-ancestral"
             else $"""-steps{o.Int "steps"}-eta{o.Text "eta"}""")
-        (fun a n prefix ->
+        (fun a _ save ->
             let o = a.Options
-            DiffusionRun.writeSamples (a.Folder, a.Checkpoint, n, o.Int "steps", o.Switch "ancestral", o.Number "eta", a.Seed, a.Threads, prefix))
+            DiffusionRun.writeSamples (a.Folder, a.Checkpoint, o.Int "steps", o.Switch "ancestral", o.Number "eta", a.Seed, a.Threads) save)
 
 /// `diffusion eval`: the variational bound on the test images.
 let eval =
@@ -27,7 +27,7 @@ let eval =
           CommandOption.switch "all-steps" "sum the bound over all T steps (T network passes per image) instead of one random step per image" false ]
         (fun a out ->
             let allSteps = a.Options.Switch "all-steps"
-            let evaluation, path = DiffusionRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "limit", allSteps, a.Seed, a.Threads, a.Data)
+            let evaluation, path = DiffusionRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "limit", allSteps, a.Seed, a.Threads, a.Data) out.Report
             let over = if allSteps then "every step" else "one random step per image"
             out.Print $"images:  {evaluation.Images}"
             out.Print $"bound:   {evaluation.Estimate:F4} ± {evaluation.StdErr:F4} bits per dimension ({over}; ± the standard error over the images)"
@@ -42,7 +42,7 @@ let sweep =
           CommandOption.switch "ancestral" "also ancestral sampling over all T steps, T network passes per image (default: on; --ancestral false leaves it out)" true ]
         (fun a out ->
             let o = a.Options
-            DiffusionFigures.sweep (a.Folder, a.Checkpoint, o.Int "n", o.Ints "steps", o.Switch "ancestral", a.Seed, a.Threads, a.Data, out.Print)
+            DiffusionFigures.sweep (a.Folder, a.Checkpoint, o.Int "n", o.Ints "steps", o.Switch "ancestral", a.Seed, a.Threads, a.Data, out)
             |> ignore
             out.Print $"written: {DiffusionFigures.sweepPath a.Folder}")
 

@@ -9,6 +9,7 @@ open Research.Core
 open Research.Core.Data
 open Research.Core.IO
 open Research.Core.Training
+open Research.Core.Families
 
 /// The simple loss of the average network by step, over ten equal ranges of t, on the first 64
 /// validation images (fixed steps within each range and fixed noise): which steps the model finds
@@ -99,7 +100,7 @@ let panels (folder: string) (dataFolder: string option) =
 /// DDIM with each number of `steps` (eta 0) and, with `ancestral`, ancestral sampling over all T
 /// steps: the trade of quality for speed; written into the run for its report. Returns the sweep.
 let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestral: bool, seed: int, threads: int, dataFolder: string option,
-           progress: string -> unit) =
+           out: Output) =
     if n < 2 then invalidArg "n" $"--n must be at least 2 (got {n})"
     for s in steps do DiffusionRun.checkSampler s 0.0
     let config, settings, diffusion = DiffusionRun.load (folder, checkpoint)
@@ -112,10 +113,10 @@ let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestra
     use reference = Metrics.FeatureNet.features net test.x
     let fid (label: string) (sampler: int option) =
         let clock = Diagnostics.Stopwatch.StartNew()
-        use images = (DiffusionRun.sample diffusion sampler 0.0 (int64 seed)).Collect(SampleFiles.draw n)
+        use images = (DiffusionRun.sample diffusion sampler 0.0 (int64 seed)).Collect(SampleFiles.draw (Progress.counter label (int64 n) out.Report) n)
         use features = Metrics.FeatureNet.features net images
         let value = Metrics.SampleQuality.fid reference.Features features.Features
-        progress $"{label}: FID {value:F2} ({n} samples in {clock.Elapsed.TotalSeconds:F0} s)"
+        out.Print $"{label}: FID {value:F2} ({n} samples in {clock.Elapsed.TotalSeconds:F0} s)"
         value
     let points =
         [ for s in steps do

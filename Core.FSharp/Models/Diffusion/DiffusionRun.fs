@@ -73,7 +73,7 @@ let gridSteps (config: DiffusionConfig) = min 50 config.Steps
 /// 64 samples from the same noise at every epoch, as one PNG grid.
 let private sampleGrid (diffusion: Diffusion) (config: DiffusionConfig) (seed: int) =
     use scope = new TensorScope()
-    let x = (sample diffusion (Some(gridSteps config)) 0.0 (int64 seed + 2L)).Collect(SampleFiles.draw 64)
+    let x = (sample diffusion (Some(gridSteps config)) 0.0 (int64 seed + 2L)).Collect(SampleFiles.draw ignore 64)
     Png.Grid(x.toFloat32Array (), diffusion.Image.Height, diffusion.Image.Width, 8, 8)
 
 /// A fresh model (drawn from the run's generator) lowering DDPM's simple loss (Ho et al. 2020, eq.
@@ -106,20 +106,21 @@ let checkSampler (steps: int) (eta: float) =
 let checkSteps (config: DiffusionConfig) (steps: int) =
     if steps > config.Steps then invalidArg "steps" $"--steps {steps} is more than the run's T = {config.Steps} diffusion steps"
 
-/// `diffusion sample`: n images as `<output>-idx3-ubyte` and the first 64 as `<output>.png`, by DDIM
-/// over `steps` steps with eta, or by ancestral sampling over all T steps.
-let writeSamples (folder: string, checkpoint: string, n: int, steps: int, ancestral: bool, eta: float, seed: int, threads: int, output: string) =
+/// `diffusion sample`: a checkpoint's images by DDIM over `steps` steps with eta, or by ancestral
+/// sampling over all T steps, handed to `save` (which writes them).
+let writeSamples (folder: string, checkpoint: string, steps: int, ancestral: bool, eta: float, seed: int, threads: int) (save: SampleFiles.Drawing -> 'T) =
     checkSampler steps eta
     let config, _, diffusion = load (folder, checkpoint)
     use _ = diffusion.Parameters
     if not ancestral then checkSteps config steps
     Family.useThreadsOf family config threads
-    (sample diffusion (if ancestral then None else Some steps) eta (int64 seed)).Collect(SampleFiles.writeDrawn output n)
+    save (sample diffusion (if ancestral then None else Some steps) eta (int64 seed))
 
 /// `diffusion eval`: the variational bound on the test images (the first `limit`; 0: all) in bits
 /// per dimension, Monte Carlo over one step per image, or exact over all T with `allSteps`; written
 /// as an Evaluation into the run's eval/ folder. Returns it and its path.
-let evaluateRun (folder: string, checkpoint: string, limit: int, allSteps: bool, seed: int, threads: int, dataFolder: string option) =
+let evaluateRun (folder: string, checkpoint: string, limit: int, allSteps: bool, seed: int, threads: int, dataFolder: string option)
+                (report: Progress -> unit) =
     if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
     let config, settings, diffusion = load (folder, checkpoint)
     use _ = diffusion.Parameters
@@ -131,13 +132,17 @@ let evaluateRun (folder: string, checkpoint: string, limit: int, allSteps: bool,
     use generator = new Generator(int64 seed)
     let n = images.size 0
     let mutable sum, sumSq = 0.0, 0.0
+    // Over all T steps, the images count as done in the share of their steps summed.
+    let imagesDone = Progress.counter "the bound" n report
     for start in 0L .. 250L .. n - 1L do
         use scope = new TensorScope()
         // The 8-bit pixel values, scaled to [-1, 1]: the bins of the discretized decoder.
         let x0 = toModelRange ((images.narrow (0, start, min 250L (n - start)) * 255.0).round () / 255.0)
-        let nats = Bound.perImage diffusion.Schedule diffusion.Predict x0 allSteps generator
+        let stepsDone t = if t < config.Steps then imagesDone (start + x0.size 0 * int64 t / int64 config.Steps)
+        let nats = Bound.perImage stepsDone diffusion.Schedule diffusion.Predict x0 allSteps generator
         sum <- sum + nats.sum().item ()
         sumSq <- sumSq + nats.square().sum().item ()
+        imagesDone (start + x0.size 0)
     let count = float n
     let mean = sum / count
     // Over the images (and, by Monte Carlo, the steps drawn): the test set is a sample either way.

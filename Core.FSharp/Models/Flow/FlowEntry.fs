@@ -11,7 +11,7 @@ let sample =
         "seed of the draws" "-t<temperature>"
         [ CommandOption.number "temperature" "scale of the prior's draws (1 = the model; lower gives smoother, likelier images)" 1.0 ]
         (fun o -> $"""-t{o.Text "temperature"}""")
-        (fun a n prefix -> FlowRun.writeSamples (a.Folder, a.Checkpoint, n, a.Options.Number "temperature", a.Seed, a.Threads, prefix))
+        (fun a _ save -> FlowRun.writeSamples (a.Folder, a.Checkpoint, a.Options.Number "temperature", a.Seed, a.Threads) save)
 
 /// `flow eval`: test bits per dimension, with one dequantization sample and importance-weighted.
 let eval =
@@ -21,7 +21,7 @@ let eval =
           CommandOption.int "limit" "evaluate the first N test images only (0 = all 10000)" 0 ]
         (fun a out ->
             let evaluation, path =
-                FlowRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "samples", a.Options.Int "limit", a.Seed, a.Threads, a.Data)
+                FlowRun.evaluateRun (a.Folder, a.Checkpoint, a.Options.Int "samples", a.Options.Int "limit", a.Seed, a.Threads, a.Data) out.Report
             out.Print $"images:       {evaluation.Images}"
             out.Print $"test bpd:     {snd evaluation.Bound.Value:F4} (one dequantization sample)"
             out.Print $"test bpd:     {evaluation.Estimate:F4} ± {evaluation.StdErr:F4} (importance-weighted over {evaluation.Samples} samples)"

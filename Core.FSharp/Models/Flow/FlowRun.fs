@@ -56,13 +56,14 @@ let load (folder: string, checkpoint: string) =
 /// Test bits per dimension, with the importance-weighted estimate over K dequantization samples
 /// (the UvA tutorial): log p(x) ~ log (1/K) sum_k p(x, u_k), tighter than one sample's bound.
 /// Returns (one-sample bpd, K-sample bpd, the K-sample bpd's standard error), over the images.
-let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
+let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) (report: Progress -> unit) =
     if k < 1 then invalidArg "samples" $"--samples must be at least 1 (got {k})"
     use _ = torch.no_grad ()
     use noise = new Generator(seed)
     Flow.withNoise flow noise (fun () ->
         let n = images.size 0
         let mutable single, weighted, weightedSq = 0.0, 0.0, 0.0
+        let imagesDone = Progress.counter "test bits per dimension" n report
         for start in 0L .. 200L .. n - 1L do
             use scope = new TensorScope()
             let x = pixels (images.narrow (0, start, min 200L (n - start)))
@@ -71,6 +72,7 @@ let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
             let bpd = Flow.bitsPerDim flow (draws.logsumexp (dim = 0) - log (float k))
             weighted <- weighted + bpd.sum().item ()
             weightedSq <- weightedSq + bpd.square().sum().item ()
+            imagesDone (start + x.size 0)
         let count = float n
         let mean = weighted / count
         single / count, mean, sqrt (max 0.0 (weightedSq / count - mean * mean) / count))
@@ -79,7 +81,8 @@ let evaluateTest (flow: Flow) (images: Tensor) (k: int) (seed: int64) =
 /// `limit` images; 0: all), importance-weighted over `samples` dequantization samples, beside the
 /// one-sample figure (an upper bound: the dequantization bound of Ho et al. 2019); written as an
 /// Evaluation into the run's eval/ folder. Returns it and its path.
-let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, seed: int, threads: int, dataFolder: string option) =
+let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, seed: int, threads: int, dataFolder: string option)
+                (report: Progress -> unit) =
     if limit < 0 then invalidArg "limit" $"--limit must be positive, or 0 for all images (got {limit})"
     let config, settings, flow = load (folder, checkpoint)
     use _ = flow.Parameters
@@ -87,7 +90,7 @@ let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, s
     use mnist = Family.mnist settings dataFolder
     use test = mnist.test.all ()
     use images = if limit > 0 then test.x.narrow (0, 0L, min (int64 limit) (test.x.size 0)) else test.x.clone ()
-    let single, weighted, stderr = evaluateTest flow images samples (int64 seed)
+    let single, weighted, stderr = evaluateTest flow images samples (int64 seed) report
     let run = RunFolder folder
     let source = "test" + (if limit > 0 then $"-first{images.size 0}" else "")
     let evaluation =
@@ -103,11 +106,11 @@ let evaluateRun (folder: string, checkpoint: string, samples: int, limit: int, s
 let sample (flow: Flow) (temperature: float) (seed: int64) =
     SampleFiles.drawing seed (fun generator count -> Flow.sample flow count temperature generator / 255.0)
 
-/// `flow sample`: n images at a temperature, as `<output>-idx3-ubyte` and the first 64 as `<output>.png`.
-let writeSamples (folder: string, checkpoint: string, n: int, temperature: float, seed: int, threads: int, output: string) =
+/// `flow sample`: a checkpoint's images at a temperature, handed to `save` (which writes them).
+let writeSamples (folder: string, checkpoint: string, temperature: float, seed: int, threads: int) (save: SampleFiles.Drawing -> 'T) =
     if not (temperature > 0.0 && Double.IsFinite temperature) then
         invalidArg "temperature" $"--temperature must be a positive, finite number (got {temperature})"
     let config, _, flow = load (folder, checkpoint)
     use _ = flow.Parameters
     Family.useThreadsOf family config threads
-    (sample flow temperature (int64 seed)).Collect(SampleFiles.writeDrawn output n)
+    save (sample flow temperature (int64 seed))

@@ -9,7 +9,7 @@ open Research.Core.Training
 let sample =
     RunCommand.sample "Generate images with a trained GAN"
         "seed of the noise" "" [] (fun _ -> "")
-        (fun a n prefix -> GanRun.writeSamples (a.Folder, a.Checkpoint, n, a.Seed, a.Threads, prefix))
+        (fun a _ save -> GanRun.writeSamples (a.Folder, a.Checkpoint, a.Seed, a.Threads) save)
 
 let entry =
     { FamilyEntry.plain GanRun.family "Generative adversarial networks on MNIST (Goodfellow et al. 2014; DCGAN, Radford et al. 2016)."

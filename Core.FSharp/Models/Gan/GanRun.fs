@@ -99,11 +99,9 @@ let load (folder: string, checkpoint: string) =
 let sample (gan: Gan) (seed: int64) =
     SampleFiles.drawing seed (fun generator count -> Gan.ofTanhRange (gan.Generate false (noise gan (int64 count) generator)))
 
-/// `gan sample`: n images from a run's checkpoint, written as `<output>-idx3-ubyte` (uint8, as
-/// MNIST stores its digits, for `vae eval --images` or a score) and the first 64 as `<output>.png`.
-/// Returns the two paths.
-let writeSamples (folder: string, checkpoint: string, n: int, seed: int, threads: int, output: string) =
+/// `gan sample`: a run's checkpoint's images, handed to `save` (which writes them).
+let writeSamples (folder: string, checkpoint: string, seed: int, threads: int) (save: SampleFiles.Drawing -> 'T) =
     let config, _, gan = load (folder, checkpoint)
     use _ = gan.Parameters
     Family.useThreadsOf family config threads
-    (sample gan (int64 seed)).Collect(SampleFiles.writeDrawn output n)
+    save (sample gan (int64 seed))
