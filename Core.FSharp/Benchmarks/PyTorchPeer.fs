@@ -98,30 +98,30 @@ type PyTorchPeer =
     /// Runs `program args` (with `environment` added to its own), a benchmark side that prints
     /// one JSON line with its versions and threads ({"torch": ..., "threads": ...}) and one per
     /// epoch ({"epoch", "seconds", "images", "loss", and "collectives" where measured});
-    /// `epochDone` hears of each epoch as it ends.
+    /// `epochDone` hears of each epoch as it ends, and `otherLine` (unless null) of every other line.
     static member RunSide(program: string, args: string list, environment: (string * string) list, epochs: int, blasThreads: int,
-                          epochDone: Action<EpochTiming>) =
+                          epochDone: Action<EpochTiming>, [<Optional; DefaultParameterValue(null: Action<string>)>] otherLine: Action<string>) =
         use proc = PyTorchPeer.Start(program, args, environment, fun why -> $"cannot run '{program}': {why}")
         let errors = proc.StandardError.ReadToEndAsync()
         let mutable version, threads = "", 0
         let timings = ResizeArray<EpochTiming>()
         let mutable line = proc.StandardOutput.ReadLine()
         while not (isNull line) do
-            // The script prints only JSON lines; anything else (a stray print) is passed over.
-            if line.StartsWith "{" then
-                use json = JsonDocument.Parse line
+            // A peer script prints only JSON lines; anything else (a stray print) is passed over.
+            let mutable v = Unchecked.defaultof<JsonElement>
+            use json = if line.StartsWith "{" then JsonDocument.Parse line else null
+            if not (isNull json) && json.RootElement.TryGetProperty("torch", &v) then
+                version <- v.GetString()
+                threads <- json.RootElement.GetProperty("threads").GetInt32()
+            elif not (isNull json) && json.RootElement.TryGetProperty("epoch", &v) then
                 let o = json.RootElement
-                let mutable v = Unchecked.defaultof<JsonElement>
-                if o.TryGetProperty("torch", &v) then
-                    version <- v.GetString()
-                    threads <- o.GetProperty("threads").GetInt32()
-                elif o.TryGetProperty("epoch", &v) then
-                    let mutable c = Unchecked.defaultof<JsonElement>
-                    let epoch = { Epoch = v.GetInt32(); Seconds = o.GetProperty("seconds").GetDouble()
-                                  Images = o.GetProperty("images").GetInt64(); Loss = o.GetProperty("loss").GetDouble()
-                                  Collectives = if o.TryGetProperty("collectives", &c) then c.GetDouble() else nan }
-                    timings.Add epoch
-                    if not (isNull epochDone) then epochDone.Invoke epoch
+                let mutable c = Unchecked.defaultof<JsonElement>
+                let epoch = { Epoch = v.GetInt32(); Seconds = o.GetProperty("seconds").GetDouble()
+                              Images = o.GetProperty("images").GetInt64(); Loss = o.GetProperty("loss").GetDouble()
+                              Collectives = if o.TryGetProperty("collectives", &c) then c.GetDouble() else nan }
+                timings.Add epoch
+                if not (isNull epochDone) then epochDone.Invoke epoch
+            elif not (isNull otherLine) then otherLine.Invoke line
             line <- proc.StandardOutput.ReadLine()
         proc.WaitForExit()
         let name = String.Join(" ", args |> List.truncate 3)

@@ -44,6 +44,9 @@ module OneDnn =
     /// f's result and the primitives oneDNN executed while it ran (in this process, on any thread).
     /// Stdout is diverted while f runs: what else is written there appears when f returns.
     let trace (f: unit -> 'T) : 'T * OneDnnPrimitive list =
+        // .NET binds Console.Out to a duplicate of stdout when first used: bound during the trace,
+        // it would write into the trace's file for good.
+        Console.Out.Flush()
         check (ts_onednn_trace_begin ())
         let mutable text = ""
         let result =

@@ -50,7 +50,7 @@ public static class BenchCommand
             SkipPyTorch = Opt("--skip-pytorch", "time only this workspace's side(s)", false);
             Data = DataOpt();
             Ranks = Opt("--ranks", "data-parallel: time N ranks of one thread each beside one process of --threads threads and beside PyTorch's DDP of N ranks (1 = no data-parallel sides)", 1);
-            WorkerRank = new Option<int>("--worker-rank") { Description = "(internal) run as this rank of the data-parallel side", DefaultValueFactory = _ => -1, Hidden = true };
+            WorkerRank = new Option<int>("--worker-rank") { Description = "(internal) run as this rank of a timed side", DefaultValueFactory = _ => -1, Hidden = true };
             MasterPort = new Option<int>("--master-port") { Description = "(internal) the data-parallel side's rendezvous port", DefaultValueFactory = _ => 0, Hidden = true };
         }
 
@@ -69,10 +69,48 @@ public static class BenchCommand
         public int Ranks_(ParseResult r) =>
             r.GetValue(Ranks) is var n && n >= 1 && n <= 64 ? n : throw new ArgumentException($"--ranks must be between 1 and 64 (got {r.GetValue(Ranks)})");
 
-        /// This process's launch when it is one rank of a benchmark's data-parallel side.
-        public FSharpOption<Launch>? Worker(ParseResult r) =>
-            r.GetValue(WorkerRank) < 0 ? null : FSharpOption<Launch>.Some(LaunchModule.validate(new Launch(r.GetValue(WorkerRank), Ranks_(r),
+        /// Whether this process is one that a benchmark started to time a side: the one-process side
+        /// (--ranks 1) or one rank of the data-parallel side.
+        public bool IsWorker(ParseResult r) => r.GetValue(WorkerRank) >= 0;
+
+        /// A worker's launch: its rank of the data-parallel side, or None for the one-process side.
+        public FSharpOption<Launch> WorkerLaunch(ParseResult r) =>
+            Ranks_(r) == 1 ? FSharpOption<Launch>.None : FSharpOption<Launch>.Some(LaunchModule.validate(new Launch(r.GetValue(WorkerRank), Ranks_(r),
                 r.GetValue(WorkerRank), "127.0.0.1", r.GetValue(MasterPort), null, LaunchModule.defaultTimeout)));
+
+        /// The one-process side: this program started afresh with the family's own arguments and
+        /// its threads, so that it starts as cold as the other sides' processes (a process's later
+        /// rounds run 5-15% faster: compiled code, oneDNN's primitive cache); its epochs and the
+        /// oneDNN primitives it ran are read from its output, and its other lines (oneDNN's own,
+        /// under ONEDNN_VERBOSE) printed.
+        public static EpochTiming[] RunOne(string[] family, int threads, (int IntraOp, int Blas) split, Action<EpochTiming> epochDone,
+                                           ISet<OneDnnPrimitive> ran)
+        {
+            var dll = Assembly.GetEntryAssembly()!.Location;
+            string[] args = [dll, "bench", .. family, "--threads", threads.ToString(), "--intra-op-threads", split.IntraOp.ToString(),
+                             "--blas-threads", split.Blas.ToString(), "--worker-rank", "0"];
+            var epochs = int.Parse(family[Array.IndexOf(family, "--epochs") + 1]);
+            return PyTorchPeer.RunSide(Environment.ProcessPath!, Microsoft.FSharp.Collections.ListModule.OfArray(args),
+                Microsoft.FSharp.Collections.FSharpList<Tuple<string, string>>.Empty, epochs, split.Blas, epochDone,
+                line =>
+                {
+                    if (line.StartsWith("{\"primitive\"")) ran.Add(JsonSerializer.Deserialize<PrimitiveLine>(line)!.primitive);
+                    else Console.WriteLine(line);
+                }).Epochs;
+        }
+
+        /// How the one-process side reports a oneDNN primitive it ran.
+        sealed record PrimitiveLine(OneDnnPrimitive primitive);
+
+        /// The one-process side, as RunOne starts it: its epochs under oneDNN's log of what it ran (a
+        /// trace costs nothing measurable), then the primitives, one JSON line each.
+        public static int PrintOne(Func<EpochTiming[]> run)
+        {
+            var (epochs, ran) = OneDnn.trace(FuncConvert.FromFunc(run)).ToValueTuple();
+            PrintEpochs(epochs);
+            foreach (var p in ran) Console.WriteLine(JsonSerializer.Serialize(new PrimitiveLine(p)));
+            return 0;
+        }
 
         /// A data-parallel side of `ranks` ranks: this program started once per rank, with the
         /// family's own arguments and one thread each; rank 0's epochs are read from its output.
@@ -106,13 +144,20 @@ public static class BenchCommand
             }
         }
 
-        /// As a rank of a data-parallel side: rank 0 prints one JSON line per epoch, as the PyTorch peers do.
+        /// As a rank of a data-parallel side: rank 0 prints its epochs, as the PyTorch peers do.
         public static int PrintRank(Launch launch, EpochTiming[] epochs)
         {
-            if (launch.IsLeader)
-                foreach (var e in epochs)
-                    Console.WriteLine(JsonSerializer.Serialize(new { epoch = e.Epoch, seconds = e.Seconds, images = e.Images, loss = e.Loss, collectives = e.Collectives }));
+            if (launch.IsLeader) PrintEpochs(epochs);
             return 0;
+        }
+
+        /// One JSON line per epoch, as the PyTorch peers print them (collectives: NaN in one process, printed as a string).
+        static void PrintEpochs(EpochTiming[] epochs)
+        {
+            foreach (var e in epochs)
+                Console.WriteLine(double.IsNaN(e.Collectives)
+                    ? JsonSerializer.Serialize(new { epoch = e.Epoch, seconds = e.Seconds, images = e.Images, loss = e.Loss })
+                    : JsonSerializer.Serialize(new { epoch = e.Epoch, seconds = e.Seconds, images = e.Images, loss = e.Loss, collectives = e.Collectives }));
         }
     }
 
@@ -144,11 +189,12 @@ public static class BenchCommand
             (int, int) Split(Tuple<int, int> split) =>
                 (r.GetValue(intraOp) > 0 ? r.GetValue(intraOp) : split.Item1, r.GetValue(blas) > 0 ? r.GetValue(blas) : split.Item2);
             EpochTiming[] Run(BenchModel model, FSharpOption<Launch> launch) => FSharpFunc<RunSettings, FSharpOption<Launch>>.InvokeFast(model.Run, settings, launch, data);
-            if (common.Worker(r) is { } worker)
+            if (common.IsWorker(r))
             {
                 var model = chosen.Single();
                 UseThreads(Split(model.Threads.Invoke(settings.Threads)));
-                return Common.PrintRank(worker.Value, Run(model, worker));
+                var launch = common.WorkerLaunch(r);
+                return FSharpOption<Launch>.get_IsSome(launch) ? Common.PrintRank(launch.Value, Run(model, launch)) : Common.PrintOne(() => Run(model, launch));
             }
             var (python, script) = Peer(r, common, bench.PyTorchScript);
             var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
@@ -162,7 +208,7 @@ public static class BenchCommand
                 string[] family = [bench.Family, .. which, "--epochs", settings.Epochs.ToString(), "--limit", settings.TrainLimit.ToString(), "--seed", settings.Seed.ToString(), .. DataArgs(r, common)];
                 long? flops = FSharpOption<long>.get_IsSome(model.FlopsPerImage) ? model.FlopsPerImage.Value : null;
                 Compare(title, rounds, ranks, ours, theirs, sgemmSize, flops, images, model.Target,
-                    () => Run(model, FSharpOption<Launch>.None),
+                    e => Common.RunOne(family, settings.Threads, ours, e, primitives),
                     family,
                     python is null ? null : (ranks, epochDone) => model.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : theirs.Item1, ranks > 1 ? 1 : theirs.Item2, dataFolder, epochDone, ranks),
                     $"{python} {string.Join(" ", [Path.GetFileName(script), .. which])}");
@@ -198,7 +244,7 @@ public static class BenchCommand
     /// instead of the single-process peer. Prints seconds per epoch, the ratios and, where the GEMM
     /// work is known, the share of the machine's sgemm rate each side reaches.
     internal static int Compare(string title, int rounds, int ranks, (int IntraOp, int Blas) ourThreads, (int IntraOp, int Blas) theirThreads, int sgemmSize,
-                       long? flopsPerImage, int images, double target, Func<EpochTiming[]> ours, string[] family,
+                       long? flopsPerImage, int images, double target, Func<Action<EpochTiming>, EpochTiming[]> ours, string[] family,
                        Func<int, Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
     {
         var (intraOpThreads, blasThreads) = ourThreads;
@@ -226,7 +272,7 @@ public static class BenchCommand
         var ourName = ranks > 1 ? $"research 1 x {intraOpThreads + blasThreads - 1}" : "research";
         var sides = new List<(string Name, string Heading, Func<Action<EpochTiming>, EpochTiming[]> Run, List<EpochTiming> Epochs)>
         {
-            (ourName, $"research (.NET, libtorch){(ranks > 1 ? ", one process" : "")}", _ => TracedOurs(ours), new()),
+            (ourName, $"research (.NET, libtorch){(ranks > 1 ? ", one process" : "")}", ours, new()),
         };
         if (ranks > 1)
             sides.Add(($"research {ranks} x 1", $"research, {ranks} ranks of 1 thread", e => Common.RunRanks(family, ranks, e).Epochs, new()));
@@ -244,15 +290,13 @@ public static class BenchCommand
             foreach (var side in sides)
             {
                 Console.WriteLine($"{side.Heading}, round {round}:");
-                var epochs = side.Run(e => PrintEpoch(e, flopsPerImage, rate));
-                if (side.Name == ourName) foreach (var e in epochs) PrintEpoch(e, flopsPerImage, rate);
-                side.Epochs.AddRange(epochs);
+                side.Epochs.AddRange(side.Run(e => PrintEpoch(e, flopsPerImage, rate)));
             }
 
         var reference = primitives.Where(p => p.IsReference).ToList();
         Console.WriteLine(reference.Count == 0
-            ? $"oneDNN ran {primitives.Count} kinds of primitive in this process, none a reference kernel"
-            : $"warning: oneDNN ran reference kernels in this process (slow): {string.Join("; ", reference)}");
+            ? $"oneDNN ran {primitives.Count} kinds of primitive in this workspace's one-process side, none a reference kernel"
+            : $"warning: oneDNN ran reference kernels in this workspace's one-process side (slow): {string.Join("; ", reference)}");
         var best = sides.ToDictionary(s => s.Name, s => Summary(s.Name, s.Epochs, flopsPerImage, rate));
         double Mean(string name) => sides.Single(s => s.Name == name).Epochs.Average(e => e.Seconds);
         void Ratio(string what, string slow, string fast, double goal) =>
@@ -270,16 +314,9 @@ public static class BenchCommand
         return 0;
     }
 
+    /// The oneDNN primitives the one-process side ran: a reference kernel in a hot path makes a step
+    /// many times slower, so the report names any.
     static readonly HashSet<OneDnnPrimitive> primitives = new();
-
-    /// This process's side, under oneDNN's log of what it ran (a trace costs nothing measurable): a
-    /// reference kernel in a hot path makes a step many times slower, so the report names any.
-    static EpochTiming[] TracedOurs(Func<EpochTiming[]> ours)
-    {
-        var (epochs, ran) = OneDnn.trace(FuncConvert.FromFunc(ours)).ToValueTuple();
-        primitives.UnionWith(ran);
-        return epochs;
-    }
 
     static void PrintEpoch(EpochTiming e, long? flopsPerImage, double rate) =>
         Console.WriteLine($"  epoch {e.Epoch}: {e.Seconds,7:F3} s  {e.Images} images  loss {e.Loss,8:F3}" +
