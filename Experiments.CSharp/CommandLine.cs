@@ -32,8 +32,8 @@ public static class CommandLine
         // tests check every command the README shows this way).
         if (Environment.GetEnvironmentVariable("RESEARCH_TEST_PARSE_ONLY") == "1")
             return 0;
-        // Ctrl-C or SIGTERM ends any command at once; the files it was writing go with it.
-        using var stop = Interruption.RemoveUnfinishedWrites();
+        // Ctrl-C or SIGTERM ends any command at once; the files it was writing and the processes it started go with it.
+        using var stop = Interruption.LeaveNothingBehind();
         // The handlers run on the runtime's threads, which exist by now (see Signals).
         Research.Core.IO.Signals.keepOffThisThread();
         try

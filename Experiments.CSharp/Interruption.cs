@@ -4,7 +4,8 @@ using Research.Core.Training;
 namespace Research.Experiments;
 
 /// What a command does when Ctrl-C (SIGINT) or SIGTERM stops it: every command removes the
-/// temporary files of its unfinished atomic writes, and a training run says, in one line on
+/// temporary files of its unfinished atomic writes and ends the processes it started (a
+/// benchmark's sides), and a training run says, in one line on
 /// standard error, what its folder holds. The process still ends at once, as a kill ends it: an
 /// epoch is committed by one atomic rename, so the last commit stands and `--resume` redoes the
 /// epoch that was cut short, bit for bit.
@@ -35,8 +36,13 @@ static class Interruption
         return OnStop(Say);
     }
 
-    /// For every command: the temporary files of writes under way are removed before the process ends.
-    public static IDisposable RemoveUnfinishedWrites() => OnStop(_ => Research.Core.IO.AtomicFile.abandon());
+    /// For every command: the temporary files of writes under way are removed, and the processes
+    /// it started ended, before the process ends.
+    public static IDisposable LeaveNothingBehind() => OnStop(_ =>
+    {
+        Research.Core.IO.AtomicFile.abandon();
+        Research.Core.IO.Signals.stopChildren();
+    });
 
     /// Runs `act` when SIGINT or SIGTERM arrives, until disposed; the process then ends as before.
     static Registrations OnStop(Action<PosixSignalContext> act) =>

@@ -21,11 +21,26 @@ let private sigmask (how: int) (set: uint64[]) (old: uint64[]) =
 /// Keeps SIGINT and SIGTERM off the calling thread and the threads it starts from now on.
 let keepOffThisThread () = sigmask 0 (stopSignals ()) null
 
+// The processes `start` started: a stop ends those still running (stopChildren).
+let private children = Collections.Concurrent.ConcurrentDictionary<Process, unit>()
+
 /// Starts a process as Process.Start does, without passing it this thread's blocked SIGINT and
 /// SIGTERM (a child inherits the mask of the thread that starts it); the thread's mask is then
-/// as it was.
+/// as it was. stopChildren ends it if this process is stopped first.
 let start (info: ProcessStartInfo) =
     let before = Array.zeroCreate<uint64> 16
     sigmask 1 (stopSignals ()) before
-    try Process.Start info
-    finally sigmask 2 before null
+    let child =
+        try Process.Start info
+        finally sigmask 2 before null
+    children[child] <- ()
+    child
+
+/// Kills every process `start` started that still runs, with its own children (torchrun's ranks):
+/// when a stop signal ends this process, no benchmark side it started computes on unseen.
+let stopChildren () =
+    for child in children.Keys do
+        // One already disposed or ended is passed over.
+        try
+            if not child.HasExited then child.Kill true
+        with :? InvalidOperationException | :? ComponentModel.Win32Exception -> ()

@@ -1,8 +1,35 @@
 /// What `research bench` tells a user about the machine it ran on.
 module Research.Experiments.Tests.BenchTests
 
+open System
+open System.IO
+open System.Threading
 open Expecto
 open Research.Experiments.Tests.Cli
+
+/// The processes whose parent is `pid` (Linux's /proc).
+let private childrenOf (pid: int) =
+    [| for dir in Directory.GetDirectories "/proc" do
+           match Int32.TryParse(Path.GetFileName dir) with
+           | true, child ->
+               let parent =
+                   try File.ReadAllLines(Path.Combine(dir, "status")) |> Array.tryFind (fun l -> l.StartsWith "PPid:")
+                   with :? IOException | :? UnauthorizedAccessException -> None // it ended meanwhile
+               if parent = Some $"PPid:\t{pid}" then yield child
+           | _ -> () |]
+
+/// Whether process `pid` runs: it exists and is not a zombie (one whose parent has not collected
+/// it; where PID 1 collects no orphans, an ended process stays one).
+let private runs (pid: int) =
+    try File.ReadAllLines $"/proc/{pid}/status" |> Array.exists (fun l -> l.StartsWith "State:" && not (l.Contains "zombie"))
+    with :? IOException | :? UnauthorizedAccessException -> false
+
+/// Waits up to `seconds` for `condition`; whether it came.
+let private within (seconds: float) (condition: unit -> bool) =
+    let clock = Diagnostics.Stopwatch.StartNew()
+    while not (condition ()) && clock.Elapsed.TotalSeconds < seconds do
+        Thread.Sleep 50
+    condition ()
 
 [<Tests>]
 let tests =
@@ -24,4 +51,17 @@ let tests =
             let quiet = bench []
             Expect.equal quiet.ExitCode 0 $"exit code; stderr: {quiet.Err}"
             Expect.isFalse (lines quiet.Out |> Array.exists isExec) "without ONEDNN_VERBOSE the trace's lines stay out of the output"
+        // Each side is a process of its own: a bench stopped while one computes ends it too, rather
+        // than leave it computing for the rest of its epoch on a machine the user wanted back.
+        testCase "a bench stopped by Ctrl-C or SIGTERM ends the side it was timing" <| fun () ->
+            use temp = new TempFolder "bench-stop"
+            for signal, code in [ "TERM", 143; "INT", 130 ] do
+                use p = start temp.Path [] [ researchDll; "bench"; "vae"; "--epochs"; "20"; "--skip-pytorch"; "--threads"; "1" ]
+                Expect.isTrue (within 60.0 (fun () -> childrenOf p.Id |> Array.isEmpty |> not)) "the side's process started"
+                let side = (childrenOf p.Id)[0]
+                use kill = Diagnostics.Process.Start("kill", [ $"-{signal}"; string p.Id ])
+                kill.WaitForExit()
+                let r = finish p
+                Expect.equal r.ExitCode code $"SIG{signal}'s exit code: {r.Err}"
+                Expect.isTrue (within 10.0 (fun () -> not (runs side))) $"the side (process {side}) still runs after SIG{signal}"
     ]
