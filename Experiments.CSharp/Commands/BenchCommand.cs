@@ -151,7 +151,7 @@ public static class BenchCommand
             return 0;
         }
 
-        /// One JSON line per epoch, as the PyTorch peers print them (collectives: NaN in one process, printed as a string).
+        /// One JSON line per epoch, as the PyTorch peers print them; "collectives" only where measured (JSON has no NaN).
         static void PrintEpochs(EpochTiming[] epochs)
         {
             foreach (var e in epochs)
