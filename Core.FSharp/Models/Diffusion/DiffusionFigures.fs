@@ -113,7 +113,7 @@ let sweep (folder: string, checkpoint: string, n: int, steps: int list, ancestra
     use reference = Metrics.FeatureNet.features net test.x
     let fid (label: string) (sampler: int option) =
         let clock = Diagnostics.Stopwatch.StartNew()
-        use images = (DiffusionRun.sample diffusion sampler 0.0 (int64 seed)).Collect(SampleFiles.draw (Progress.counter label (int64 n) out.Report) n)
+        use images = (DiffusionRun.sample diffusion sampler 0.0 (int64 seed)).Collect(SampleFiles.draw (Progress.counter $"drawing {label}" (int64 n) out.Report) n)
         use features = Metrics.FeatureNet.features net images
         let value = Metrics.SampleQuality.fid reference.Features features.Features
         out.Print $"{label}: FID {value:F2} ({n} samples in {clock.Elapsed.TotalSeconds:F0} s)"
