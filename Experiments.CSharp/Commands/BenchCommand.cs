@@ -13,7 +13,7 @@ namespace Research.Experiments.Commands;
 
 /// <summary>`research bench <family>`: a family's training epoch (its `train` command's) timed here
 /// and in its PyTorch peer (bench/*_pytorch.py, the same libtorch) with the same threads, the sides
-/// taking turns; prints seconds per epoch, the speed ratio and, where the GEMM work is known, the
+/// taking turns, each a fresh process every time; prints seconds per epoch, the speed ratio and, where the GEMM work is known, the
 /// share of the machine's sgemm rate each side reaches. With --ranks N, data-parallel: N ranks of
 /// one thread each beside one process of --threads threads and beside PyTorch's own
 /// DistributedDataParallel of N ranks of one thread (under torchrun).</summary>
@@ -43,7 +43,7 @@ public static class BenchCommand
             Limit = Opt("--limit", limitHelp, limit);
             Threads = Opt("--threads", threadsHelp, RunSettingsModule.defaults.Threads);
             Seed = Opt("--seed", "random seed of each side", 1);
-            Rounds = Opt("--rounds", "times each side runs, taking turns (a busy machine's load then hits all sides alike)", 1);
+            Rounds = Opt("--rounds", "times each side runs, taking turns, each time in a fresh process (a busy machine's load then hits all sides alike)", 1);
             Sgemm = Opt("--sgemm-size", "n of the n x n x n float32 product that measures the machine's sgemm rate", 1024);
             Python = Opt("--python", "Python interpreter with torch (Debian's python3-torch uses the same libtorch)", "/usr/bin/python3");
             Script = Opt<string?>("--script", $"the PyTorch peer (default: bench/{family}_pytorch.py of the repository)", null);
