@@ -197,6 +197,9 @@ public static class BenchCommand
                 return FSharpOption<Launch>.get_IsSome(launch) ? Common.PrintRank(launch.Value, Run(model, launch)) : Common.PrintOne(() => Run(model, launch));
             }
             var (python, script) = Peer(r, common, bench.PyTorchScript);
+            // MNIST is read once here, before any side starts: a missing or malformed file is its own
+            // one-line error, not a side's failure.
+            using (Research.Core.Data.Mnist.load(dataFolder is null ? null : Path.Combine(dataFolder, "mnist"))) { }
             var images = settings.TrainLimit > 0 ? Math.Min(settings.TrainLimit, 60000) : 60000;
             var steps = (images + settings.BatchSize - 1) / settings.BatchSize;
             foreach (var model in chosen)

@@ -19,6 +19,12 @@ let tests =
         testCase "a bad flag or value is one line and exit code 2, and creates nothing" <| fun () ->
             use temp = new TempFolder "bad-flags"
             let cores = Environment.ProcessorCount
+            // MNIST's training images, cut short after 100 bytes.
+            Directory.CreateDirectory(Path.Combine(temp.Path, "bad-data", "mnist")) |> ignore
+            using (File.OpenRead(Path.Combine(mnistFolder, "train-images-idx3-ubyte"))) (fun images ->
+                let start = Array.zeroCreate<byte> 100
+                images.ReadExactly(start, 0, 100)
+                File.WriteAllBytes(Path.Combine(temp.Path, "bad-data", "mnist", "train-images-idx3-ubyte"), start))
             for args, fragment in
                 [ [ "vae"; "train"; "--out"; "run"; "--bogus" ], "research vae train has no option --bogus (see research vae train --help)"
                   [ "vae"; "train"; "--out"; "run"; "--epoch"; "3" ], "research vae train has no option --epoch (did you mean --epochs?)"
@@ -55,6 +61,9 @@ let tests =
                   [ "flow"; "sample"; "nowhere"; "--temperature"; "NaN" ], "--temperature must be a positive, finite number (got NaN)"
                   [ "flow"; "sample"; "nowhere"; "--temperature"; "0" ], "--temperature must be a positive, finite number (got 0)"
                   [ "score"; "nowhere"; "--temperature"; "Infinity" ], "--temperature must be a positive, finite number (got Infinity)"
+                  // Read before any side starts: the data's own error, not a side's failure.
+                  [ "bench"; "flow"; "--skip-pytorch"; "--data"; "run" ], $"""missing data file '{Path.Combine("run", "mnist", "train-images-idx3-ubyte")}'"""
+                  [ "bench"; "gan"; "--skip-pytorch"; "--data"; "bad-data" ], $"""IDX file '{Path.Combine("bad-data", "mnist", "train-images-idx3-ubyte")}': shape [60000, 28, 28] of UInt8 expected 47040000 bytes of data, found 84"""
                   // An unset shell variable ($OUT) gives an empty value; .NET's own line named no option.
                   [ "vae"; "train"; "--out"; "" ], "--out was given an empty value"
                   [ "vae"; "train"; "--out"; "run"; "--data"; " " ], "--data was given an empty value"
