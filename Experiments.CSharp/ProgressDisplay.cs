@@ -59,7 +59,8 @@ public static class ProgressDisplay
 
     static T RunWithLines<T>(Func<Action<Progress>, T> work)
     {
-        var lastLine = DateTime.MinValue;
+        // The first line comes after five seconds too: a stage done sooner shows only its end.
+        var lastLine = DateTime.UtcNow;
         return work(p =>
         {
             var now = DateTime.UtcNow;
