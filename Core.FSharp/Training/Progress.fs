@@ -13,10 +13,16 @@ type Progress =
       RunningName: string }
 
 module Progress =
-    /// Reports a job of `total` items under `stage` to `report`: the function it returns takes the
-    /// items done so far, and the rate counts from the moment it was made.
-    let counter (stage: string) (total: int64) (report: Progress -> unit) =
+    /// Reports a job of `total` items under `stage` to `report`, with a running figure named
+    /// `runningName`: the function it returns takes the items done so far and the figure (NaN for
+    /// none yet), and the rate counts from the moment it was made.
+    let withRunning (stage: string) (total: int64) (runningName: string) (report: Progress -> unit) =
         let clock = System.Diagnostics.Stopwatch.StartNew()
-        fun (finished: int64) ->
+        fun (finished: int64) (running: float) ->
             report { Stage = stage; Done = finished; Total = total; ItemsPerSecond = float finished / clock.Elapsed.TotalSeconds
-                     Running = nan; RunningName = "" }
+                     Running = running; RunningName = runningName }
+
+    /// withRunning without a running figure: the function it returns takes the items done so far.
+    let counter (stage: string) (total: int64) (report: Progress -> unit) =
+        let progress = withRunning stage total "" report
+        fun (finished: int64) -> progress finished nan

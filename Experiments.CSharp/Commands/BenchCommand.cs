@@ -86,18 +86,24 @@ public static class BenchCommand
         public static EpochTiming[] RunOne(string[] family, int threads, (int IntraOp, int Blas) split, Action<EpochTiming> epochDone,
                                            ISet<OneDnnPrimitive> ran)
         {
-            var dll = Assembly.GetEntryAssembly()!.Location;
-            string[] args = [dll, "bench", .. family, "--threads", threads.ToString(), "--intra-op-threads", split.IntraOp.ToString(),
-                             "--blas-threads", split.Blas.ToString(), "--worker-rank", "0"];
-            var epochs = int.Parse(family[Array.IndexOf(family, "--epochs") + 1]);
-            return PyTorchPeer.RunSide(Environment.ProcessPath!, Microsoft.FSharp.Collections.ListModule.OfArray(args),
-                Microsoft.FSharp.Collections.FSharpList<Tuple<string, string>>.Empty, epochs, split.Blas, epochDone,
+            return RunSelf([.. family, "--threads", threads.ToString(), "--intra-op-threads", split.IntraOp.ToString(),
+                            "--blas-threads", split.Blas.ToString(), "--worker-rank", "0"], split.Blas, epochDone,
                 line =>
                 {
                     if (line.StartsWith("{\"primitive\"")) ran.Add(JsonSerializer.Deserialize<PrimitiveLine>(line)!.primitive);
                     else Console.WriteLine(line);
                 }).Epochs;
         }
+
+        /// `research bench <args>` (`args` beginning with the family's own, --epochs among them) as a
+        /// timed side: its epochs are read from its output, its other lines handed to `otherLine`.
+        static PyTorchRun RunSelf(string[] args, int blasThreads, Action<EpochTiming> epochDone, Action<string>? otherLine = null) =>
+            PyTorchPeer.RunSide(Environment.ProcessPath!, Microsoft.FSharp.Collections.ListModule.OfArray(SelfArgs(args)),
+                Microsoft.FSharp.Collections.FSharpList<Tuple<string, string>>.Empty, int.Parse(args[Array.IndexOf(args, "--epochs") + 1]),
+                blasThreads, epochDone, otherLine);
+
+        /// The command line of this program's `bench <args>`, after the runtime's own path.
+        static string[] SelfArgs(string[] args) => [Assembly.GetEntryAssembly()!.Location, "bench", .. args];
 
         /// How the one-process side reports a oneDNN primitive it ran.
         sealed record PrimitiveLine(OneDnnPrimitive primitive);
@@ -117,19 +123,16 @@ public static class BenchCommand
         public static PyTorchRun RunRanks(string[] family, int ranks, Action<EpochTiming> epochDone)
         {
             var port = PyTorchPeer.FreePort();
-            var dll = Assembly.GetEntryAssembly()!.Location;
-            string[] Args(int rank) => [dll, "bench", .. family, "--threads", "1", "--ranks", ranks.ToString(), "--worker-rank", rank.ToString(), "--master-port", port.ToString()];
+            string[] Args(int rank) => [.. family, "--threads", "1", "--ranks", ranks.ToString(), "--worker-rank", rank.ToString(), "--master-port", port.ToString()];
             var others = Enumerable.Range(1, ranks - 1).Select(rank =>
             {
                 var info = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
-                foreach (var a in Args(rank)) info.ArgumentList.Add(a);
+                foreach (var a in SelfArgs(Args(rank))) info.ArgumentList.Add(a);
                 return Research.Core.IO.Signals.start(info);
             }).ToList();
-            var epochs = int.Parse(family[Array.IndexOf(family, "--epochs") + 1]);
             try
             {
-                return PyTorchPeer.RunSide(Environment.ProcessPath!, Microsoft.FSharp.Collections.ListModule.OfArray(Args(0)),
-                    Microsoft.FSharp.Collections.FSharpList<Tuple<string, string>>.Empty, epochs, 1, epochDone);
+                return RunSelf(Args(0), 1, epochDone);
             }
             finally
             {

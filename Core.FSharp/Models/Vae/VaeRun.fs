@@ -144,9 +144,9 @@ type Evaluation =
 let evaluate (vae: Vae, images: Tensor, binarize: bool, k: int, chunk: int, seed: int64, report: Progress -> unit) =
     use _ = torch.no_grad ()
     use generator = new Generator(seed)
-    let clock = Stopwatch.StartNew()
     let total = images.size 0
     if total = 0L then invalidArg "images" "there are no images to evaluate"
+    let progress = Progress.withRunning $"log p(x), k={k}" total "log p(x)" report
     // Batches small enough that one chunk of k samples stays around 100 MB of activations.
     let batchSize = int64 (max 1 (min 100 (20000 / max 1 (min k chunk))))
     let mutable elbo, kl, recon, sum, sumSq = 0.0, 0.0, 0.0, 0.0, 0.0
@@ -157,9 +157,6 @@ let evaluate (vae: Vae, images: Tensor, binarize: bool, k: int, chunk: int, seed
         let terms = Objectives.elboTerms vae (Some generator) x
         kl <- kl + terms.Kl.sum().item ()
         recon <- recon + terms.Recon.sum().item ()
-        let progress seen running =
-            report { Stage = $"log p(x), k={k}"; Done = seen; Total = total
-                     ItemsPerSecond = float seen / clock.Elapsed.TotalSeconds; Running = running; RunningName = "log p(x)" }
         // A batch at a large k takes minutes: within it, the images count as done in the share of
         // their k samples drawn, and the running mean is that of the batches finished.
         let drawn samples =
