@@ -55,6 +55,13 @@ def share(n, rank, world):
     return first, first + q + (1 if rank < r else 0)
 
 
+def summed(value):
+    """value summed over the ranks of the process group."""
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.item()
+
+
 def epoch_done(rank, epoch, seconds, images, loss):
     if rank == 0:
         print(json.dumps({"epoch": epoch, "seconds": seconds, "images": images, "loss": loss}), flush=True)

@@ -64,7 +64,10 @@ def main():
             loss.backward()
             opt.step()
             total += loss.item()
-        peer.epoch_done(rank, epoch, time.perf_counter() - start, n, total / n)
+        seconds = time.perf_counter() - start
+        if a.ddp:  # each rank summed the losses of its shares; the epoch's mean is over all images
+            total = peer.summed(total)
+        peer.epoch_done(rank, epoch, seconds, n, total / n)
 
 
 if __name__ == "__main__":

@@ -177,11 +177,10 @@ let private open' (family: Family<'C>) (config: 'C) (settings: RunSettings) (run
             | Fresh when run.HoldsRun ->
                 raise (InvalidOperationException $"{run.Path} already holds a run; pass --resume to continue it or choose another --out folder")
             | Fresh -> false
-            | Resume when not run.HoldsRun ->
-                eprintfn $"note: {run.Path} holds no committed epoch (its first epoch never finished); starting it afresh"
-                false
             | Resume | ResumeOrFresh -> run.HoldsRun
-        if not resume then run.ClearFailedStart held
+        if not resume then
+            run.ClearFailedStart held
+            if start = Resume then eprintfn $"note: {run.Path} holds no committed epoch (its first epoch never finished); starting it afresh"
         let config, settings =
             if not resume then config, settings
             else

@@ -143,9 +143,14 @@ type RunFolder(path: string) =
 
     /// Removes what a failed start left (config, metrics, checkpoints, images), so that a fresh run
     /// starts clean. Only while holding the lock, only when no run is held, and only in a folder
-    /// without files of others (ForeignEntries): those it leaves, and says so.
+    /// without files of others (ForeignEntries) or a run's later epochs: those it leaves, and says so.
     member f.ClearFailedStart(_: RunLock) =
         if f.HoldsRun then invalidOp $"{path} holds a run; it is not cleared"
+        // A start writes epoch 1's files before its first commit, never epoch 2's: more rows mean a
+        // run that committed, whose resume checkpoint was removed since; its files are not leftovers.
+        let epochs = if File.Exists f.MetricsPath then File.ReadLines f.MetricsPath |> Seq.skip 1 |> Seq.filter (String.IsNullOrWhiteSpace >> not) |> Seq.length else 0
+        if epochs > 1 then
+            raise (IOException $"{path} holds a run of {epochs} epochs (metrics.csv) whose commit, checkpoints/resume.safetensors, is missing, so it can neither resume nor be cleared for a new run; restore that file, or choose another --out folder")
         match f.ForeignEntries() with
         | [||] -> ()
         | foreign ->

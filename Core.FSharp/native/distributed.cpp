@@ -116,11 +116,22 @@ c10d::ReduceOp reduce_op(int op) {
   throw std::invalid_argument("unknown reduction " + std::to_string(op));
 }
 
+// Waits for a collective as Work::wait does (raising its failure), but polls isCompleted for its first
+// 20 ms before blocking: a rank's step waits for its collectives most of the time, and a thread
+// blocked on the work's condition variable was woken 0.1-4 ms after Gloo's thread finished (a wake-up
+// on an idle virtual CPU), a cost as large as the allreduce itself. Polling made two ranks' epochs
+// 10-18% shorter for the DCGAN and the VAE here; a longer wait is another rank's lateness.
+void finish(const c10::intrusive_ptr<c10d::Work>& work) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+  while (!work->isCompleted() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  work->wait();
+}
+
 void allgather(const GroupPtr& group, const at::Tensor& t, tensor* outs) {
   std::vector<std::vector<at::Tensor>> output(1);
   for (int r = 0; r < group->getSize(); ++r) output[0].push_back(at::empty_like(t));
   std::vector<at::Tensor> input{t};
-  group->allgather(output, input)->wait();
+  finish(group->allgather(output, input));
   for (int r = 0; r < group->getSize(); ++r) outs[r] = new at::Tensor(output[0][r]);
 }
 
@@ -128,7 +139,7 @@ void broadcast(const GroupPtr& group, const at::Tensor& t, int root) {
   std::vector<at::Tensor> v{t};
   c10d::BroadcastOptions options;
   options.rootRank = root;
-  group->broadcast(v, options)->wait();
+  finish(group->broadcast(v, options));
 }
 
 c10::intrusive_ptr<c10d::Work> start_allreduce(const GroupPtr& group, const at::Tensor& t, int op) {
@@ -163,12 +174,12 @@ int ts_dist_group(dist_store s, int backend, int rank, int world_size, int64_t t
 int ts_dist_group_free(dist_group g) { GUARD(delete static_cast<GroupPtr*>(g)) }
 
 int ts_dist_broadcast(dist_group g, tensor t, int root) { GUARD(broadcast(GROUP(g), T(t), root)) }
-int ts_dist_allreduce(dist_group g, tensor t, int op) { GUARD(start_allreduce(GROUP(g), T(t), op)->wait()) }
+int ts_dist_allreduce(dist_group g, tensor t, int op) { GUARD(finish(start_allreduce(GROUP(g), T(t), op))) }
 int ts_dist_allreduce_start(dist_group g, tensor t, int op, dist_work* out) {
   GUARD((*out = new PendingWork{start_allreduce(GROUP(g), T(t), op), T(t)}))
 }
-int ts_dist_work_wait(dist_work w) { GUARD(static_cast<PendingWork*>(w)->work->wait()) }
+int ts_dist_work_wait(dist_work w) { GUARD(finish(static_cast<PendingWork*>(w)->work)) }
 int ts_dist_work_free(dist_work w) { GUARD(delete static_cast<PendingWork*>(w)) }
 int ts_dist_allgather(dist_group g, tensor t, tensor* outs) { GUARD(allgather(GROUP(g), T(t), outs)) }
 
-int ts_dist_barrier(dist_group g) { GUARD(GROUP(g)->barrier()->wait()) }
+int ts_dist_barrier(dist_group g) { GUARD(finish(GROUP(g)->barrier())) }

@@ -246,6 +246,30 @@ let tests =
             Expect.isTrue (File.Exists(Path.Combine(failed, "images", "samples-epoch-000.png"))) "the failed start's epoch-0 grid"
             let started = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--out"; failed ] @ small)
             Expect.equal started.ExitCode 0 started.Err
+        testCase "a run whose resume checkpoint was removed is neither started afresh over nor cleared; a failed start is" <| fun () ->
+            use temp = new TempFolder "lost-commit"
+            let run = Path.Combine(temp.Path, "run")
+            let trained = research temp.Path [] ([ "vae"; "train"; "--epochs"; "2"; "--out"; run ] @ small)
+            Expect.equal trained.ExitCode 0 trained.Err
+            File.Delete(Path.Combine(run, "checkpoints", "resume.safetensors"))
+            // Its files but the lock's (.lock-owner names the last process that held the folder).
+            let files () =
+                Directory.GetFiles(run, "*", SearchOption.AllDirectories)
+                |> Array.filter (fun f -> not (Path.GetFileName(f).StartsWith ".lock"))
+                |> Array.sort |> Array.map (fun f -> f, File.ReadAllBytes f)
+            let before = files ()
+            for resume in [ []; [ "--resume" ]; [ "--resume"; "auto" ] ] do
+                let r = research temp.Path [] ([ "vae"; "train"; "--epochs"; "3"; "--out"; run ] @ resume @ small)
+                oneLineError 2 $"{run} holds a run of 2 epochs (metrics.csv) whose commit, checkpoints/resume.safetensors, is missing, so it can neither resume nor be cleared for a new run" r
+                Expect.equal (files ()) before "the run's files, untouched"
+            // A start that failed before its first commit holds no run: --resume starts it afresh, saying so.
+            let failed = Path.Combine(temp.Path, "failed")
+            let diverged = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--out"; failed ] @ small)
+            Expect.equal diverged.ExitCode 3 diverged.Err
+            let resumed = research temp.Path [] ([ "vae"; "train"; "--epochs"; "1"; "--resume"; "--out"; failed ] @ small)
+            Expect.equal resumed.ExitCode 0 resumed.Err
+            Expect.stringContains resumed.Err $"note: {failed} holds no committed epoch (its first epoch never finished); starting it afresh" "the note"
+            Expect.equal (File.ReadAllLines(Path.Combine(failed, "metrics.csv")).Length) 2 "one epoch trained"
         testCase "a diverging run exits with code 3 and one line naming where it stopped" <| fun () ->
             use temp = new TempFolder "diverging"
             let r = research temp.Path [] ([ "vae"; "train"; "--lr"; "1e10"; "--out"; "run" ] @ small)
