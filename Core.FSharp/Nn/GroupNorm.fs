@@ -13,6 +13,9 @@ type GroupNorm =
 
     member g.forward(x: Tensor) = F.group_norm (x, g.groups, g.weight, g.bias, g.eps)
 
+    /// SiLU(GroupNorm(x)), a U-Net's normalisation and activation, as one operation.
+    member g.forwardSilu(x: Tensor) = F.group_norm_silu (x, g.groups, g.weight, g.bias, g.eps)
+
     member g.parameters = Parameters.create [ "weight", g.weight; "bias", g.bias ]
 
     interface IModule with

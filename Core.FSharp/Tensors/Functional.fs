@@ -61,6 +61,12 @@ type F =
         let r = x.Op1(fun (a, o) -> ts_group_norm (a, int64 groups, F.HandleOf weight, F.HandleOf bias, defaultArg eps 1e-5, o))
         F.KeepAlive [ weight; bias ]
         r
+    /// silu(group_norm(x, groups, weight, bias, eps)) as one operation with its own gradient: each
+    /// group's values cross from memory once each way (ATen's two ops: five passes forward, eight back).
+    static member group_norm_silu(x: Tensor, groups: int, ?weight: Tensor, ?bias: Tensor, ?eps: float) =
+        let r = x.Op1(fun (a, o) -> ts_group_norm_silu (a, int64 groups, F.HandleOf weight, F.HandleOf bias, defaultArg eps 1e-5, o))
+        F.KeepAlive [ weight; bias ]
+        r
     /// Inverted dropout: zero with probability p, scale the rest by 1/(1-p); identity unless training.
     static member dropout(x: Tensor, ?p: float, ?training: bool, ?generator: Generator) =
         x.Op1(fun (a, o) ->

@@ -253,6 +253,7 @@ let check (status: int) =
 [<DllImport(Lib)>] extern int ts_optim_zero_grad(H[] parameters, int n, int setToNone)
 [<DllImport(Lib)>] extern int ts_param_set_data(H param, H data)
 [<DllImport(Lib)>] extern int ts_bernoulli_log_prob(H logits, H x, H* out)
+[<DllImport(Lib)>] extern int ts_group_norm_silu(H x, int64 groups, H w, H b, double eps, H* out)
 [<DllImport(Lib)>] extern int ts_conv_net(H x, H w1, H b1, H w2, H b2, H w3, H b3, H* out)
 [<DllImport(Lib)>] extern int ts_conv_net_fused(H x, H w1, H b1, H w2, H b2, H w3, H b3, int* out)
 

@@ -228,6 +228,8 @@ TS_API int ts_param_set_data(tensor param, tensor data);
 // log p(x | logits) of independent Bernoulli pixels summed over the last dimension (bernoulli.cpp):
 // -binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1).
 TS_API int ts_bernoulli_log_prob(tensor logits, tensor x, tensor* out);
+// silu(group_norm(x, groups, w, b, eps)) as one operation with its own gradient (group_norm_silu.cpp).
+TS_API int ts_group_norm_silu(tensor x, int64_t groups, tensor w, tensor b, double eps, tensor* out);  // w, b may be NULL
 // conv2d(relu(conv2d(relu(conv2d(x, w1, b1)), w2, b2)), w3, b3), 3x3, padding 1, on oneDNN with the
 // hidden activations in its blocked layout (convnet.cpp); fused: whether these tensors take that path.
 TS_API int ts_conv_net(tensor x, tensor w1, tensor b1, tensor w2, tensor b2, tensor w3, tensor b3, tensor* out);

@@ -30,9 +30,9 @@ type ResBlock =
       Skip: Conv2d option }
 
     member b.forward(x: Tensor, temb: Tensor) =
-        let h = b.Conv1.forward ((b.Norm1.forward x).silu ())
+        let h = b.Conv1.forward (b.Norm1.forwardSilu x)
         let h = h + (b.Time.forward (temb.silu ())).view (h.size 0, h.size 1, 1L, 1L)
-        let h = b.Conv2.forward ((b.Norm2.forward h).silu ())
+        let h = b.Conv2.forward (b.Norm2.forwardSilu h)
         h + (match b.Skip with Some s -> s.forward x | None -> x)
 
     member b.parameters =
@@ -112,7 +112,7 @@ let create (g: Generator) (imageChannels: int) (c: int) (attention: bool) =
         let u2 = attendAt 1 (up2.forward (torch.cat ([ m; h2 ], 1), temb))             // 2C x 7 x 7
         let u1 = up1.forward (torch.cat ([ grow1.forward (twice u2); h1 ], 1), temb)   // 2C x 14 x 14
         let u0 = up0.forward (torch.cat ([ grow0.forward (twice u1); h0 ], 1), temb)   // C x 28 x 28
-        output.forward ((outNorm.forward u0).silu ())
+        output.forward (outNorm.forwardSilu u0)
     let parameters =
         Parameters.compose [
             yield "time1", time1.parameters
