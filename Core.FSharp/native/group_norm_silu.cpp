@@ -42,7 +42,6 @@ namespace avx2 {
 using ::avx2::accumulate;
 using ::avx2::exp_nonpositive;
 using ::avx2::f32x8;
-using ::avx2::splat;
 using ::avx2::sum;
 
 inline f32x8 load(const float* p) {
