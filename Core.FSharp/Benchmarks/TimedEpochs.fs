@@ -32,7 +32,8 @@ type TimedEpochs =
     /// timings (the benchmark reads rank 0's).
     static member Rank(launch: Launch, data: Mnist, settings: RunSettings, create: Generator -> TrainingRun) =
         use group = ProcessGroup.Join launch
-        TimedEpochs.Run(data, settings, create, Some(DataParallel group), ignore)
+        use dataParallel = new DataParallel(group)
+        TimedEpochs.Run(data, settings, create, Some dataParallel, ignore)
 
     /// A family's epochs on `config`, from scratch on its data (dataFolder: null or empty for the
     /// workspace's); with a launch, as one rank of that group. The thread settings are the caller's.

@@ -27,6 +27,34 @@ type PendingCollective internal (work: nativeint, check: int -> unit) =
             let h = Threading.Interlocked.Exchange(&handle, 0n)
             if h <> 0n then ts_dist_work_free h |> ignore
 
+/// One optimizer's gradients summed over the ranks while backward runs (native/distributed.cpp's
+/// Reducer, as DistributedDataParallel's): each bucket of gradients, the last layers' first, starts
+/// its allreduce as soon as backward has produced it; Finish, before the optimizer's step, reduces
+/// the rest, waits, and leaves every parameter's gradient the sum over the ranks of Weight times each
+/// rank's. Its parameters are held (and their gradients' hooks kept) until Dispose.
+[<Sealed>]
+type GradientReducer internal (handle: nativeint, parameters: Tensor[], check: int -> unit) =
+    let mutable h = handle
+    let live () =
+        if h = 0n then raise (ObjectDisposedException "GradientReducer")
+        h
+    /// The weight of this rank's gradients in the steps from now on (its share of the global batch).
+    member _.Weight
+        with set (weight: float) = check (ts_dist_reducer_weight (live (), weight))
+    /// The sums, written into the parameters' gradients (raising as a failed collective does).
+    member _.Finish() =
+        check (ts_dist_reducer_finish (live ()))
+        GC.KeepAlive parameters
+    /// How many buckets started while the last finished step's backward ran (the rest at Finish).
+    member _.Overlapped =
+        let mutable n = 0
+        check (ts_dist_reducer_overlapped (live (), &&n))
+        n
+    interface IDisposable with
+        member _.Dispose() =
+            let old = Threading.Interlocked.Exchange(&h, 0n)
+            if old <> 0n then ts_dist_reducer_free old |> ignore
+
 /// The ranks of a data-parallel run as libtorch's c10d joins them: a TCPStore rendezvous and a
 /// process group on Gloo, made exactly as torch.distributed.init_process_group("gloo") makes its
 /// default group (native/distributed.cpp), so a Python process can be one of the ranks. Its
@@ -94,6 +122,14 @@ type ProcessGroup private (store: nativeint, group: nativeint, launch: Launch) =
         collective "an allreduce" (ts_dist_allreduce_start (g.Group, t.Handle, opCode reduction, &&work))
         GC.KeepAlive t
         new PendingCollective(work, collective "an allreduce")
+
+    /// A reducer of the gradients of `parameters` (one optimizer's), in buckets of about
+    /// `bucketBytes`, the last parameters' first.
+    member g.Reducer(parameters: Tensor[], bucketBytes: int64) =
+        let mutable r = 0n
+        collective "setting up the gradients' reduction"
+            (ts_dist_reducer (g.Group, parameters |> Array.map (fun p -> p.Handle), parameters.Length, bucketBytes, &&r))
+        new GradientReducer(r, parameters, collective "reducing the gradients")
 
     /// Every rank's t, in rank order (new tensors, owned by the current scope).
     member g.AllGather(t: Tensor) =

@@ -22,16 +22,21 @@ type PendingSums internal (values: Tensor, work: PendingCollective, clock: Diagn
             values.Dispose()
 
 /// Data-parallel training over a process group, as the loop applies it, with the semantics of
-/// PyTorch's DistributedDataParallel (Li et al., VLDB 2020) and the mechanism of Horovod's
-/// DistributedOptimizer: the batch size is the global one, every rank takes a consecutive share of
-/// each global batch, and before every optimizer step the gradients are reduced over the ranks in
-/// flat buckets, each rank's weighted by its share, so that the update equals one process's on the
-/// whole batch. Rank 0, the leader, holds the run folder and broadcasts the state.
+/// PyTorch's DistributedDataParallel (Li et al., VLDB 2020) and the mechanism of its reducer: the
+/// batch size is the global one, every rank takes a consecutive share of each global batch, and the
+/// gradients are summed over the ranks in flat buckets while backward runs, each rank's weighted by
+/// its share, so that the update equals one process's on the whole batch; the step waits for the
+/// sums (as Horovod's DistributedOptimizer at step()). Rank 0, the leader, holds the run folder and
+/// broadcasts the state. Disposing it releases the reducers Attach made.
 [<Sealed>]
 type DataParallel(group: ProcessGroup) =
-    // Gradients cross in flat buckets of about this size, as DDP's default bucket_cap_mb.
+    // Gradients cross in flat buckets of about this size, DDP's default bucket_cap_mb. DDP's smaller
+    // first bucket (1 MB, to start sooner) made the MLP models' two ranks slower on the 2-core
+    // machine (one run each: the MLP GAN 3.36 against 3.03 s, the VAE 2.46 against 2.04 s), where no
+    // core is spare for the early allreduce's threads.
     static let bucketBytes = 25L <<< 20
     let mutable weight = 1.0
+    let reducers = Collections.Generic.List<GradientReducer>()
     // Time spent in the training collectives (gradients and step figures), for `bench --ranks`.
     let collectives = Diagnostics.Stopwatch()
 
@@ -44,8 +49,8 @@ type DataParallel(group: ProcessGroup) =
     /// differ by the rank.
     static member Seed(seed: int, rank: int) = int64 seed + (int64 rank <<< 32)
 
-    /// Seconds this rank has spent in the training steps' collectives (reducing gradients and the
-    /// steps' figures), waiting for the other ranks included.
+    /// Seconds this rank has spent in the training steps' collectives (the waits for the gradients'
+    /// sums at each step and for the steps' figures), waiting for the other ranks included.
     member _.CollectiveSeconds = collectives.Elapsed.TotalSeconds
 
     /// The consecutive share (start, length) of `rank` among `ranks` in a global batch of n images:
@@ -55,53 +60,13 @@ type DataParallel(group: ProcessGroup) =
         int64 rank * q + min (int64 rank) r, q + (if int64 rank < r then 1L else 0L)
 
     /// The weight of this rank's gradients in the step being taken: its share of the global batch
-    /// for a mean objective, 1 for a sum, 0 for a rank without images in this batch.
+    /// for a mean objective, 1 for a sum, 0 for a rank without images in this batch. Set before the
+    /// step's backward, whose gradients start crossing as it runs.
     member _.Weight
         with get () = weight
-        and set (value: float) = weight <- value
-
-    /// Replaces the gradients of `parameters` with the sum over the ranks of Weight times each
-    /// rank's, in flat buckets of one dtype (about 25 MB each). A parameter has a gradient afterwards
-    /// where any rank's step gave it one (a count of them crosses in the first bucket).
-    member _.ReduceGradients(parameters: Tensor[]) =
-        collectives.Start()
-        use _ = { new IDisposable with member _.Dispose() = collectives.Stop() }
-        use _ = torch.no_grad ()
-        let present = parameters |> Array.map (fun p -> not (isNull p.grad))
-        let buckets =
-            let rec cut (start: int) =
-                if start >= parameters.Length then []
-                else
-                    let dtype = parameters[start].dtype
-                    let mutable stop, bytes = start, 0L
-                    while stop < parameters.Length && parameters[stop].dtype = dtype
-                          && (stop = start || bytes + parameters[stop].numel * int64 dtype.ItemSize <= bucketBytes) do
-                        bytes <- bytes + parameters[stop].numel * int64 dtype.ItemSize
-                        stop <- stop + 1
-                    [ start .. stop - 1 ] :: cut stop
-            cut 0
-        // Whether any rank has each gradient: counted in the first bucket, which crosses first.
-        let mutable anyRank = present
-        for b, bucket in List.indexed buckets do
-            use scope = new TensorScope()
-            let dtype = parameters[bucket.Head].dtype
-            let grads =
-                [ for i in bucket ->
-                      let p = parameters[i]
-                      if present[i] then p.grad.flatten () else torch.zeros ([| p.numel |], dtype) ]
-            let count = grads |> List.sumBy (fun g -> g.numel)
-            let flags = if b = 0 then [ torch.tensor(present |> Array.map (fun p -> if p then 1.0 else 0.0)).``to`` dtype ] else []
-            let flat = torch.cat (grads @ flags, 0)
-            if weight <> 1.0 then flat.narrow(0, 0L, count).mul_ weight |> ignore
-            group.AllReduce(flat, Sum)
-            if b = 0 then anyRank <- flat.narrow(0, count, int64 parameters.Length).toFloat64Array () |> Array.map (fun c -> c > 0.0)
-            let mutable offset = 0L
-            for i in bucket do
-                let p = parameters[i]
-                let reduced = flat.narrow(0, offset, p.numel).view p.shape
-                if present[i] then p.grad.copy_ reduced |> ignore
-                elif anyRank[i] then p.grad <- reduced.clone () // the parameter keeps the gradient; the scope frees this handle
-                offset <- offset + p.numel
+        and set (value: float) =
+            weight <- value
+            for r in reducers do r.Weight <- value
 
     /// The sums over the ranks of `values`.
     member dp.Sum(values: float[]) : float[] =
@@ -118,10 +83,19 @@ type DataParallel(group: ProcessGroup) =
         collectives.Stop()
         new PendingSums(t, work, collectives)
 
-    /// Makes a trainer data-parallel: its optimizers reduce the gradients before each step, and its
-    /// model starts from rank 0's initial weights and buffers.
+    /// Makes a trainer data-parallel: each optimizer's gradients are summed over the ranks as its
+    /// backward runs and waited for before its step, and the model starts from rank 0's initial
+    /// weights and buffers.
     member dp.Attach(trainer: TrainingRun) =
-        for _, o in trainer.Optimizers do o.BeforeStep <- Some dp.ReduceGradients
+        for _, o in trainer.Optimizers do
+            let reducer = group.Reducer(o.parameters, bucketBytes)
+            reducers.Add reducer
+            reducer.Weight <- weight
+            o.BeforeStep <-
+                Some(fun _ ->
+                    collectives.Start()
+                    try reducer.Finish()
+                    finally collectives.Stop())
         dp.Broadcast(Array.append trainer.Model.tensors (Array.map snd trainer.Model.buffers))
 
     /// The leader's tensors on every rank, in place, one broadcast each.
@@ -190,3 +164,8 @@ type DataParallel(group: ProcessGroup) =
     /// The ranks, on every rank, where `differs` is true (each rank gives its own).
     member private dp.Differing(differs: bool) : int[] =
         dp.Gather [| (if differs then 1uy else 0uy) |] |> Array.indexed |> Array.filter (fun (_, d) -> d[0] = 1uy) |> Array.map fst
+
+    interface IDisposable with
+        member _.Dispose() =
+            for r in reducers do (r :> IDisposable).Dispose()
+            reducers.Clear()

@@ -342,4 +342,5 @@ let run (family: Family<'C>) (config: 'C) (settings: RunSettings) (folder: strin
     | None -> trainOn None family config settings folder start leftOut dataFolder report
     | Some launch ->
         use group = ProcessGroup.Join launch
-        trainOn (Some(DataParallel group)) family config settings folder start leftOut dataFolder report
+        use dataParallel = new DataParallel(group)
+        trainOn (Some dataParallel) family config settings folder start leftOut dataFolder report

@@ -10,11 +10,14 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include <chrono>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -155,6 +158,146 @@ struct PendingWork {
   at::Tensor tensor;
 };
 
+// The gradients of one optimizer's parameters, summed over the ranks while backward still runs, as
+// DistributedDataParallel's reducer does (Li et al., VLDB 2020, section 3.2.3): the parameters are
+// cut into buckets in reverse order (backward reaches the last layers first), a hook on each
+// parameter's gradient accumulator notes its gradient, and a bucket whose gradients are all there
+// starts its allreduce at once, the buckets always in the same order on every rank. Before the step,
+// finish() starts the buckets left (parameters without a gradient here cross as zeros, with a flag
+// per parameter saying whether this rank had one), waits, and writes the sums back: a parameter has
+// a gradient afterwards where any rank's step gave it one. A step whose backward runs more than once
+// (gradients accumulated) is reduced again from its final gradients, the early sums discarded; as in
+// DDP, every rank's step must then run its backward passes alike (that second round is decided on
+// each rank by a parameter's gradient arriving twice).
+class Reducer {
+ public:
+  Reducer(GroupPtr group, std::vector<at::Tensor> params, int64_t bucket_bytes)
+      : group_(std::move(group)), params_(std::move(params)), bucket_of_(params_.size()), ready_(params_.size()) {
+    for (size_t i = params_.size(); i-- > 0;) {
+      const at::Tensor& p = params_[i];
+      const int64_t bytes = p.numel() * p.element_size();
+      if (buckets_.empty() || p.scalar_type() != params_[buckets_.back().front()].scalar_type() ||
+          fill_ + bytes > bucket_bytes) {
+        buckets_.emplace_back();
+        fill_ = 0;
+      }
+      buckets_.back().push_back(i);
+      bucket_of_[i] = buckets_.size() - 1;
+      fill_ += bytes;
+    }
+    for (const auto& b : buckets_) {
+      int64_t n = static_cast<int64_t>(b.size());
+      for (size_t i : b) n += params_[i].numel();
+      flats_.push_back(at::empty({n}, params_[b.front()].options().requires_grad(false)));
+    }
+    works_.resize(buckets_.size());
+    reset();
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto accumulator = torch::autograd::impl::grad_accumulator(params_[i]);
+      const auto key = accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+          [this, i](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
+            ready(i);
+            return outputs;
+          }));
+      hooks_.emplace_back(std::move(accumulator), key);
+    }
+  }
+
+  ~Reducer() {
+    for (auto& [accumulator, key] : hooks_) accumulator->del_post_hook(key);
+  }
+
+  void set_weight(double weight) { weight_ = weight; }
+
+  // Buckets that started while the last finished step's backward ran.
+  int overlapped() const { return overlapped_; }
+
+  void finish() {
+    overlapped_ = spoiled_ ? 0 : static_cast<int>(next_);
+    // Every rank starts every bucket once, in order, whatever its backward reached (a parameter that
+    // one rank never used held its bucket back there); a spoiled step then starts them all again.
+    while (next_ < buckets_.size()) start(next_++);
+    if (spoiled_) {
+      for (size_t b = 0; b < buckets_.size(); ++b) ::finish(works_[b]);
+      for (size_t b = 0; b < buckets_.size(); ++b) start(b);
+    }
+    for (size_t b = 0; b < buckets_.size(); ++b) {
+      ::finish(works_[b]);
+      write_back(b);
+    }
+    reset();
+  }
+
+ private:
+  void reset() {
+    std::fill(ready_.begin(), ready_.end(), 0);
+    missing_.clear();
+    for (const auto& b : buckets_) missing_.push_back(b.size());
+    for (auto& w : works_) w.reset();
+    next_ = 0;
+    spoiled_ = false;
+  }
+
+  // A parameter's gradient has arrived (its accumulator ran).
+  void ready(size_t i) {
+    if (ready_[i]) {
+      spoiled_ = true;
+      return;
+    }
+    ready_[i] = 1;
+    --missing_[bucket_of_[i]];
+    while (!spoiled_ && next_ < buckets_.size() && missing_[next_] == 0) start(next_++);
+  }
+
+  // The bucket's gradients times the weight, then its flags, into its flat buffer; its allreduce started.
+  void start(size_t b) {
+    at::NoGradGuard no_grad;
+    const at::Tensor& flat = flats_[b];
+    int64_t offset = 0;
+    const int64_t flags = flat.numel() - static_cast<int64_t>(buckets_[b].size());
+    for (size_t k = 0; k < buckets_[b].size(); ++k) {
+      const at::Tensor& p = params_[buckets_[b][k]];
+      at::Tensor part = flat.narrow(0, offset, p.numel()).view(p.sizes());
+      const bool present = p.grad().defined();
+      if (present) part.copy_(p.grad()).mul_(weight_);
+      else part.zero_();
+      flat[flags + static_cast<int64_t>(k)].fill_(present ? 1 : 0);
+      offset += p.numel();
+    }
+    works_[b] = start_allreduce(group_, flat, 0);
+  }
+
+  void write_back(size_t b) {
+    at::NoGradGuard no_grad;
+    const at::Tensor& flat = flats_[b];
+    const int64_t flags = flat.numel() - static_cast<int64_t>(buckets_[b].size());
+    const at::Tensor any = flat.narrow(0, flags, static_cast<int64_t>(buckets_[b].size())).to(at::kDouble);
+    int64_t offset = 0;
+    for (size_t k = 0; k < buckets_[b].size(); ++k) {
+      at::Tensor p = params_[buckets_[b][k]];
+      const at::Tensor sum = flat.narrow(0, offset, p.numel()).view(p.sizes());
+      if (p.grad().defined()) p.mutable_grad().copy_(sum);
+      else if (any.data_ptr<double>()[k] > 0) p.mutable_grad() = sum.clone();
+      offset += p.numel();
+    }
+  }
+
+  GroupPtr group_;
+  std::vector<at::Tensor> params_;
+  std::vector<std::vector<size_t>> buckets_;
+  std::vector<size_t> bucket_of_;
+  std::vector<at::Tensor> flats_;  // per bucket: its gradients end to end, then one flag per parameter
+  std::vector<c10::intrusive_ptr<c10d::Work>> works_;
+  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;  // kept alive with their hooks
+  std::vector<char> ready_;
+  std::vector<size_t> missing_;  // per bucket: gradients not yet arrived in this step
+  size_t next_ = 0;              // the next bucket to start
+  int overlapped_ = 0;
+  int64_t fill_ = 0;
+  double weight_ = 1.0;
+  bool spoiled_ = false;
+};
+
 }  // namespace
 
 int ts_dist_store(const char* host, int port, int world_size, int is_server, int attempt, int64_t timeout_ms,
@@ -183,3 +326,12 @@ int ts_dist_work_free(dist_work w) { GUARD(delete static_cast<PendingWork*>(w)) 
 int ts_dist_allgather(dist_group g, tensor t, tensor* outs) { GUARD(allgather(GROUP(g), T(t), outs)) }
 
 int ts_dist_barrier(dist_group g) { GUARD(finish(GROUP(g)->barrier())) }
+
+int ts_dist_reducer(dist_group g, tensor* params, int n, int64_t bucket_bytes, dist_reducer* out) {
+  GUARD(std::vector<at::Tensor> ps; for (int i = 0; i < n; ++i) ps.push_back(T(params[i]));
+        *out = new Reducer(GROUP(g), std::move(ps), bucket_bytes))
+}
+int ts_dist_reducer_weight(dist_reducer r, double weight) { GUARD(static_cast<Reducer*>(r)->set_weight(weight)) }
+int ts_dist_reducer_finish(dist_reducer r) { GUARD(static_cast<Reducer*>(r)->finish()) }
+int ts_dist_reducer_overlapped(dist_reducer r, int* out) { GUARD(*out = static_cast<Reducer*>(r)->overlapped()) }
+int ts_dist_reducer_free(dist_reducer r) { GUARD(delete static_cast<Reducer*>(r)) }

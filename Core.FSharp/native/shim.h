@@ -270,6 +270,15 @@ TS_API int ts_dist_work_wait(dist_work w);
 TS_API int ts_dist_work_free(dist_work w);
 TS_API int ts_dist_allgather(dist_group g, tensor t, tensor* outs);  // outs: one tensor per rank, in rank order
 TS_API int ts_dist_barrier(dist_group g);
+// One optimizer's gradients reduced over the ranks as backward produces them (distributed.cpp's
+// Reducer): buckets of about bucket_bytes, each rank's gradients times the weight set for the step;
+// finish, before the step, leaves every parameter's gradient the sum over the ranks.
+typedef void* dist_reducer;  // owned; freed by ts_dist_reducer_free
+TS_API int ts_dist_reducer(dist_group g, tensor* params, int n, int64_t bucket_bytes, dist_reducer* out);
+TS_API int ts_dist_reducer_weight(dist_reducer r, double weight);
+TS_API int ts_dist_reducer_finish(dist_reducer r);
+TS_API int ts_dist_reducer_overlapped(dist_reducer r, int* out);  // buckets started during the last step's backward
+TS_API int ts_dist_reducer_free(dist_reducer r);
 
 #ifdef __cplusplus
 }

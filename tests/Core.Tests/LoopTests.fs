@@ -137,7 +137,8 @@ let tests =
                         let launch = { Rank = r; WorldSize = 2; LocalRank = r; MasterAddr = "127.0.0.1"; MasterPort = port
                                        AgentAttempt = None; Timeout = TimeSpan.FromSeconds 30.0 }
                         use group = ProcessGroup.Join launch
-                        Loop.trainOn (Some(DataParallel group)) toy { LearningRate = 0.05; NanAtStep = 0 } settings dataParallel Loop.Fresh [] None ignore)
+                        use dp = new DataParallel(group)
+                        Loop.trainOn (Some dp) toy { LearningRate = 0.05; NanAtStep = 0 } settings dataParallel Loop.Fresh [] None ignore)
                 let threads = torch.get_num_threads ()
                 let results = try Threading.Tasks.Task.WhenAll([ rank 0; rank 1 ]).Result finally torch.set_num_threads threads
                 Expect.isSome results[0] "rank 0 returns the metrics"
@@ -164,9 +165,10 @@ let tests =
                         let launch = { Rank = r; WorldSize = 2; LocalRank = r; MasterAddr = "127.0.0.1"; MasterPort = port
                                        AgentAttempt = None; Timeout = TimeSpan.FromSeconds 30.0 }
                         use group = ProcessGroup.Join launch
+                        use dp = new DataParallel(group)
                         let config = { LearningRate = 0.05; NanAtStep = (if r = 1 then 8 else 0) }
                         try
-                            Loop.trainOn (Some(DataParallel group)) toy config settings folder Loop.Fresh [] None ignore |> ignore
+                            Loop.trainOn (Some dp) toy config settings folder Loop.Fresh [] None ignore |> ignore
                             "no divergence"
                         with :? TrainingDivergedException as e -> e.Message)
                 let threads = torch.get_num_threads ()

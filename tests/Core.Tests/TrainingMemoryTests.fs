@@ -30,7 +30,8 @@ type private Reading = { Step: int; Live: int64; Rss: int64 }
 let private train (family: Family<'C>) (config: 'C) (settings: RunSettings) (group: ProcessGroup option) =
     torch.set_num_threads 1
     let rank = group |> Option.map _.Rank |> Option.defaultValue 0
-    let dataParallel = group |> Option.map DataParallel
+    let dataParallel = group |> Option.map (fun g -> new DataParallel(g))
+    use _ = { new IDisposable with member _.Dispose() = dataParallel |> Option.iter (fun dp -> (dp :> IDisposable).Dispose()) }
     use data = family.LoadData config settings None
     use generator = new Generator(DataParallel.Seed(settings.Seed, rank))
     use trainer = family.Create config settings data generator
