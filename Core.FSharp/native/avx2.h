@@ -1,6 +1,7 @@
 // Hand-vectorised kernels (fused Adam, fused Bernoulli log-likelihood) are compiled for x86-64 with
 // GCC or Clang and chosen at run time; elsewhere the ATen formulas run instead.
 #pragma once
+#include <cmath>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -19,7 +20,8 @@ inline bool ts_avx2_kernels_usable() {
 
 #ifdef TS_HAVE_AVX2_KERNELS
 // What the kernels share: eight floats as one GCC vector (its arithmetic and comparisons are
-// element-wise), e^x, and sums in double.
+// element-wise), unaligned loads and stores, e^x, and sums in double. A kernel file opens its own
+// avx2 namespace with `using namespace ::avx2;`.
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 namespace avx2 {
@@ -28,6 +30,13 @@ typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 
 inline f32x8 splat(float v) { return f32x8{} + v; }
+
+inline f32x8 load(const float* p) {
+  f32x8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, f32x8 v) { __builtin_memcpy(p, &v, sizeof v); }
 
 // e^x for x <= 0 (below -87, where e^x leaves the normal floats, the result is e^-87 ~ 1.6e-38):
 // x = n ln2 + r with |r| <= ln2/2 (Cody & Waite's two-part ln2), e^r by Cephes' expf polynomial
@@ -46,6 +55,8 @@ inline f32x8 exp_nonpositive(f32x8 x) {
   const i32x8 scale = (__builtin_convertvector(n, i32x8) + 127) << 23;
   return p * (f32x8)scale;
 }
+// The same for one float (a loop's tail).
+inline float exp_nonpositive(float x) { return std::exp(x); }
 
 // acc += v, the eight floats widened to double in four lanes.
 inline __m256d accumulate(__m256d acc, f32x8 v) {

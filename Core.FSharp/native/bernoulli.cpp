@@ -32,12 +32,7 @@ at::Tensor log_prob_ops(const at::Tensor& logits, const at::Tensor& x) {
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 
-using ::avx2::accumulate;
-using ::avx2::exp_nonpositive;
-using ::avx2::f32x8;
-using ::avx2::i32x8;
-using ::avx2::splat;
-using ::avx2::sum;
+using namespace ::avx2;
 
 // log(u) for u in [1, 2]: u = 2^k m with m in [sqrt(1/2), sqrt(2)), log m by Cephes' logf
 // polynomial in f = m - 1 (relative error below 2e-7).
@@ -67,7 +62,6 @@ inline f32x8 log1p_unit(f32x8 e) {
 }
 
 inline float log1p_unit(float e) { return std::log1p(e); }
-inline float exp_nonpositive(float x) { return std::exp(x); }
 inline float max0(float l) { return l > 0.0f ? l : 0.0f; }
 inline f32x8 max0(f32x8 l) { return l > 0.0f ? l : splat(0.0f); }
 inline float abs_(float l) { return std::fabs(l); }
@@ -96,10 +90,7 @@ void log_prob_rows(const float* l, const float* x, float* out, int64_t rows, int
       __m256d acc = _mm256_setzero_pd();
       int64_t j = 0;
       for (; j + 8 <= d; j += 8) {
-        f32x8 lv, xv;
-        __builtin_memcpy(&lv, lr + j, sizeof lv);
-        __builtin_memcpy(&xv, xr + j, sizeof xv);
-        acc = accumulate(acc, log_prob_term(lv, xv));
+        acc = accumulate(acc, log_prob_term(load(lr + j), load(xr + j)));
       }
       double total = sum(acc);
       for (; j < d; ++j) total += log_prob_term(lr[j], xr[j]);
@@ -117,11 +108,7 @@ void gradient_rows(const float* l, const float* x, const float* g, float* grad, 
       float* out = grad + r * d;
       int64_t j = 0;
       for (; j + 8 <= d; j += 8) {
-        f32x8 lv, xv;
-        __builtin_memcpy(&lv, lr + j, sizeof lv);
-        __builtin_memcpy(&xv, xr + j, sizeof xv);
-        const f32x8 v = g[r] * score(lv, xv);
-        __builtin_memcpy(out + j, &v, sizeof v);
+        store(out + j, g[r] * score(load(lr + j), load(xr + j)));
       }
       for (; j < d; ++j) out[j] = g[r] * score(lr[j], xr[j]);
     }

@@ -39,17 +39,7 @@ at::Tensor group_norm_silu_ops(const at::Tensor& x, int64_t groups, const at::Te
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 
-using ::avx2::accumulate;
-using ::avx2::exp_nonpositive;
-using ::avx2::f32x8;
-using ::avx2::sum;
-
-inline f32x8 load(const float* p) {
-  f32x8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, f32x8 v) { __builtin_memcpy(p, &v, sizeof v); }
+using namespace ::avx2;
 
 // sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) below, e = exp(-|z|); the reciprocal of
 // 1 + e in [1, 2] from the 12-bit estimate and one Newton step (relative error about 2^-23), which

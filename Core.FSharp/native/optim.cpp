@@ -124,7 +124,8 @@ void adam_ops(const at::Tensor& p, const at::Tensor& grad_in, const at::Tensor& 
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 
-typedef float f32x8 __attribute__((vector_size(32)));
+using namespace ::avx2;
+
 typedef double f64x4 __attribute__((vector_size(32)));
 template <typename S>
 struct Vector;
