@@ -15,8 +15,9 @@ namespace Research.Experiments.Commands;
 /// and in its PyTorch peer (bench/*_pytorch.py, the same libtorch) with the same threads, the sides
 /// taking turns, each a fresh process every time; prints seconds per epoch, the speed ratio and, where the GEMM work is known, the
 /// share of the machine's sgemm rate each side reaches. With --ranks N, data-parallel: N ranks of
-/// one thread each beside one process of --threads threads and beside PyTorch's own
-/// DistributedDataParallel of N ranks of one thread (under torchrun).</summary>
+/// one thread each beside one process of --threads threads, one process of one thread (the bound
+/// perfect scaling sets) and PyTorch's own DistributedDataParallel of N ranks of one thread (under
+/// torchrun).</summary>
 public static class BenchCommand
 {
     /// `bench <family>` for every family in the registry that has a benchmark.
@@ -49,7 +50,7 @@ public static class BenchCommand
             Script = Opt<string?>("--script", $"the PyTorch peer (default: bench/{family}_pytorch.py of the repository)", null);
             SkipPyTorch = Opt("--skip-pytorch", "time only this workspace's side(s)", false);
             Data = DataOpt();
-            Ranks = Opt("--ranks", "data-parallel: time N ranks of one thread each beside one process of --threads threads and beside PyTorch's DDP of N ranks (1 = no data-parallel sides)", 1);
+            Ranks = Opt("--ranks", "data-parallel: time N ranks of one thread each beside one process of --threads threads, one of 1 thread (whose epoch / N bounds the ranks' speed-up) and PyTorch's DDP of N ranks (1 = no data-parallel sides)", 1);
             WorkerRank = new Option<int>("--worker-rank") { Description = "(internal) run as this rank of a timed side", DefaultValueFactory = _ => -1, Hidden = true };
             MasterPort = new Option<int>("--master-port") { Description = "(internal) the data-parallel side's rendezvous port", DefaultValueFactory = _ => 0, Hidden = true };
         }
@@ -215,6 +216,7 @@ public static class BenchCommand
                 long? flops = FSharpOption<long>.get_IsSome(model.FlopsPerImage) ? model.FlopsPerImage.Value : null;
                 Compare(title, rounds, ranks, ours, theirs, sgemmSize, flops, images, model.Target,
                     e => Common.RunOne(family, settings.Threads, ours, e, primitives),
+                    e => Common.RunOne(family, 1, model.Threads.Invoke(1).ToValueTuple(), e, primitives),
                     family,
                     python is null ? null : (ranks, epochDone) => model.RunPyTorch(python, script!, settings, ranks > 1 ? 1 : theirs.Item1, ranks > 1 ? 1 : theirs.Item2, dataFolder, epochDone, ranks),
                     $"{python} {string.Join(" ", [Path.GetFileName(script), .. which])}");
@@ -245,12 +247,14 @@ public static class BenchCommand
 
     /// Times the sides in turns, `rounds` times: this workspace in one process of its threads and its
     /// PyTorch peer with the peer's (`theirThreads`: only printed and used for the system BLAS's rate
-    /// here; `theirs` starts the peer with them); with ranks above 1, this workspace's `ranks` ranks of one thread
-    /// (this program's `family` arguments, started once per rank) and PyTorch's DDP of as many ranks
-    /// instead of the single-process peer. Prints seconds per epoch, the ratios and, where the GEMM
-    /// work is known, the share of the machine's sgemm rate each side reaches.
+    /// here; `theirs` starts the peer with them); with ranks above 1, this workspace in one process
+    /// of one thread (`oursOneThread`), its `ranks` ranks of one thread (this program's `family`
+    /// arguments, started once per rank) and PyTorch's DDP of as many ranks instead of the
+    /// single-process peer. Prints seconds per epoch, the ratios and, where the GEMM work is known,
+    /// the share of the machine's sgemm rate each side reaches.
     internal static int Compare(string title, int rounds, int ranks, (int IntraOp, int Blas) ourThreads, (int IntraOp, int Blas) theirThreads, int sgemmSize,
-                       long? flopsPerImage, int images, double target, Func<Action<EpochTiming>, EpochTiming[]> ours, string[] family,
+                       long? flopsPerImage, int images, double target, Func<Action<EpochTiming>, EpochTiming[]> ours,
+                       Func<Action<EpochTiming>, EpochTiming[]> oursOneThread, string[] family,
                        Func<int, Action<EpochTiming>, PyTorchRun>? theirs, string theirName)
     {
         var (intraOpThreads, blasThreads) = ourThreads;
@@ -280,10 +284,16 @@ public static class BenchCommand
         {
             (ourName, $"research (.NET, libtorch){(ranks > 1 ? ", one process" : "")}", ours, new()),
         };
+
+        var (oneThread, parallel, ddp) = ("research 1 x 1", $"research {ranks} x 1", $"PyTorch DDP {ranks} x 1");
         if (ranks > 1)
-            sides.Add(($"research {ranks} x 1", $"research, {ranks} ranks of 1 thread", e => Common.RunRanks(family, ranks, e).Epochs, new()));
+        {
+            // One thread alone bounds what the ranks can reach: perfect scaling divides its epoch by ranks.
+            sides.Add((oneThread, "research, one process of 1 thread", oursOneThread, new()));
+            sides.Add((parallel, $"research, {ranks} ranks of 1 thread", e => Common.RunRanks(family, ranks, e).Epochs, new()));
+        }
         if (theirs is not null)
-            sides.Add((ranks > 1 ? $"PyTorch DDP {ranks} x 1" : "PyTorch", ranks > 1 ? $"PyTorch DDP, {ranks} ranks of 1 thread ({theirName} --ddp under torchrun)" : $"PyTorch ({theirName})",
+            sides.Add((ranks > 1 ? ddp : "PyTorch", ranks > 1 ? $"PyTorch DDP, {ranks} ranks of 1 thread ({theirName} --ddp under torchrun)" : $"PyTorch ({theirName})",
                 e =>
                 {
                     var run = theirs(ranks, e);
@@ -301,19 +311,22 @@ public static class BenchCommand
 
         var reference = primitives.Where(p => p.IsReference).ToList();
         Console.WriteLine(reference.Count == 0
-            ? $"oneDNN ran {primitives.Count} kinds of primitive in this workspace's one-process side, none a reference kernel"
-            : $"warning: oneDNN ran reference kernels in this workspace's one-process side (slow): {string.Join("; ", reference)}");
+            ? $"oneDNN ran {primitives.Count} kinds of primitive in this workspace's one-process runs, none a reference kernel"
+            : $"warning: oneDNN ran reference kernels in this workspace's one-process runs (slow): {string.Join("; ", reference)}");
         var best = sides.ToDictionary(s => s.Name, s => Summary(s.Name, s.Epochs, flopsPerImage, rate));
         double Mean(string name) => sides.Single(s => s.Name == name).Epochs.Average(e => e.Seconds);
         void Ratio(string what, string slow, string fast, double goal) =>
             Console.WriteLine($"{what} ({slow} s/epoch / {fast} s/epoch): {best[slow] / best[fast]:F2}x best epoch, {Mean(slow) / Mean(fast):F2}x mean (target {goal}x)");
         if (ranks > 1)
         {
-            var parallel = sides[1];
-            var share = parallel.Epochs.Sum(e => e.Collectives) / parallel.Epochs.Sum(e => e.Seconds);
-            Console.WriteLine($"{parallel.Name}: {share:P0} of rank 0's epoch time in the collectives (gradient reduction and the steps' figures, waits included)");
-            Ratio("data-parallel speed-up", ourName, parallel.Name, 1.2);
-            if (theirs is not null) Ratio("speed-up over PyTorch's DDP", sides[2].Name, parallel.Name, 1.3);
+            var epochs = sides.Single(s => s.Name == parallel).Epochs;
+            var share = epochs.Sum(e => e.Collectives) / epochs.Sum(e => e.Seconds);
+            Console.WriteLine($"{parallel}: {share:P0} of rank 0's epoch time in the collectives (gradient reduction and the steps' figures, waits included)");
+            Console.WriteLine($"{oneThread} / {ranks} = {best[oneThread] / ranks:F3} s/epoch, the {parallel} epoch with perfect scaling (no collectives, " +
+                              $"no contention between the ranks): the data-parallel speed-up can reach at most {best[ourName] / (best[oneThread] / ranks):F2}x here, " +
+                              $"as {ourName} runs {best[oneThread] / best[ourName]:F2}x faster than {oneThread}");
+            Ratio("data-parallel speed-up", ourName, parallel, 1.2);
+            if (theirs is not null) Ratio("speed-up over PyTorch's DDP", ddp, parallel, 1.3);
         }
         else if (theirs is not null)
             Ratio("speed-up", "PyTorch", "research", target);

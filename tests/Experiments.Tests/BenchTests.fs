@@ -64,4 +64,24 @@ let tests =
                 let r = finish p
                 Expect.equal r.ExitCode code $"SIG{signal}'s exit code: {r.Err}"
                 Expect.isTrue (within 10.0 (fun () -> not (runs side))) $"the side (process {side}) still runs after SIG{signal}"
+        // The data-parallel report's bound: one thread's epoch over the ranks is what perfect scaling
+        // would give, and the speed-up it allows is the one-process epoch over that.
+        testCase "bench --ranks 2 prints the bound perfect scaling sets, from its own one-thread side" <| fun () ->
+            use temp = new TempFolder "bench-ranks"
+            let r = research temp.Path [] [ "bench"; "flow"; "--ranks"; "2"; "--limit"; "256"; "--skip-pytorch" ]
+            Expect.equal r.ExitCode 0 $"exit code; stderr: {r.Err}"
+            let out = lines r.Out
+            let best side =
+                let line = out |> Array.find (fun l -> l.StartsWith $"{side} ")
+                let words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                float words[Array.IndexOf(words, "best") + 1]
+            let one, threads, ranks = best "research 1 x 2", best "research 1 x 1", best "research 2 x 1"
+            let bound = out |> Array.find (fun l -> l.StartsWith "research 1 x 1 / 2 = ")
+            let figures = Text.RegularExpressions.Regex.Matches(bound, @"[0-9]+\.[0-9]+") |> Seq.map (fun m -> float m.Value) |> Array.ofSeq
+            // The report prints milliseconds and hundredths; the checks allow for its rounding.
+            let printed = { absolute = 0.005; relative = 0.01 }
+            Expect.floatClose { absolute = 0.001; relative = 0.0 } figures[0] (threads / 2.0) $"the perfect-scaling epoch in: {bound}"
+            Expect.floatClose printed figures[1] (one / (threads / 2.0)) $"the bound on the speed-up in: {bound}"
+            Expect.floatClose printed figures[2] (threads / one) $"the second thread's speed-up in: {bound}"
+            Expect.isTrue (ranks > 0.0) "the ranks' epoch is printed"
     ]
