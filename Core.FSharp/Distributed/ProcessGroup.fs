@@ -80,16 +80,22 @@ type ProcessGroup private (store: nativeint, group: nativeint, launch: Launch) =
     /// unless GLOO_SOCKET_IFNAME names the interfaces.
     static member Join(launch: Launch) =
         let launch = Launch.validate launch
-        let fail (what: string) =
+        let fail (what: string) (hint: string -> string) =
             let message = Runtime.InteropServices.Marshal.PtrToStringUTF8(ts_last_error ())
             let oneLine = String.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries))
-            IOException $"rank {launch.Rank} of {launch.WorldSize}: {what} at {launch.MasterAddr}:{launch.MasterPort} failed ({oneLine})"
+            IOException $"rank {launch.Rank} of {launch.WorldSize}: {what} at {launch.MasterAddr}:{launch.MasterPort} failed ({oneLine}){hint oneLine}"
         let timeout = int64 launch.Timeout.TotalMilliseconds
         let isServer = launch.IsLeader && launch.AgentAttempt.IsNone
         let mutable store = 0n
         if ts_dist_store (launch.MasterAddr, launch.MasterPort, launch.WorldSize, (if isServer then 1 else 0),
                           defaultArg launch.AgentAttempt -1, timeout, &&store) <> 0 then
-            raise (fail (if isServer then "serving the rendezvous" else "reaching the rendezvous"))
+            if isServer then
+                // Rank 0 listens on its own machine and then connects to MASTER_ADDR as every rank
+                // does: where the port was free, the address named another machine.
+                raise (fail "serving the rendezvous" (fun m ->
+                    if m.Contains "Address already in use" then ""
+                    else "; rank 0 serves it on its own machine, so the master address must be one of that machine's"))
+            else raise (fail "reaching the rendezvous" (fun _ -> ""))
         let interfaces =
             match Launch.environment "GLOO_SOCKET_IFNAME" with
             | Some names -> names
@@ -97,7 +103,7 @@ type ProcessGroup private (store: nativeint, group: nativeint, launch: Launch) =
             | None -> null
         let mutable group = 0n
         if ts_dist_group (store, 0, launch.Rank, launch.WorldSize, timeout, interfaces, &&group) <> 0 then
-            let error = fail "joining the process group"
+            let error = fail "joining the process group" (fun _ -> "")
             ts_dist_store_free store |> ignore
             raise error
         new ProcessGroup(store, group, launch)

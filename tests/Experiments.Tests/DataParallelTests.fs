@@ -264,6 +264,12 @@ let tests =
             occupied.Start()
             let busy = timed (fun () -> research temp.Path [] (short @ [ "--world-size"; "2"; "--rank"; "0"; "--master-port"; string (occupied.LocalEndpoint :?> IPEndPoint).Port; "--out"; "busy" ]))
             failedInOneLine "a port in use" busy
+            Expect.isFalse (busy.Err.Contains "one of that machine's") "a port in use is not blamed on the address"
+            // Rank 0 told that the master is another machine (192.0.2.1, a documentation address no
+            // network routes): its own server starts, its connection to the master does not.
+            let elsewhere = timed (fun () -> research temp.Path [] (short @ [ "--world-size"; "2"; "--rank"; "0"; "--master-addr"; "192.0.2.1"; "--master-port"; string (freePort ()); "--out"; "elsewhere" ]))
+            failedInOneLine "rank 0 at another machine's address" elsewhere
+            Expect.stringContains elsewhere.Err "so the master address must be one of that machine's" "the line says what to fix"
             // A run folder that a failed start touched still starts, and resumes; at its world size only.
             let again = twoRanks temp.Path (fun _ -> []) (patient @ [ "--out"; "three"; "--resume"; "auto" ])
             succeeded again

@@ -78,7 +78,7 @@ let tests =
             Expect.equal (research temp.Path [] ([ "diffusion"; "train"; "--channels"; "8"; "--steps"; "20"; "--out"; "run" ] @ quick)).ExitCode 0 "the tiny run"
             for args, fragment in
                 [ [ "diffusion"; "sample"; "run"; "--steps"; "0" ], "--steps must be at least 1 (got 0)"
-                  [ "diffusion"; "sample"; "run"; "--steps"; "50" ], "--steps 50 is more than the run's T = 20 diffusion steps"
+                  [ "diffusion"; "sample"; "run"; "--steps"; "50" ], "--steps 50 is more than the run's T = 20 diffusion steps; pass --steps 20 or fewer"
                   [ "diffusion"; "sample"; "run"; "--eta"; "-0.5" ], "--eta must be a finite number, 0 or more (got -0.5)"
                   [ "diffusion"; "sample"; "run"; "--eta"; "NaN" ], "--eta must be a finite number, 0 or more (got NaN)"
                   [ "diffusion"; "sample"; "run"; "--eta"; "Infinity" ], "--eta must be a finite number, 0 or more (got Infinity)"

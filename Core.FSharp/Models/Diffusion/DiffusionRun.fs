@@ -104,7 +104,8 @@ let checkSampler (steps: int) (eta: float) =
 
 /// Checks that a run has the DDIM steps asked of it: at most its T.
 let checkSteps (config: DiffusionConfig) (steps: int) =
-    if steps > config.Steps then invalidArg "steps" $"--steps {steps} is more than the run's T = {config.Steps} diffusion steps"
+    if steps > config.Steps then
+        invalidArg "steps" $"--steps {steps} is more than the run's T = {config.Steps} diffusion steps; pass --steps {config.Steps} or fewer"
 
 /// `diffusion sample`: a checkpoint's images by DDIM over `steps` steps with eta, or by ancestral
 /// sampling over all T steps, handed to `save` (which writes them).
