@@ -65,6 +65,27 @@ print(json.dumps({{'out': out.flatten().tolist(), 'dx': x.grad.flatten().tolist(
                 let pick (a, b, c, d) = [ a; b; c; d ]
                 for name, expected, actual in List.zip3 names (pick reference) (pick f32) do
                     closeToScale $"{name} {shape}" expected actual
+        testCase "channels-last inputs: output and gradients match ATen's composite in float64, in their layout" <| fun () ->
+            use scope = new TensorScope()
+            // Groups of 4, 12 and 8 channels, so that a block of eight spans two groups, crosses a
+            // group's end, or holds one; 12 channels (not a block of eight) go through ATen.
+            for shape, groups in [ [ 4L; 32L; 7L; 9L ], 8; [ 3L; 96L; 5L; 6L ], 8; [ 2L; 16L; 3L; 3L ], 2; [ 2L; 12L; 4L; 4L ], 4 ] do
+                let x, w, b, g = inputs 71L shape
+                let x, g = x.channelsLast (), g.channelsLast ()
+                Expect.isFalse x.is_contiguous "a channels-last input"
+                let out, dx, dw, db = run (fused groups) (x, w, b, g)
+                Expect.isFalse (out.is_contiguous || dx.is_contiguous) $"output and gradient keep the channels-last layout {shape}"
+                let reference = run (composite groups) (x.``to`` Float64, w.``to`` Float64, b.``to`` Float64, g.``to`` Float64)
+                let pick (a, b, c, d) = [ a; b; c; d ]
+                for name, expected, actual in List.zip3 [ "out"; "dx"; "dw"; "db" ] (pick reference) [ out; dx; dw; db ] do
+                    closeToScale $"{name} {shape}" (expected.contiguous ()) (actual.contiguous ())
+            // A mean 1000 standard deviations away, as below.
+            let x, w, b, g = inputs 72L [ 2L; 16L; 6L; 6L ]
+            let x, g = (x + 3000.0).channelsLast (), g.channelsLast ()
+            let out, dx, _, _ = run (fused 4) (x, w, b, g)
+            let eout, edx, _, _ = run (composite 4) (x.``to`` Float64, w.``to`` Float64, b.``to`` Float64, g.``to`` Float64)
+            closeToScale "out, far from zero" (eout.contiguous ()) (out.contiguous ())
+            closeToScale "dx, far from zero" (edx.contiguous ()) (dx.contiguous ())
         testCase "values far from zero: the moments in two passes keep the variance" <| fun () ->
             use scope = new TensorScope()
             // A mean 1000 standard deviations away: sum of squares minus squared sum would cancel in float32.
