@@ -17,7 +17,9 @@ let create (generator: Generator) (config: VaeConfig) (image: ImageShape) =
         invalidArg "image" $"the conv VAE halves the image twice; {image} images do not divide by 4"
     let h4, w4 = int64 (image.Height / 4), int64 (image.Width / 4)
     let flat = c2 * int h4 * int w4
-    // kernel 4, stride 2, padding 1 halves (and its transpose doubles) the side exactly.
+    // kernel 4, stride 2, padding 1 halves (and its transpose doubles) the side exactly. The
+    // convolutions get channels-last maps, which oneDNN reads without a layout conversion (as the
+    // DCGAN's); flatten and view keep the features in NCHW order, PyTorch's.
     let down a b = Conv2d.create (generator, a, b, 4, stride = 2, padding = 1)
     let up a b = ConvTranspose2d.create (generator, a, b, 4, stride = 2, padding = 1)
     let conv1, conv2 = down image.Channels c1, down c1 c2
@@ -35,7 +37,7 @@ let create (generator: Generator) (config: VaeConfig) (image: ImageShape) =
       Parameters = parameters
       Encode =
         fun x ->
-            let h = (conv2.forward ((conv1.forward (x.view (Array.append [| -1L |] image.Dims))).relu ())).relu ()
+            let h = (conv2.forward ((conv1.forward ((x.view (Array.append [| -1L |] image.Dims)).channelsLast ())).relu ())).relu ()
             let h = h.flatten (1)
             DiagonalGaussian(mu.forward h, logvar.forward h)
       Decode =
@@ -43,6 +45,6 @@ let create (generator: Generator) (config: VaeConfig) (image: ImageShape) =
             // Any leading (sample, batch) dimensions are folded into one batch for the convolutions.
             let leading = z.shape.[.. z.dim - 2]
             let h = (fc.forward (z.reshape (-1L, int64 config.Latent))).relu ()
-            let h = (deconv1.forward (h.view (-1L, int64 c2, h4, w4))).relu ()
+            let h = (deconv1.forward ((h.view (-1L, int64 c2, h4, w4)).channelsLast ())).relu ()
             let out = (deconv2.forward h).reshape (Array.append leading [| int64 image.Pixels |])
             PixelLikelihood.ofDecoderOutput config.Likelihood pixelLogvar out }
