@@ -284,12 +284,12 @@ public static class BenchCommand
         {
             (ourName, $"research (.NET, libtorch){(ranks > 1 ? ", one process" : "")}", ours, new()),
         };
-
         var (oneThread, parallel, ddp) = ("research 1 x 1", $"research {ranks} x 1", $"PyTorch DDP {ranks} x 1");
         if (ranks > 1)
         {
-            // One thread alone bounds what the ranks can reach: perfect scaling divides its epoch by ranks.
-            sides.Add((oneThread, "research, one process of 1 thread", oursOneThread, new()));
+            // One thread alone bounds what the ranks can reach: perfect scaling divides its epoch by
+            // ranks. With --threads 1 the one-process side is that process.
+            if (ourName != oneThread) sides.Add((oneThread, "research, one process of 1 thread", oursOneThread, new()));
             sides.Add((parallel, $"research, {ranks} ranks of 1 thread", e => Common.RunRanks(family, ranks, e).Epochs, new()));
         }
         if (theirs is not null)
@@ -323,8 +323,8 @@ public static class BenchCommand
             var share = epochs.Sum(e => e.Collectives) / epochs.Sum(e => e.Seconds);
             Console.WriteLine($"{parallel}: {share:P0} of rank 0's epoch time in the collectives (gradient reduction and the steps' figures, waits included)");
             Console.WriteLine($"{oneThread} / {ranks} = {best[oneThread] / ranks:F3} s/epoch, the {parallel} epoch with perfect scaling (no collectives, " +
-                              $"no contention between the ranks): the data-parallel speed-up can reach at most {best[ourName] / (best[oneThread] / ranks):F2}x here, " +
-                              $"as {ourName} runs {best[oneThread] / best[ourName]:F2}x faster than {oneThread}");
+                              $"no contention between the ranks): the data-parallel speed-up can reach at most {best[ourName] / (best[oneThread] / ranks):F2}x here" +
+                              (ourName == oneThread ? "" : $", as {ourName} runs {best[oneThread] / best[ourName]:F2}x faster than {oneThread}"));
             Ratio("data-parallel speed-up", ourName, parallel, 1.2);
             if (theirs is not null) Ratio("speed-up over PyTorch's DDP", ddp, parallel, 1.3);
         }

@@ -84,4 +84,8 @@ let tests =
             Expect.floatClose printed figures[1] (one / (threads / 2.0)) $"the bound on the speed-up in: {bound}"
             Expect.floatClose printed figures[2] (threads / one) $"the second thread's speed-up in: {bound}"
             Expect.isTrue (ranks > 0.0) "the ranks' epoch is printed"
+            // With --threads 1 the one-process side is itself the one-thread process.
+            let r = research temp.Path [] [ "bench"; "flow"; "--ranks"; "2"; "--threads"; "1"; "--limit"; "256"; "--skip-pytorch" ]
+            Expect.equal r.ExitCode 0 $"exit code with --threads 1; stderr: {r.Err}"
+            Expect.equal (lines r.Out |> Array.filter (fun l -> l.StartsWith "research 1 x 1 ") |> Array.length) 2 "one one-thread side, and its bound"
     ]
