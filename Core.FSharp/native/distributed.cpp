@@ -173,17 +173,18 @@ class Reducer {
  public:
   Reducer(GroupPtr group, std::vector<at::Tensor> params, int64_t bucket_bytes)
       : group_(std::move(group)), params_(std::move(params)), bucket_of_(params_.size()), ready_(params_.size()) {
+    int64_t fill = 0;  // bytes in the bucket being filled
     for (size_t i = params_.size(); i-- > 0;) {
       const at::Tensor& p = params_[i];
       const int64_t bytes = p.numel() * p.element_size();
       if (buckets_.empty() || p.scalar_type() != params_[buckets_.back().front()].scalar_type() ||
-          fill_ + bytes > bucket_bytes) {
+          fill + bytes > bucket_bytes) {
         buckets_.emplace_back();
-        fill_ = 0;
+        fill = 0;
       }
       buckets_.back().push_back(i);
       bucket_of_[i] = buckets_.size() - 1;
-      fill_ += bytes;
+      fill += bytes;
     }
     for (const auto& b : buckets_) {
       int64_t n = static_cast<int64_t>(b.size());
@@ -293,7 +294,6 @@ class Reducer {
   std::vector<size_t> missing_;  // per bucket: gradients not yet arrived in this step
   size_t next_ = 0;              // the next bucket to start
   int overlapped_ = 0;
-  int64_t fill_ = 0;
   double weight_ = 1.0;
   bool spoiled_ = false;
 };

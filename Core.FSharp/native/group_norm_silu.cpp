@@ -201,8 +201,18 @@ inline double group_sum(const double* sums, int64_t g, int64_t D) {
   return total;
 }
 
-// The forward pass of one channels-last sample: y, and its groups' mean and rstd. Each channel
-// carries its group's terms, so that the loops run over whole rows.
+// Each channel's copy of its group's terms: the mean split as m + residual (m its nearest float),
+// and the scale a = rstd gamma, so that the loops run over whole rows of channels.
+void channel_terms(const double* mean, const double* rstd, const float* gamma, Shape s, float* m, float* residual, float* a) {
+  for (int64_t c = 0; c < s.channels; ++c) {
+    const int64_t g = c / s.per_group();
+    m[c] = static_cast<float>(mean[g]);
+    residual[c] = static_cast<float>(mean[g] - m[c]);
+    a[c] = static_cast<float>(rstd[g] * gamma[c]);
+  }
+}
+
+// The forward pass of one channels-last sample: y, and its groups' mean and rstd.
 void forward_sample(const float* xs, const float* gamma, const float* beta, float* ys, double* mean, double* rstd,
                     Shape s, double eps) {
   const int64_t S = s.positions, C = s.channels, D = s.per_group();
@@ -216,12 +226,8 @@ void forward_sample(const float* xs, const float* gamma, const float* beta, floa
   }
   // The second pass, over the sample in cache: the squares about each channel's group mean.
   channel_sums(xs, S, C, m.data(), sums.data());
-  for (int64_t c = 0; c < C; ++c) {
-    const int64_t g = c / D;
-    if (c % D == 0) rstd[g] = 1.0 / std::sqrt(group_sum(sums.data(), g, D) / M + eps);
-    residual[c] = static_cast<float>(mean[g] - m[c]);
-    a[c] = static_cast<float>(rstd[g] * gamma[c]);
-  }
+  for (int64_t g = 0; g < s.groups; ++g) rstd[g] = 1.0 / std::sqrt(group_sum(sums.data(), g, D) / M + eps);
+  channel_terms(mean, rstd, gamma, s, m.data(), residual.data(), a.data());
   for (int64_t i = 0; i < S; ++i)
     for (int64_t c8 = 0; c8 < C; c8 += 8) {
       const f32x8 z = ((load(xs + i * C + c8) - load(&m[c8])) - load(&residual[c8])) * load(&a[c8]) + load(beta + c8);
@@ -235,12 +241,7 @@ void backward_sample(const float* xs, const float* dys, const float* gamma, cons
   const int64_t S = s.positions, C = s.channels, D = s.per_group();
   const double M = static_cast<double>(D * S);
   std::vector<float> m(C), residual(C), a(C), p(C), q(C);
-  for (int64_t c = 0; c < C; ++c) {
-    const int64_t g = c / D;
-    m[c] = static_cast<float>(mean[g]);
-    residual[c] = static_cast<float>(mean[g] - m[c]);
-    a[c] = static_cast<float>(rstd[g] * gamma[c]);
-  }
+  channel_terms(mean, rstd, gamma, s, m.data(), residual.data(), a.data());
   // dz goes into dx's place while the sample is in cache; A and B are summed on the way.
   std::fill(A, A + C, 0.0);
   std::fill(B, B + C, 0.0);
